@@ -1,0 +1,1 @@
+"""clientbot: client-organisation management for recruitment agencies, in Slack."""

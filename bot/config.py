@@ -1,0 +1,57 @@
+"""Settings from the environment or `.env`, named exactly as in the product contract."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    database_url: str = Field("sqlite+aiosqlite:///clientbot.db", alias="DATABASE_URL")
+    port: int = Field(3000, alias="PORT")
+    admins: Annotated[frozenset[str], NoDecode] = Field(frozenset(), alias="CLIENTBOT_ADMINS")
+    storage_dir: str = Field("./data/files", alias="CLIENTBOT_STORAGE_DIR")
+    digest_channel: str | None = Field(None, alias="CLIENTBOT_DIGEST_CHANNEL")
+    timezone: str = Field("UTC", alias="CLIENTBOT_TIMEZONE")
+    email_secret: str | None = Field(None, alias="CLIENTBOT_EMAIL_SECRET")
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown IANA zone
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

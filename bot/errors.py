@@ -1,0 +1,59 @@
+"""Domain errors. Handlers and the API turn them into friendly Slack text or JSON error bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """An expected failure the user can act on; `str()` is safe to show."""
+
+    code = "bad_request"
+    http_status = 400
+
+
+class PermissionDenied(DomainError):
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    http_status = 409
+
+
+class ValidationFailed(DomainError):
+    """Field-level problems: `fields` maps a field name (e.g. `contacts.1.email`) to a message."""
+
+    code = "validation_failed"
+    http_status = 422
+
+    def __init__(self, fields: dict[str, str], message: str = "Some fields need fixing.") -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+class Ambiguous(DomainError):
+    """A name matched several records; `matches` lets the UI list them."""
+
+    code = "ambiguous"
+    http_status = 409
+
+    def __init__(self, message: str, matches: list[Any]) -> None:
+        super().__init__(message)
+        self.matches = matches
+
+
+class DuplicateSuspected(Conflict):
+    """Creating this record looks like a duplicate; the caller must confirm to go on."""
+
+    code = "duplicate_suspected"
+
+    def __init__(self, matches: list[Any]) -> None:
+        super().__init__("This looks like a client that already exists.")
+        self.matches = matches

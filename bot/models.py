@@ -1,0 +1,398 @@
+"""SQLAlchemy 2 typed models: the seed schema plus the tables it assumes (users, jobs, pipeline, audit)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC (TIMESTAMP, as the seed schema does) and always hands back aware UTC datetimes,
+    so PostgreSQL and SQLite behave the same."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+def _pk() -> Mapped[uuid.UUID]:
+    return mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(default=utcnow)
+
+
+class Role(StrEnum):
+    RECRUITER = "recruiter"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+
+class ClientStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    ON_HOLD = "on-hold"
+    ARCHIVED = "archived"
+
+
+class Stage(StrEnum):
+    SCREENED = "screened"
+    SHORTLISTED = "shortlisted"
+    INTERVIEWED = "interviewed"
+    OFFERED = "offered"
+    HIRED = "hired"
+    REJECTED = "rejected"
+
+
+class JobStatus(StrEnum):
+    OPEN = "open"
+    ON_HOLD = "on-hold"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+
+
+def _in(column: str, enum: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", Role), name="role"),)
+
+    id: Mapped[uuid.UUID] = _pk()
+    slack_user_id: Mapped[str] = mapped_column(String(32), unique=True)
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    email: Mapped[str | None] = mapped_column(String(255))
+    tz: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20), default=Role.RECRUITER.value)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.slack_user_id}>"
+
+
+class ClientCodeCounter(Base):
+    """Last client number handed out per year: one row lock makes codes race-free and gapless."""
+
+    __tablename__ = "client_code_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Client(Base):
+    __tablename__ = "clients"
+    __table_args__ = (
+        CheckConstraint(_in("status", ClientStatus), name="status"),
+        Index("idx_clients_status", "status"),
+        Index("idx_clients_account_manager", "account_manager_id"),
+        Index("idx_clients_industry", "industry"),
+        Index("idx_clients_name_normalized", "name_normalized"),
+        Index("idx_clients_created_at", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    client_code: Mapped[str] = mapped_column(String(50), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    name_normalized: Mapped[str] = mapped_column(String(255), default="")
+    industry: Mapped[str | None] = mapped_column(String(100))
+    website: Mapped[str | None] = mapped_column(String(255))
+    website_domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    address: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    logo_url: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(50), default=ClientStatus.ACTIVE.value)
+    account_manager_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deactivated_at: Mapped[datetime | None]
+    deactivation_reason: Mapped[str | None] = mapped_column(Text)
+
+    contacts: Mapped[list[ClientContact]] = relationship(
+        back_populates="client", order_by="(ClientContact.is_primary.desc(), ClientContact.created_at)"
+    )
+    account_manager: Mapped[User | None] = relationship(foreign_keys=[account_manager_id])
+
+
+class ClientContact(Base):
+    __tablename__ = "client_contacts"
+    __table_args__ = (
+        Index("idx_client_contacts_client_id", "client_id"),
+        Index("idx_client_contacts_email", "email"),
+        Index("idx_client_contacts_email_domain", "email_domain"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    full_name: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(255))
+    email_domain: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str | None] = mapped_column(String(50))
+    mobile: Mapped[str | None] = mapped_column(String(50))
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    client: Mapped[Client] = relationship(back_populates="contacts")
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", JobStatus), name="status"),
+        CheckConstraint("openings >= 1", name="openings"),
+        Index("idx_jobs_client_id", "client_id"),
+        Index("idx_jobs_status", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    reference: Mapped[str] = mapped_column(String(50), unique=True)
+    title: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clients.id"))
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.OPEN.value)
+    openings: Mapped[int] = mapped_column(Integer, default=1)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    filled_at: Mapped[datetime | None]
+    fee: Mapped[Decimal | None] = mapped_column(Numeric(15, 2))
+    salary: Mapped[Decimal | None] = mapped_column(Numeric(15, 2))
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Candidate(Base):
+    __tablename__ = "candidates"
+    __table_args__ = (Index("idx_candidates_client_id", "client_id"),)
+
+    id: Mapped[uuid.UUID] = _pk()
+    full_name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    source: Mapped[str | None] = mapped_column(String(100))
+    # The seed's `resumes.client_id`: candidates submitted directly by a client.
+    client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clients.id"))
+    created_at: Mapped[datetime] = _created()
+
+
+class Application(Base):
+    __tablename__ = "applications"
+    __table_args__ = (
+        UniqueConstraint("job_id", "candidate_id"),
+        CheckConstraint(_in("stage", Stage), name="stage"),
+        CheckConstraint("quality_score BETWEEN 1 AND 5", name="quality_score"),
+        CheckConstraint(
+            "offer_status IS NULL OR offer_status IN ('made', 'accepted', 'declined')", name="offer_status"
+        ),
+        Index("idx_applications_job_id_stage", "job_id", "stage"),
+        Index("idx_applications_candidate_id", "candidate_id"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    candidate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(20), default=Stage.SCREENED.value)
+    stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    screened_at: Mapped[datetime | None]
+    shortlisted_at: Mapped[datetime | None]
+    interviewed_at: Mapped[datetime | None]
+    offered_at: Mapped[datetime | None]
+    hired_at: Mapped[datetime | None]
+    rejected_at: Mapped[datetime | None]
+    quality_score: Mapped[int | None] = mapped_column(Integer)
+    offer_status: Mapped[str | None] = mapped_column(String(20))
+    placement_fee: Mapped[Decimal | None] = mapped_column(Numeric(15, 2))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ClientCommunication(Base):
+    """Immutable once written: archived (archived_at/by), never edited or deleted."""
+
+    __tablename__ = "client_communications"
+    __table_args__ = (
+        Index("idx_client_communications_client_id", "client_id"),
+        Index("idx_client_communications_date", "communication_date"),
+        Index("idx_client_communications_type", "communication_type"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    communication_type: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    notes: Mapped[str | None] = mapped_column(Text)
+    communication_date: Mapped[datetime]
+    participants: Mapped[list[Any] | None]
+    job_reference_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id"))
+    logged_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    is_important: Mapped[bool] = mapped_column(Boolean, default=False)
+    follow_up_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    follow_up_date: Mapped[date | None] = mapped_column(Date)
+    attachments: Mapped[list[Any] | None]
+    created_at: Mapped[datetime] = _created()
+    archived_at: Mapped[datetime | None]
+    archived_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
+def _rating(column: str) -> CheckConstraint:
+    return CheckConstraint(f"{column} BETWEEN 1 AND 5", name=column)
+
+
+RATING_COLUMNS = (
+    "responsiveness_rating",
+    "communication_rating",
+    "requirements_clarity_rating",
+    "decision_speed_rating",
+    "overall_satisfaction",
+)
+
+
+class ClientFeedback(Base):
+    __tablename__ = "client_feedback"
+    __table_args__ = (
+        *(_rating(c) for c in RATING_COLUMNS),
+        Index("idx_client_feedback_client_id", "client_id"),
+        Index("idx_client_feedback_date", "feedback_date"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    feedback_period: Mapped[str | None] = mapped_column(String(20))
+    feedback_date: Mapped[date] = mapped_column(Date)
+    responsiveness_rating: Mapped[int | None] = mapped_column(Integer)
+    communication_rating: Mapped[int | None] = mapped_column(Integer)
+    requirements_clarity_rating: Mapped[int | None] = mapped_column(Integer)
+    decision_speed_rating: Mapped[int | None] = mapped_column(Integer)
+    overall_satisfaction: Mapped[int | None] = mapped_column(Integer)
+    written_feedback: Mapped[str | None] = mapped_column(Text)
+    submitted_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    finalized_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    is_finalized: Mapped[bool] = mapped_column(Boolean, default=False)
+    finalized_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+
+
+class ClientJobAssignment(Base):
+    __tablename__ = "client_job_assignments"
+    __table_args__ = (
+        UniqueConstraint("client_id", "job_id"),
+        Index("idx_client_job_assignments_client_id", "client_id"),
+        Index("idx_client_job_assignments_job_id", "job_id"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    assigned_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    unassigned_at: Mapped[datetime | None]
+    unassigned_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ClientAnalytics(Base):
+    __tablename__ = "client_analytics"
+    __table_args__ = (
+        UniqueConstraint("client_id", "date"),
+        Index("idx_client_analytics_client_id", "client_id"),
+        Index("idx_client_analytics_date", "date"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    date: Mapped[date] = mapped_column(Date)
+    active_jobs_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_candidates_count: Mapped[int] = mapped_column(Integer, default=0)
+    screened_count: Mapped[int] = mapped_column(Integer, default=0)
+    shortlisted_count: Mapped[int] = mapped_column(Integer, default=0)
+    interviewed_count: Mapped[int] = mapped_column(Integer, default=0)
+    hired_count: Mapped[int] = mapped_column(Integer, default=0)
+    avg_time_to_fill_days: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    avg_candidate_quality_score: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    revenue_generated: Mapped[Decimal | None] = mapped_column(Numeric(15, 2))
+
+
+class AuditLog(Base):
+    """Who did what to which record, with the record before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("idx_audit_log_entity", "entity_type", "entity_id"),
+        Index("idx_audit_log_created_at", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(100))
+    entity_type: Mapped[str] = mapped_column(String(50))
+    entity_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = _created()

@@ -1,0 +1,60 @@
+"""The audit trail: every write records who, what, when, and the record before and after."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import AuditLog, Base, User
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def snapshot(row: Base, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The row's column values as JSON-safe data."""
+    return {
+        attr.key: jsonable(getattr(row, attr.key))
+        for attr in inspect(row).mapper.column_attrs
+        if attr.key not in exclude
+    }
+
+
+def record(
+    session: AsyncSession,
+    *,
+    actor: User | None,
+    action: str,
+    entity: Base,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditLog:
+    entry = AuditLog(
+        actor_id=actor.id if actor else None,
+        action=action,
+        entity_type=entity.__tablename__,
+        entity_id=getattr(entity, "id", None),
+        before=before,
+        after=after,
+    )
+    session.add(entry)
+    return entry
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the keys that changed, as (before, after)."""
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}

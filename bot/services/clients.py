@@ -1,0 +1,528 @@
+"""Client profiles: create, edit, status, duplicates, lookup and listing."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.db import dialect_insert
+from bot.errors import Ambiguous, DuplicateSuspected, NotFound, ValidationFailed
+from bot.models import Client, ClientCodeCounter, ClientContact, ClientStatus, Role, User, utcnow
+from bot.roles import require
+from bot.services import audit, users
+from bot.services.fields import (
+    company_domain,
+    email_domain,
+    normalize_company_name,
+    normalize_phone,
+    normalize_website,
+    website_domain,
+)
+
+CODE_PATTERN = re.compile(r"^CLT-(\d{4})-(\d{4,})$", re.IGNORECASE)
+PAGE_SIZE = 20
+MAX_CONTACTS = 20
+
+Text100 = Field(default=None, max_length=100)
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    id: uuid.UUID | None = None
+    full_name: str = Field(min_length=1, max_length=255)
+    title: str | None = Text100
+    email: EmailStr = Field(max_length=255)
+    phone: str | None = Field(default=None, max_length=50)
+    mobile: str | None = Field(default=None, max_length=50)
+    is_primary: bool = False
+    remove: bool = False
+
+    @field_validator("title", "phone", "mobile", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class ClientIn(BaseModel):
+    """A client profile as submitted by the modal or the API; phones come out in E.164."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=255)
+    industry: str | None = Text100
+    website: str | None = Field(default=None, max_length=255)
+    address: str | None = Field(default=None, max_length=2000)
+    city: str | None = Text100
+    state: str | None = Text100
+    country: str | None = Text100
+    postal_code: str | None = Field(default=None, max_length=20)
+    account_manager_id: str | None = None
+    contacts: list[ContactIn] = Field(min_length=1, max_length=MAX_CONTACTS)
+
+    @field_validator(
+        "industry",
+        "website",
+        "address",
+        "city",
+        "state",
+        "country",
+        "postal_code",
+        "account_manager_id",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("website")
+    @classmethod
+    def _website(cls, value: str | None) -> str | None:
+        return normalize_website(value) if value else None
+
+    @model_validator(mode="after")
+    def _contacts(self) -> ClientIn:
+        problems: dict[str, str] = {}
+        for index, contact in enumerate(self.contacts):
+            for kind in ("phone", "mobile"):
+                raw = getattr(contact, kind)
+                if raw:
+                    try:
+                        setattr(contact, kind, normalize_phone(raw, self.country))
+                    except ValueError as exc:
+                        problems[f"contacts.{index}.{kind}"] = str(exc)
+        kept = [c for c in self.contacts if not c.remove]
+        if not kept:
+            problems["contacts.0.full_name"] = "A client needs at least one contact."
+        elif len(kept) == 1 and not kept[0].is_primary:
+            kept[0].is_primary = True  # a single contact is the primary one
+        elif (primaries := sum(c.is_primary for c in kept)) != 1:
+            target = next(i for i, c in enumerate(self.contacts) if not c.remove)
+            problems[f"contacts.{target}.is_primary"] = (
+                "Mark exactly one contact as primary."
+                if primaries == 0
+                else f"{primaries} contacts are marked primary; keep exactly one."
+            )
+        if problems:
+            raise _FieldProblems(problems)
+        return self
+
+
+class _FieldProblems(ValueError):
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(fields.values()))
+        self.fields = fields
+
+
+def parse_client(data: dict[str, Any]) -> ClientIn:
+    """Validate raw input into a ClientIn, or raise ValidationFailed with one message per field."""
+    try:
+        return ClientIn.model_validate(data)
+    except ValidationError as exc:
+        fields: dict[str, str] = {}
+        for error in exc.errors():
+            cause = error.get("ctx", {}).get("error")
+            if isinstance(cause, _FieldProblems):
+                fields.update(cause.fields)
+                continue
+            key = ".".join(str(part) for part in error["loc"]) or "__all__"
+            fields.setdefault(key, _friendly(error))
+        raise ValidationFailed(fields) from None
+
+
+def _friendly(error: dict[str, Any]) -> str:
+    kind, message = error["type"], error["msg"]
+    if kind == "missing":
+        return "This field is required."
+    if kind == "string_too_short":
+        return "This field is required."
+    if kind == "string_too_long":
+        return f"Keep this under {error['ctx']['max_length']} characters."
+    if "email" in str(error["loc"][-1]):
+        return "Enter a valid email address, like name@company.com."
+    return message.removeprefix("Value error, ")
+
+
+@dataclass(frozen=True)
+class DuplicateMatch:
+    client_id: uuid.UUID
+    client_code: str
+    name: str
+    reason: str
+
+
+async def find_duplicates(
+    session: AsyncSession, data: ClientIn, *, exclude: uuid.UUID | None = None
+) -> list[DuplicateMatch]:
+    """Clients with the same normalised name, or sharing a company email/website domain."""
+    matches: dict[uuid.UUID, DuplicateMatch] = {}
+    normalized = normalize_company_name(data.name)
+    query = select(Client.id, Client.client_code, Client.name).where(Client.name_normalized == normalized)
+    if exclude:
+        query = query.where(Client.id != exclude)
+    for row in await session.execute(query.limit(10)):
+        matches[row.id] = DuplicateMatch(row.id, row.client_code, row.name, "same name")
+
+    domains = {d for c in data.contacts if not c.remove and (d := company_domain(c.email))}
+    if site := website_domain(data.website):
+        domains.add(site)
+    if domains:
+        by_contact = (
+            select(Client.id, Client.client_code, Client.name, ClientContact.email_domain.label("domain"))
+            .join(ClientContact, ClientContact.client_id == Client.id)
+            .where(ClientContact.email_domain.in_(domains), ClientContact.is_active.is_(True))
+        )
+        by_site = select(
+            Client.id, Client.client_code, Client.name, Client.website_domain.label("domain")
+        ).where(Client.website_domain.in_(domains))
+        for sub in (by_contact, by_site):
+            if exclude:
+                sub = sub.where(Client.id != exclude)
+            for row in await session.execute(sub.limit(10)):
+                matches.setdefault(
+                    row.id, DuplicateMatch(row.id, row.client_code, row.name, f"same domain {row.domain}")
+                )
+    return list(matches.values())[:10]
+
+
+async def next_client_code(session: AsyncSession, year: int) -> str:
+    """CLT-YYYY-NNNN, consecutive per year. The counter row stays locked until the transaction ends,
+    so concurrent creations queue up and a rolled-back creation gives its number back."""
+    counter = ClientCodeCounter.__table__
+    statement = (
+        dialect_insert(session, counter)
+        .values(year=year, last_value=1)
+        .on_conflict_do_update(index_elements=["year"], set_={"last_value": counter.c.last_value + 1})
+        .returning(counter.c.last_value)
+    )
+    number = (await session.execute(statement)).scalar_one()
+    return f"CLT-{year}-{number:04d}"
+
+
+async def _check_account_manager(session: AsyncSession, reference: str | None) -> User | None:
+    if reference is None:
+        return None
+    manager = await users.by_reference(session, reference)
+    if manager is None:
+        raise ValidationFailed({"account_manager_id": "No such user."})
+    if manager.role_enum.rank < Role.MANAGER.rank:
+        raise ValidationFailed({"account_manager_id": "The account manager must be an HR Manager or Admin."})
+    return manager
+
+
+def _profile_values(data: ClientIn) -> dict[str, Any]:
+    return {
+        "name": data.name,
+        "name_normalized": normalize_company_name(data.name),
+        "industry": data.industry,
+        "website": data.website,
+        "website_domain": website_domain(data.website),
+        "address": data.address,
+        "city": data.city,
+        "state": data.state,
+        "country": data.country,
+        "postal_code": data.postal_code,
+    }
+
+
+def _contact_values(contact: ContactIn) -> dict[str, Any]:
+    return {
+        "full_name": contact.full_name,
+        "title": contact.title,
+        "email": str(contact.email).lower(),
+        "email_domain": email_domain(str(contact.email)),
+        "phone": contact.phone,
+        "mobile": contact.mobile,
+        "is_primary": contact.is_primary,
+    }
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    actor: User,
+    data: ClientIn,
+    confirm_duplicate: bool = False,
+    logo_key: str | None = None,
+    tz: ZoneInfo | None = None,
+) -> Client:
+    require(actor, Role.MANAGER, "create clients")
+    manager = await _check_account_manager(session, data.account_manager_id)
+    if not confirm_duplicate and (matches := await find_duplicates(session, data)):
+        raise DuplicateSuspected(matches)
+    now = utcnow()
+    year = now.astimezone(tz).year if tz else now.year
+    client = Client(
+        id=uuid.uuid4(),
+        client_code=await next_client_code(session, year),
+        status=ClientStatus.ACTIVE.value,
+        account_manager_id=manager.id if manager else None,
+        created_by=actor.id,
+        logo_url=logo_key,
+        created_at=now,
+        updated_at=now,
+        **_profile_values(data),
+    )
+    session.add(client)
+    contacts = [
+        ClientContact(client_id=client.id, **_contact_values(c)) for c in data.contacts if not c.remove
+    ]
+    session.add_all(contacts)
+    await session.flush()
+    after = audit.snapshot(client) | {"contacts": [audit.snapshot(c) for c in contacts]}
+    audit.record(session, actor=actor, action="client.created", entity=client, after=after)
+    return await get(session, client.id)
+
+
+async def update(
+    session: AsyncSession,
+    *,
+    actor: User,
+    client_id: uuid.UUID,
+    data: ClientIn,
+    logo_key: str | None = None,
+) -> Client:
+    """Edit the profile and contacts. Removed contacts are deactivated (kept, with an audit entry)."""
+    require(actor, Role.MANAGER, "edit clients")
+    client = await get(session, client_id)
+    manager = await _check_account_manager(session, data.account_manager_id)
+    before = audit.snapshot(client)
+    for key, value in _profile_values(data).items():
+        setattr(client, key, value)
+    client.account_manager_id = manager.id if manager else None
+    if logo_key:
+        client.logo_url = logo_key
+    existing = {c.id: c for c in client.contacts}
+    for contact in data.contacts:
+        row = existing.get(contact.id) if contact.id else None
+        if contact.id and row is None:
+            raise ValidationFailed({"contacts": "A contact being edited no longer belongs to this client."})
+        if contact.remove:
+            if row is not None and row.is_active:
+                row.is_active, row.is_primary = False, False
+                audit.record(
+                    session,
+                    actor=actor,
+                    action="contact.deactivated",
+                    entity=row,
+                    before={"is_active": True},
+                    after={"is_active": False},
+                )
+            continue
+        if row is None:
+            row = ClientContact(client_id=client.id, **_contact_values(contact))
+            session.add(row)
+            await session.flush()
+            audit.record(
+                session, actor=actor, action="contact.created", entity=row, after=audit.snapshot(row)
+            )
+            continue
+        contact_before = audit.snapshot(row)
+        for key, value in _contact_values(contact).items():
+            setattr(row, key, value)
+        row.is_active = True
+        changed_before, changed_after = audit.changes(contact_before, audit.snapshot(row))
+        if changed_after:
+            audit.record(
+                session,
+                actor=actor,
+                action="contact.updated",
+                entity=row,
+                before=changed_before,
+                after=changed_after,
+            )
+    await session.flush()
+    changed_before, changed_after = audit.changes(before, audit.snapshot(client))
+    changed_before.pop("updated_at", None)
+    changed_after.pop("updated_at", None)
+    if changed_after:
+        audit.record(
+            session,
+            actor=actor,
+            action="client.updated",
+            entity=client,
+            before=changed_before,
+            after=changed_after,
+        )
+    session.expire(client)
+    return await get(session, client.id)
+
+
+_ADMIN_STATUSES = {ClientStatus.INACTIVE, ClientStatus.ARCHIVED}
+
+
+async def change_status(
+    session: AsyncSession,
+    *,
+    actor: User,
+    client_id: uuid.UUID,
+    status: ClientStatus,
+    reason: str | None = None,
+) -> Client:
+    """Active/on-hold: managers. Inactive (deactivation) and archived: admins only, with a reason."""
+    if status in _ADMIN_STATUSES:
+        require(actor, Role.ADMIN, "deactivate or archive clients")
+    else:
+        require(actor, Role.MANAGER, "change a client's status")
+    reason = (reason or "").strip() or None
+    if status in _ADMIN_STATUSES and not reason:
+        raise ValidationFailed({"reason": f"Say why the client is {status.value}."})
+    if reason and len(reason) > 2000:
+        raise ValidationFailed({"reason": "Keep the reason under 2000 characters."})
+    client = await get(session, client_id)
+    before = {
+        "status": client.status,
+        "deactivated_at": audit.jsonable(client.deactivated_at),
+        "deactivation_reason": client.deactivation_reason,
+    }
+    if status in _ADMIN_STATUSES:
+        client.deactivated_at = utcnow()
+        client.deactivation_reason = reason
+    else:
+        client.deactivated_at = None
+        client.deactivation_reason = None
+    client.status = status.value
+    after = {
+        "status": client.status,
+        "deactivated_at": audit.jsonable(client.deactivated_at),
+        "deactivation_reason": client.deactivation_reason,
+    }
+    if reason and status not in _ADMIN_STATUSES:
+        after["reason"] = reason
+    audit.record(
+        session, actor=actor, action="client.status_changed", entity=client, before=before, after=after
+    )
+    await session.flush()
+    return client
+
+
+async def deactivate(session: AsyncSession, *, actor: User, client_id: uuid.UUID, reason: str) -> Client:
+    return await change_status(
+        session, actor=actor, client_id=client_id, status=ClientStatus.INACTIVE, reason=reason
+    )
+
+
+def _with_details(query: Any) -> Any:
+    return query.options(selectinload(Client.contacts), selectinload(Client.account_manager))
+
+
+async def get(session: AsyncSession, client_id: uuid.UUID) -> Client:
+    client = await session.scalar(_with_details(select(Client).where(Client.id == client_id)))
+    if client is None:
+        raise NotFound("No such client.")
+    return client
+
+
+async def find(session: AsyncSession, reference: str) -> Client:
+    """A client by UUID, code (CLT-2026-0001) or an unambiguous name."""
+    text = reference.strip()
+    if not text:
+        raise NotFound("Say which client: a code like CLT-2026-0001 or a name.")
+    try:
+        return await get(session, uuid.UUID(text))
+    except ValueError:
+        pass
+    if CODE_PATTERN.match(text):
+        client = await session.scalar(_with_details(select(Client).where(Client.client_code == text.upper())))
+        if client is None:
+            raise NotFound(f"No client has the code {text.upper()}.")
+        return client
+    exact = list(
+        await session.scalars(
+            _with_details(select(Client).where(Client.name_normalized == normalize_company_name(text))).limit(
+                11
+            )
+        )
+    )
+    if len(exact) == 1:
+        return exact[0]
+    candidates = exact or list(
+        await session.scalars(
+            _with_details(select(Client).where(Client.name.ilike(f"%{_escape_like(text)}%", escape="\\")))
+            .order_by(Client.name)
+            .limit(11)
+        )
+    )
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise NotFound(f"No client matches “{text}”.")
+    raise Ambiguous(f"“{text}” matches several clients; use a client code.", candidates[:10])
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass
+class ClientFilter:
+    status: ClientStatus | None = None
+    industry: str | None = None
+    account_manager_id: uuid.UUID | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    search: str | None = None
+
+
+@dataclass
+class ClientPage:
+    clients: list[Client]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+
+def _day_start(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=tz)
+
+
+async def list_clients(
+    session: AsyncSession,
+    *,
+    filters: ClientFilter,
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+    tz: ZoneInfo = ZoneInfo("UTC"),
+) -> ClientPage:
+    conditions = []
+    if filters.status:
+        conditions.append(Client.status == filters.status.value)
+    if filters.industry:
+        conditions.append(func.lower(Client.industry) == filters.industry.strip().lower())
+    if filters.account_manager_id:
+        conditions.append(Client.account_manager_id == filters.account_manager_id)
+    if filters.created_from:
+        conditions.append(Client.created_at >= _day_start(filters.created_from, tz))
+    if filters.created_to:
+        conditions.append(Client.created_at < _day_start(filters.created_to + timedelta(days=1), tz))
+    if filters.search:
+        pattern = f"%{_escape_like(filters.search.strip())}%"
+        conditions.append(
+            or_(Client.name.ilike(pattern, escape="\\"), Client.client_code.ilike(pattern, escape="\\"))
+        )
+    total = await session.scalar(select(func.count()).select_from(Client).where(*conditions)) or 0
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    rows = await session.scalars(
+        _with_details(select(Client).where(*conditions))
+        .order_by(Client.name, Client.client_code)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return ClientPage(clients=list(rows), total=total, page=page, pages=pages, per_page=per_page)
+
+
+def primary_contact(client: Client) -> ClientContact | None:
+    active = [c for c in client.contacts if c.is_active]
+    return next((c for c in active if c.is_primary), active[0] if active else None)

@@ -1,0 +1,109 @@
+"""Slack users as clientbot users: first sight, roles, and who may manage accounts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import dialect_insert
+from bot.errors import NotFound, ValidationFailed
+from bot.models import Role, User
+from bot.roles import require
+from bot.services import audit
+
+
+async def resolve(
+    session: AsyncSession,
+    *,
+    slack_user_id: str,
+    admins: Collection[str],
+    display_name: str | None = None,
+    tz: str | None = None,
+    email: str | None = None,
+) -> User:
+    """The user for a Slack id, created on first sight: an admin if listed in CLIENTBOT_ADMINS,
+    otherwise a recruiter. Race-free when the same new user sends two requests at once."""
+    user = await session.scalar(select(User).where(User.slack_user_id == slack_user_id))
+    if user is None:
+        role = Role.ADMIN if slack_user_id in admins else Role.RECRUITER
+        await session.execute(
+            dialect_insert(session, User)
+            .values(
+                id=uuid.uuid4(),
+                slack_user_id=slack_user_id,
+                display_name=display_name or slack_user_id,
+                tz=tz,
+                email=email,
+                role=role.value,
+            )
+            .on_conflict_do_nothing(index_elements=["slack_user_id"])
+        )
+        user = await session.scalar(select(User).where(User.slack_user_id == slack_user_id))
+        assert user is not None
+    elif slack_user_id in admins and user.role != Role.ADMIN:
+        user.role = Role.ADMIN.value
+    if display_name and user.display_name != display_name:
+        user.display_name = display_name
+    if tz and user.tz != tz:
+        user.tz = tz
+    return user
+
+
+async def by_slack_id(session: AsyncSession, slack_user_id: str) -> User | None:
+    return await session.scalar(select(User).where(User.slack_user_id == slack_user_id))
+
+
+async def by_reference(session: AsyncSession, reference: str | uuid.UUID) -> User | None:
+    """A user by UUID or Slack user id (the API accepts both for `account_manager_id`)."""
+    if isinstance(reference, uuid.UUID):
+        return await session.get(User, reference)
+    try:
+        return await session.get(User, uuid.UUID(reference))
+    except ValueError:
+        return await by_slack_id(session, reference)
+
+
+async def set_role(
+    session: AsyncSession, *, actor: User, target_slack_id: str, role: Role, admins: Collection[str]
+) -> User:
+    require(actor, Role.ADMIN, "change roles")
+    if target_slack_id in admins and role != Role.ADMIN:
+        raise ValidationFailed(
+            {"role": "This user is listed in CLIENTBOT_ADMINS; remove them there first."},
+            "This user is a configured admin.",
+        )
+    target = await by_slack_id(session, target_slack_id)
+    if target is None:
+        target = await resolve(session, slack_user_id=target_slack_id, admins=admins)
+    if target.role != role.value:
+        audit.record(
+            session,
+            actor=actor,
+            action="user.role_changed",
+            entity=target,
+            before={"role": target.role},
+            after={"role": role.value},
+        )
+        target.role = role.value
+    return target
+
+
+async def account_managers(session: AsyncSession, limit: int = 100) -> list[User]:
+    """Users who may be assigned as account manager (HR Managers and Admins)."""
+    rows = await session.scalars(
+        select(User)
+        .where(User.role.in_([Role.MANAGER.value, Role.ADMIN.value]))
+        .order_by(User.display_name)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def get(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
