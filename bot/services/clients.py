@@ -209,7 +209,7 @@ async def next_client_code(session: AsyncSession, year: int) -> str:
     return f"CLT-{year}-{number:04d}"
 
 
-async def _check_account_manager(session: AsyncSession, reference: str | None) -> User | None:
+async def check_account_manager(session: AsyncSession, reference: str | None) -> User | None:
     if reference is None:
         return None
     manager = await users.by_reference(session, reference)
@@ -257,7 +257,7 @@ async def create(
     tz: ZoneInfo | None = None,
 ) -> Client:
     require(actor, Role.MANAGER, "create clients")
-    manager = await _check_account_manager(session, data.account_manager_id)
+    manager = await check_account_manager(session, data.account_manager_id)
     if not confirm_duplicate and (matches := await find_duplicates(session, data)):
         raise DuplicateSuspected(matches)
     now = utcnow()
@@ -295,7 +295,7 @@ async def update(
     """Edit the profile and contacts. Removed contacts are deactivated (kept, with an audit entry)."""
     require(actor, Role.MANAGER, "edit clients")
     client = await get(session, client_id)
-    manager = await _check_account_manager(session, data.account_manager_id)
+    manager = await check_account_manager(session, data.account_manager_id)
     before = audit.snapshot(client)
     for key, value in _profile_values(data).items():
         setattr(client, key, value)

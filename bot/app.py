@@ -1,0 +1,76 @@
+"""The Bolt app and the aiohttp web application around it (`/slack/events`, `/healthz`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+import handlers
+from bot.runtime import Runtime
+
+RUNTIME_KEY = web.AppKey("runtime", Runtime)
+BOLT_KEY = web.AppKey("bolt", AsyncApp)
+
+
+def slack_client(rt: Runtime) -> AsyncWebClient:
+    """One Web API client: base URL from config, retries on rate limits and connection errors."""
+    return AsyncWebClient(
+        token=rt.settings.slack_bot_token,
+        base_url=rt.settings.slack_api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def create_bolt_app(rt: Runtime) -> AsyncApp:
+    app = AsyncApp(
+        client=slack_client(rt),
+        signing_secret=rt.settings.slack_signing_secret or "",
+        process_before_response=False,  # ack first, then work
+    )
+
+    async def attach_runtime(context: Any, next: Any) -> None:
+        context["rt"] = rt
+        await next()
+
+    app.use(attach_runtime)
+    handlers.register(app)
+    return app
+
+
+def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
+    """HTTP routes. `bolt` is None in Socket Mode, where Slack traffic arrives over the socket instead."""
+    web_app = web.Application()
+    web_app[RUNTIME_KEY] = rt
+    web_app.router.add_get("/healthz", healthz)
+    if bolt is not None:
+        web_app[BOLT_KEY] = bolt
+        web_app.router.add_post("/slack/events", slack_events)
+    web_app.on_cleanup.append(_dispose)
+    return web_app
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    bolt = request.app[BOLT_KEY]
+    response = await bolt.async_dispatch(await to_bolt_request(request))
+    return await to_aiohttp_response(response)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ok = await request.app[RUNTIME_KEY].db.ping()
+    body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "unreachable"}
+    return web.json_response(body, status=200 if ok else 503)
+
+
+async def _dispose(web_app: web.Application) -> None:
+    await web_app[RUNTIME_KEY].db.dispose()

@@ -1,0 +1,12 @@
+"""Bolt listeners, one module per feature: parse -> call a service -> render a view."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+
+def register(app: AsyncApp) -> None:
+    from handlers import clients, commands, common, home, users
+
+    for module in (common, commands, clients, users, home):
+        module.register(app)

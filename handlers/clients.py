@@ -1,0 +1,384 @@
+"""Client profiles in Slack: the new/edit modal, the card, the paged list, status changes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from datetime import date
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import DomainError, PermissionDenied, ValidationFailed
+from bot.models import ClientStatus, Role, User
+from bot.roles import has_role, require
+from bot.services import clients, users
+from bot.storage import LOGO_MAX_BYTES, sniff_image
+from handlers.commands import CommandRequest, subcommand
+from handlers.common import (
+    FileTooLarge,
+    acting,
+    domain_error_reply,
+    fetch_slack_file,
+    mentioned_user,
+    notify_user,
+    reply,
+    runtime,
+    split_args,
+)
+from views import clients as client_views
+from views.clients import ClientFormState
+
+log = logging.getLogger("clientbot.clients")
+PRECHECK_SECONDS = 2.0  # what may run before a modal submission is acked (Slack allows 3 s)
+
+
+async def open_client_form(
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    trigger_id: str,
+    *,
+    response_url: str | None = None,
+    push: bool = False,
+    client_id: uuid.UUID | None = None,
+) -> None:
+    """Open the new-client modal, or the edit modal for `client_id`; managers and admins only."""
+    async with acting(context, client) as (session, actor):
+        if client_id is None:
+            require(actor, Role.MANAGER, "create clients")
+            state, values, title = ClientFormState(response_url=response_url), None, None
+        else:
+            require(actor, Role.MANAGER, "edit clients")
+            record = await clients.get(session, client_id)
+            active = [c for c in record.contacts if c.is_active]
+            state = ClientFormState(
+                mode="edit",
+                client_id=record.id,
+                contact_ids=[c.id for c in active],
+                contacts=max(1, len(active)),
+                response_url=response_url,
+            )
+            values, title = client_views.client_values(record), f"Edit {record.client_code}"
+        managers = await users.account_managers(session)
+    view = client_views.client_form(state=state, managers=managers, values=values, title=title)
+    if push:
+        await client.views_push(trigger_id=trigger_id, view=view)
+    else:
+        await client.views_open(trigger_id=trigger_id, view=view)
+
+
+@subcommand("new")
+async def command_new(request: CommandRequest) -> None:
+    await open_client_form(
+        request.client, request.context, request.trigger_id, response_url=request.response_url
+    )
+
+
+@subcommand("edit")
+async def command_edit(request: CommandRequest) -> None:
+    async with acting(request.context, request.client) as (session, actor):
+        require(actor, Role.MANAGER, "edit clients")
+        record = await clients.find(session, request.args)
+    await open_client_form(
+        request.client,
+        request.context,
+        request.trigger_id,
+        response_url=request.response_url,
+        client_id=record.id,
+    )
+
+
+async def open_new_client_shortcut(
+    ack: Any, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await _open_or_tell(client, context, shortcut["trigger_id"])
+
+
+async def click_new_client(
+    ack: Any, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await _open_or_tell(client, context, body["trigger_id"])
+
+
+async def click_edit_client(
+    ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    in_modal = body.get("container", {}).get("type") == "view"
+    await _open_or_tell(
+        client,
+        context,
+        body["trigger_id"],
+        client_id=uuid.UUID(action["value"]),
+        push=in_modal,
+        response_url=body.get("response_url"),
+    )
+
+
+async def _open_or_tell(
+    client: AsyncWebClient, context: AsyncBoltContext, trigger_id: str, **kwargs: Any
+) -> None:
+    try:
+        await open_client_form(client, context, trigger_id, **kwargs)
+    except DomainError as error:
+        await notify_user(client, context.user_id, domain_error_reply(error), kwargs.get("response_url"))
+
+
+async def click_add_contact(
+    ack: Any, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """Grow the modal by one contact section, keeping everything typed so far."""
+    await ack()
+    view = body["view"]
+    state = ClientFormState.decode(view.get("private_metadata"))
+    values, _ = client_views.read_client_form(view["state"]["values"], state)
+    state.contacts = min(state.contacts + 1, client_views.MAX_FORM_CONTACTS)
+    async with acting(context, client) as (session, _actor):
+        managers = await users.account_managers(session)
+    title = view.get("title", {}).get("text")
+    new_view = client_views.client_form(state=state, managers=managers, values=values, title=title)
+    try:
+        await client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
+    except SlackApiError as error:
+        if error.response.get("error") not in ("not_found", "hash_conflict"):  # closed, or edited meanwhile
+            raise
+
+
+async def _logo_from_slack(client: AsyncWebClient, files: list[dict[str, Any]]) -> tuple[bytes, str] | None:
+    """The chosen logo's bytes and extension, checked by content; ValidationFailed on the `logo` field."""
+    if not files:
+        return None
+    try:
+        _info, content = await fetch_slack_file(
+            client, files[0]["id"], max_bytes=LOGO_MAX_BYTES, seconds=PRECHECK_SECONDS
+        )
+    except FileTooLarge:
+        raise ValidationFailed({"logo": "The logo is larger than 2 MB."}) from None
+    except (TimeoutError, SlackApiError, OSError):
+        raise ValidationFailed(
+            {"logo": "Slack didn't hand over the file in time; please try again."}
+        ) from None
+    image = sniff_image(content)
+    return content, image.extension
+
+
+async def submit_client_form(
+    ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """Validate in the modal (field errors, duplicate warning), ack, then write and confirm."""
+    state = ClientFormState.decode(view.get("private_metadata"))
+    form_values = view["state"]["values"]
+    raw, sources = client_views.read_client_form(form_values, state)
+    logo_files, confirmed = client_views.read_form_extras(form_values)
+    if not logo_files and state.logo_file_ids:
+        logo_files = [{"id": file_id} for file_id in state.logo_file_ids]
+    try:
+        async with asyncio.timeout(PRECHECK_SECONDS + 0.5):
+            data = clients.parse_client(raw)
+            logo = await _logo_from_slack(client, logo_files)
+            async with acting(context, client) as (session, actor):
+                require(actor, Role.MANAGER, "create clients" if state.mode == "new" else "edit clients")
+                await clients.check_account_manager(session, data.account_manager_id)
+                duplicates = (
+                    await clients.find_duplicates(session, data)
+                    if state.mode == "new" and not confirmed
+                    else []
+                )
+                managers = await users.account_managers(session) if duplicates else []
+    except ValidationFailed as error:
+        await ack(response_action="errors", errors=client_views.form_errors(error.fields, sources))
+        return
+    except PermissionDenied as error:
+        await ack(response_action="errors", errors={"name": str(error)[:150]})
+        return
+    except TimeoutError:
+        await ack(
+            response_action="errors", errors={"name": "clientbot is slow right now; please submit again."}
+        )
+        return
+    if duplicates:
+        state.logo_file_ids = [f["id"] for f in logo_files]
+        await ack(
+            response_action="update",
+            view=client_views.client_form(state=state, managers=managers, values=raw, duplicates=duplicates),
+        )
+        return
+    await ack()
+    await _save_client(client, context, state, data, logo)
+
+
+async def _save_client(
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    state: ClientFormState,
+    data: clients.ClientIn,
+    logo: tuple[bytes, str] | None,
+) -> None:
+    rt = runtime(context)
+    try:
+        logo_key = None
+        if logo:
+            content, extension = logo
+            logo_key = rt.storage.put(
+                content,
+                kind="logos",
+                extension=extension,
+                mime=f"image/{'png' if extension == 'png' else 'jpeg'}",
+            ).key
+        async with acting(context, client) as (session, actor):
+            if state.mode == "new":
+                # The duplicate gate ran before the ack (and was passed or confirmed by the user).
+                record = await clients.create(
+                    session,
+                    actor=actor,
+                    data=data,
+                    confirm_duplicate=True,
+                    logo_key=logo_key,
+                    tz=rt.settings.tz,
+                )
+                payload = client_views.created_message(record, can_edit=True)
+            else:
+                assert state.client_id is not None
+                record = await clients.update(
+                    session, actor=actor, client_id=state.client_id, data=data, logo_key=logo_key
+                )
+                payload = client_views.updated_message(record, can_edit=True)
+    except DomainError as error:
+        payload = domain_error_reply(error)
+    await notify_user(client, context.user_id, payload, state.response_url)
+
+
+@subcommand("show")
+async def command_show(request: CommandRequest) -> None:
+    async with acting(request.context, request.client) as (session, actor):
+        record = await clients.find(session, request.args)
+        await request.reply(client_views.client_card_message(record, can_edit=has_role(actor, Role.MANAGER)))
+
+
+async def click_open_client(
+    ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """ "Open" on a list row or the Home tab: the client card in a modal."""
+    await ack()
+    async with acting(context, client) as (session, actor):
+        record = await clients.get(session, uuid.UUID(action["value"]))
+        view = client_views.client_card_modal(record, can_edit=has_role(actor, Role.MANAGER))
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+_STATUS_WORDS = {s.value: s for s in ClientStatus} | {
+    "onhold": ClientStatus.ON_HOLD,
+    "hold": ClientStatus.ON_HOLD,
+}
+
+
+@subcommand("status")
+async def command_status(request: CommandRequest) -> None:
+    words = split_args(request.args)
+    if len(words) < 2 or words[1].lower() not in _STATUS_WORDS:
+        raise ValidationFailed(
+            {"text": "Usage: `/client status CODE active|inactive|on-hold|archived [reason]`"}
+        )
+    await _change_status(request, words[0], _STATUS_WORDS[words[1].lower()], " ".join(words[2:]))
+
+
+@subcommand("deactivate")
+async def command_deactivate(request: CommandRequest) -> None:
+    words = split_args(request.args)
+    if not words:
+        raise ValidationFailed({"text": "Usage: `/client deactivate CODE reason…`"})
+    await _change_status(request, words[0], ClientStatus.INACTIVE, " ".join(words[1:]))
+
+
+async def _change_status(request: CommandRequest, reference: str, status: ClientStatus, reason: str) -> None:
+    async with acting(request.context, request.client) as (session, actor):
+        record = await clients.find(session, reference)
+        old = record.status
+        record = await clients.change_status(
+            session, actor=actor, client_id=record.id, status=status, reason=reason
+        )
+    await request.reply(client_views.status_changed_message(record, old))
+
+
+_FILTER = re.compile(r"^(status|industry|manager|from|to):(.*)$", re.IGNORECASE)
+
+
+async def _parse_list_query(session: Any, text: str) -> tuple[clients.ClientFilter, str]:
+    """`status:active industry:"Health care" manager:@ann from:2026-01-01 acme` -> filter + description."""
+    filters, described, search = clients.ClientFilter(), [], []
+    for word in split_args(text):
+        match = _FILTER.match(word)
+        if not match:
+            search.append(word)
+            continue
+        key, value = match.group(1).lower(), match.group(2).strip()
+        if key == "status":
+            if value.lower() not in _STATUS_WORDS:
+                raise ValidationFailed(
+                    {"status": f"Unknown status “{value}”: use active, inactive, on-hold or archived."}
+                )
+            filters.status = _STATUS_WORDS[value.lower()]
+        elif key == "industry":
+            filters.industry = value
+        elif key == "manager":
+            slack_id = mentioned_user(value)
+            manager: User | None = await users.by_slack_id(session, slack_id) if slack_id else None
+            if manager is None:
+                raise ValidationFailed({"manager": f"{value} is not a known account manager."})
+            filters.account_manager_id = manager.id
+        else:
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:
+                raise ValidationFailed({key: f"“{value}” is not a date: use YYYY-MM-DD."}) from None
+            setattr(filters, "created_from" if key == "from" else "created_to", day)
+        described.append(f"{key}: {value}")
+    if search:
+        filters.search = " ".join(search)
+        described.append(f"“{filters.search}”")
+    return filters, ", ".join(described)
+
+
+async def _client_list_payload(
+    context: AsyncBoltContext, client: AsyncWebClient, query: str, page: int
+) -> dict[str, Any]:
+    async with acting(context, client) as (session, _actor):
+        filters, described = await _parse_list_query(session, query)
+        result = await clients.list_clients(
+            session, filters=filters, page=page, tz=runtime(context).settings.tz
+        )
+        return client_views.client_list(result, query=query, filters_text=described)
+
+
+@subcommand("list")
+async def command_list(request: CommandRequest) -> None:
+    await request.reply(await _client_list_payload(request.context, request.client, request.args, 1))
+
+
+async def click_list_page(
+    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    query, page = client_views.read_page_value(action["value"])
+    try:
+        payload = await _client_list_payload(context, client, query, page)
+    except DomainError as error:
+        payload = domain_error_reply(error)
+    await reply(respond, payload, replace=True)
+
+
+def register(app: AsyncApp) -> None:
+    app.view(client_views.FORM_CALLBACK)(submit_client_form)
+    app.action(client_views.ADD_CONTACT_ACTION)(click_add_contact)
+    app.action(client_views.NEW_CLIENT_ACTION)(click_new_client)
+    app.action(client_views.EDIT_ACTION)(click_edit_client)
+    app.action(client_views.OPEN_ACTION)(click_open_client)
+    app.action(re.compile(f"^{client_views.LIST_PAGE_ACTION}_(prev|next)$"))(click_list_page)
+    app.shortcut("new_client")(open_new_client_shortcut)

@@ -1,0 +1,161 @@
+"""What every listener needs: the acting user and a session, Slack files, and turning errors into replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shlex
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from html import unescape
+from typing import Any
+
+import aiohttp
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import Ambiguous, DomainError, ValidationFailed
+from bot.models import User
+from bot.runtime import Runtime
+from bot.services import users
+from views.clients import ambiguous_message
+from views.common import error_message
+
+log = logging.getLogger("clientbot.handlers")
+MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
+
+
+def runtime(context: AsyncBoltContext) -> Runtime:
+    return context["rt"]
+
+
+async def slack_profile(client: AsyncWebClient, user_id: str) -> dict[str, Any]:
+    """Display name, time zone and email from `users.info`; empty when Slack can't tell us."""
+    try:
+        user = (await client.users_info(user=user_id))["user"]
+    except SlackApiError:
+        return {}
+    profile = user.get("profile", {})
+    name = (
+        profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+    )
+    return {"display_name": name, "tz": user.get("tz"), "email": profile.get("email")}
+
+
+@asynccontextmanager
+async def acting(
+    context: AsyncBoltContext, client: AsyncWebClient
+) -> AsyncIterator[tuple[AsyncSession, User]]:
+    """One unit of work for a listener, with the acting user resolved (created on first sight).
+
+    Listeners open it themselves rather than a middleware doing it: Bolt acks and returns from the
+    middleware chain while the listener goes on working, so a middleware-owned session would close early."""
+    rt = runtime(context)
+    async with rt.db.session() as session:
+        profile = (
+            {}
+            if await users.by_slack_id(session, context.user_id)
+            else await slack_profile(client, context.user_id)
+        )
+        actor = await users.resolve(
+            session, slack_user_id=context.user_id, admins=rt.settings.admins, **profile
+        )
+        yield session, actor
+
+
+def split_args(text: str) -> list[str]:
+    """Slash-command words, quotes respected; Slack's HTML escaping undone."""
+    try:
+        return shlex.split(unescape(text or ""))
+    except ValueError:
+        raise ValidationFailed({"text": "A quote is not closed."}, "A quote is not closed.") from None
+
+
+def mentioned_user(token: str) -> str | None:
+    """`<@U123|name>` or a bare `U123` -> `U123`."""
+    match = MENTION.match(token.strip())
+    return (match.group(1) or match.group(2)) if match else None
+
+
+def domain_error_reply(error: DomainError) -> dict[str, Any]:
+    if isinstance(error, Ambiguous):
+        return ambiguous_message(str(error).split("”")[0].lstrip("“"), error.matches)
+    if isinstance(error, ValidationFailed) and error.fields:
+        details = " ".join(v for v in error.fields.values())
+        return error_message(details if len(error.fields) == 1 else f"{error} {details}")
+    return error_message(str(error))
+
+
+async def reply(respond: Any, payload: dict[str, Any], *, replace: bool = False) -> None:
+    """Ephemeral reply through the response_url (`respond`)."""
+    await respond(response_type="ephemeral", replace_original=replace, **payload)
+
+
+async def notify_user(
+    client: AsyncWebClient, user_id: str, payload: dict[str, Any], response_url: str | None = None
+) -> None:
+    """Tell one user: ephemerally where they ran the command when we still can, else by DM."""
+    if response_url:
+        try:
+            response = await AsyncWebhookClient(response_url).send(
+                response_type="ephemeral", replace_original=False, **payload
+            )
+            if response.status_code == 200:
+                return
+        except aiohttp.ClientError:
+            log.warning("response_url failed; falling back to a DM")
+    await client.chat_postMessage(channel=user_id, **payload)
+
+
+class FileTooLarge(Exception):
+    pass
+
+
+async def fetch_slack_file(
+    client: AsyncWebClient, file_id: str, *, max_bytes: int, seconds: float = 10.0
+) -> tuple[dict[str, Any], bytes]:
+    """`files.info` then `url_private` with the bot token; never reads more than `max_bytes` + 1 bytes."""
+    async with asyncio.timeout(seconds):
+        info = (await client.files_info(file=file_id))["file"]
+        if int(info.get("size") or 0) > max_bytes:
+            raise FileTooLarge(info.get("name"))
+        headers = {"Authorization": f"Bearer {client.token}"}
+        async with aiohttp.ClientSession() as http, http.get(info["url_private"], headers=headers) as resp:
+            resp.raise_for_status()
+            content = await resp.content.read(max_bytes + 1)
+    if len(content) > max_bytes:
+        raise FileTooLarge(info.get("name"))
+    return info, content
+
+
+async def on_error(
+    error: Exception,
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    logger: logging.Logger,
+    client: AsyncWebClient,
+) -> None:
+    """The one global error handler: known errors become friendly text, others get a reference id."""
+    if isinstance(error, DomainError):
+        payload = domain_error_reply(error)
+    else:
+        ref = uuid.uuid4().hex[:8]
+        logger.exception("unhandled error ref=%s", ref, exc_info=error)
+        payload = error_message(f"Something went wrong on our side (ref `{ref}`). Nothing was changed.")
+    user_id = context.user_id
+    if not user_id:
+        return
+    try:
+        await notify_user(client, user_id, payload, body.get("response_url"))
+    except Exception:  # the error report itself must never raise
+        logger.exception("could not report an error to %s", user_id)
+
+
+def register(app: AsyncApp) -> None:
+    app.error(on_error)

@@ -1,0 +1,1 @@
+"""Block Kit builders: pure functions, data in, dict out. No I/O."""

@@ -1,0 +1,409 @@
+"""Client profile views: the new/edit modal, the client card, the paged list, confirmations."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from bot.models import Client, ClientStatus, User
+from bot.services.clients import ClientPage, DuplicateMatch, primary_contact
+from views.common import (
+    actions,
+    button,
+    context,
+    divider,
+    escape,
+    fields_section,
+    header,
+    input_block,
+    message,
+    modal,
+    option,
+    plain,
+    section,
+    slack_date,
+    text_input,
+    truncate,
+)
+
+FORM_CALLBACK = "client_form"
+ADD_CONTACT_ACTION = "client_form_add_contact"
+EDIT_ACTION = "client_edit"
+LIST_PAGE_ACTION = "client_list_page"
+NEW_CLIENT_ACTION = "client_new"
+OPEN_ACTION = "client_open"
+MAX_FORM_CONTACTS = 8
+
+STATUS_ICONS = {
+    ClientStatus.ACTIVE.value: ":large_green_circle:",
+    ClientStatus.ON_HOLD.value: ":large_yellow_circle:",
+    ClientStatus.INACTIVE.value: ":white_circle:",
+    ClientStatus.ARCHIVED.value: ":file_cabinet:",
+}
+_PROFILE_FIELDS = ("name", "industry", "website", "address", "city", "state", "country", "postal_code")
+_CONTACT_FIELDS = ("full_name", "title", "email", "phone", "mobile")
+_CONTACT_BLOCK = {
+    "full_name": "name",
+    "title": "title",
+    "email": "email",
+    "phone": "phone",
+    "mobile": "mobile",
+}
+
+
+class ClientFormState(BaseModel):
+    """What the client modal carries in private_metadata (ids only, well under 3000 chars)."""
+
+    mode: Literal["new", "edit"] = "new"
+    client_id: uuid.UUID | None = None
+    contact_ids: list[uuid.UUID] = Field(default_factory=list)
+    contacts: int = 1
+    response_url: str | None = None
+    logo_file_ids: list[str] = Field(default_factory=list)
+
+    def encode(self) -> str:
+        return self.model_dump_json(exclude_defaults=True)
+
+    @classmethod
+    def decode(cls, raw: str | None) -> ClientFormState:
+        return cls.model_validate_json(raw) if raw else cls()
+
+
+def _contact_block(index: int, field: str) -> str:
+    return f"contact_{index}_{_CONTACT_BLOCK[field]}"
+
+
+def client_form(
+    *,
+    state: ClientFormState,
+    managers: list[User],
+    values: dict[str, Any] | None = None,
+    duplicates: list[DuplicateMatch] | None = None,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """The create/edit modal. `values` uses the ClientIn shape and prefills every input."""
+    values = values or {}
+    contacts = list(values.get("contacts") or [])
+    blocks: list[dict[str, Any]] = []
+    if duplicates:
+        lines = "\n".join(f"• `{d.client_code}` *{escape(d.name)}* ({d.reason})" for d in duplicates[:10])
+        blocks += [
+            section(f":warning: *This looks like a client we already have:*\n{lines}", block_id="duplicates"),
+            input_block(
+                "confirm_duplicate",
+                "Create anyway?",
+                {
+                    "type": "checkboxes",
+                    "action_id": "value",
+                    "options": [option("Yes, this is a different client", "confirm")],
+                },
+                optional=False,
+            ),
+            divider(),
+        ]
+    blocks += [
+        text_input(
+            "name",
+            "Client name",
+            initial=values.get("name"),
+            optional=False,
+            max_length=255,
+            placeholder="Acme Corporation",
+        ),
+        text_input(
+            "industry",
+            "Industry",
+            initial=values.get("industry"),
+            max_length=100,
+            placeholder="Information Technology",
+        ),
+        text_input("website", "Website", initial=values.get("website"), kind="url_text_input"),
+        text_input("address", "Address", initial=values.get("address"), multiline=True, max_length=2000),
+        text_input("city", "City", initial=values.get("city"), max_length=100),
+        text_input("state", "State / region", initial=values.get("state"), max_length=100),
+        text_input(
+            "country",
+            "Country",
+            initial=values.get("country"),
+            max_length=100,
+            hint="Phone numbers without a +country code are read as numbers of this country.",
+        ),
+        text_input("postal_code", "Postal code", initial=values.get("postal_code"), max_length=20),
+    ]
+    if managers:
+        element: dict[str, Any] = {
+            "type": "static_select",
+            "action_id": "value",
+            "placeholder": plain("Choose an HR Manager or Admin"),
+            "options": [option(m.display_name or m.slack_user_id, str(m.id)) for m in managers[:100]],
+        }
+        chosen = next((m for m in managers if str(m.id) == str(values.get("account_manager_id"))), None)
+        if chosen:
+            element["initial_option"] = option(chosen.display_name or chosen.slack_user_id, str(chosen.id))
+        blocks.append(input_block("account_manager", "Account manager", element))
+    else:
+        blocks.append(context("No HR Managers yet: an admin can add one with `/client role @user manager`."))
+    blocks.append(
+        input_block(
+            "logo",
+            "Logo" if state.mode == "new" else "Replace logo",
+            {"type": "file_input", "action_id": "value", "filetypes": ["png", "jpg", "jpeg"], "max_files": 1},
+            hint="PNG or JPEG, up to 2 MB." + (" A logo is already attached." if state.logo_file_ids else ""),
+        )
+    )
+    for index in range(state.contacts):
+        blocks += _contact_blocks(index, contacts[index] if index < len(contacts) else {}, state)
+    if state.contacts < MAX_FORM_CONTACTS:
+        blocks.append(actions(button("Add another contact", ADD_CONTACT_ACTION), block_id="contact_actions"))
+    default_title = "New client" if state.mode == "new" else "Edit client"
+    return modal(
+        callback_id=FORM_CALLBACK,
+        title=title or default_title,
+        submit="Create" if state.mode == "new" else "Save",
+        blocks=blocks,
+        private_metadata=state.encode(),
+    )
+
+
+def _contact_blocks(index: int, contact: dict[str, Any], state: ClientFormState) -> list[dict[str, Any]]:
+    required = index == 0 and state.mode == "new"
+    existing = index < len(state.contact_ids)
+    flags = [option("Primary contact", "primary")]
+    if existing:
+        flags.append(option("Remove this contact", "remove"))
+    initial_flags = [o for o in flags if contact.get("is_primary" if o["value"] == "primary" else "remove")]
+    flags_element: dict[str, Any] = {"type": "checkboxes", "action_id": "value", "options": flags}
+    if initial_flags:
+        flags_element["initial_options"] = initial_flags
+    label = f"Contact {index + 1}" + ("" if required else " (leave empty to skip)" if not existing else "")
+    return [
+        divider(),
+        section(f"*{label}*", block_id=f"contact_{index}_header"),
+        text_input(
+            _contact_block(index, "full_name"),
+            "Full name",
+            initial=contact.get("full_name"),
+            optional=not required,
+            max_length=255,
+        ),
+        text_input(_contact_block(index, "title"), "Job title", initial=contact.get("title"), max_length=100),
+        text_input(
+            _contact_block(index, "email"),
+            "Email",
+            initial=contact.get("email"),
+            optional=not required,
+            kind="email_text_input",
+        ),
+        text_input(
+            _contact_block(index, "phone"),
+            "Phone",
+            initial=contact.get("phone"),
+            max_length=50,
+            placeholder="+1 415 555 2671",
+        ),
+        text_input(_contact_block(index, "mobile"), "Mobile", initial=contact.get("mobile"), max_length=50),
+        input_block(f"contact_{index}_flags", "Options", flags_element),
+    ]
+
+
+def _state_value(values: dict[str, Any], block_id: str) -> Any:
+    element = (values.get(block_id) or {}).get("value") or {}
+    kind = element.get("type")
+    if kind == "static_select":
+        return (element.get("selected_option") or {}).get("value")
+    if kind == "checkboxes":
+        return [o["value"] for o in element.get("selected_options") or []]
+    if kind == "file_input":
+        return element.get("files") or []
+    return element.get("value")
+
+
+def read_client_form(values: dict[str, Any], state: ClientFormState) -> tuple[dict[str, Any], list[int]]:
+    """The modal's `view.state.values` as ClientIn input, and for each parsed contact the index of the
+    form section it came from (empty extra contact sections are skipped)."""
+    data: dict[str, Any] = {field: _state_value(values, field) for field in _PROFILE_FIELDS}
+    data["account_manager_id"] = _state_value(values, "account_manager")
+    contacts, sources = [], []
+    for index in range(state.contacts):
+        contact = {f: _state_value(values, _contact_block(index, f)) for f in _CONTACT_FIELDS}
+        flags = _state_value(values, f"contact_{index}_flags") or []
+        existing_id = state.contact_ids[index] if index < len(state.contact_ids) else None
+        if existing_id is None and index > 0 and not any(contact.values()):
+            continue
+        contact |= {"is_primary": "primary" in flags, "remove": "remove" in flags, "id": existing_id}
+        contacts.append(contact)
+        sources.append(index)
+    data["contacts"] = contacts
+    return data, sources
+
+
+def read_form_extras(values: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """(logo files chosen in the modal, whether the duplicate warning was confirmed)."""
+    return _state_value(values, "logo") or [], "confirm" in (_state_value(values, "confirm_duplicate") or [])
+
+
+def form_errors(fields: dict[str, str], sources: list[int]) -> dict[str, str]:
+    """Service field names (`contacts.1.email`) -> the modal's block ids, for `response_action: errors`.
+    `sources` maps parsed contact positions to form sections (from `read_client_form`)."""
+    errors: dict[str, str] = {}
+    for field, text in fields.items():
+        parts = field.split(".")
+        if parts[0] == "contacts" and len(parts) >= 2 and parts[1].isdigit():
+            position = int(parts[1])
+            index = sources[position] if position < len(sources) else 0
+            sub = parts[2] if len(parts) > 2 else "full_name"
+            block = (
+                f"contact_{index}_flags"
+                if sub in ("is_primary", "remove")
+                else _contact_block(index, sub if sub in _CONTACT_BLOCK else "full_name")
+            )
+        elif field == "account_manager_id":
+            block = "account_manager"
+        elif field in (*_PROFILE_FIELDS, "logo", "confirm_duplicate"):
+            block = field
+        else:
+            block = "name"
+        errors.setdefault(block, truncate(text, 150))
+    return errors
+
+
+def client_values(client: Client) -> dict[str, Any]:
+    """An existing client in the form's `values` shape, for the edit modal."""
+    return {
+        **{field: getattr(client, field) for field in _PROFILE_FIELDS},
+        "account_manager_id": str(client.account_manager_id) if client.account_manager_id else None,
+        "contacts": [
+            {**{f: getattr(c, f) for f in _CONTACT_FIELDS}, "is_primary": c.is_primary}
+            for c in client.contacts
+            if c.is_active
+        ],
+    }
+
+
+def _location(client: Client) -> str:
+    return ", ".join(p for p in (client.city, client.state, client.country) if p)
+
+
+def client_card(client: Client, *, can_edit: bool) -> list[dict[str, Any]]:
+    icon = STATUS_ICONS.get(client.status, "")
+    manager = client.account_manager.mention if client.account_manager else "_unassigned_"
+    blocks = [
+        header(client.name),
+        context(f"`{client.client_code}` · {icon} {client.status} · created {slack_date(client.created_at)}"),
+        fields_section(
+            [
+                ("Industry", escape(client.industry)),
+                ("Account manager", manager),
+                ("Website", f"<{client.website}|{escape(client.website)}>" if client.website else ""),
+                ("Location", escape(_location(client))),
+            ]
+        ),
+    ]
+    if client.deactivation_reason:
+        blocks.append(context(f"{client.status.capitalize()} because: {escape(client.deactivation_reason)}"))
+    active = [c for c in client.contacts if c.is_active]
+    if active:
+        lines = [_contact_line(c) for c in active[:10]]
+        more = f"\n_…and {len(active) - 10} more_" if len(active) > 10 else ""
+        blocks.append(section("*Contacts*\n" + "\n".join(lines) + more))
+    else:
+        blocks.append(context("No contacts yet."))
+    if can_edit:
+        blocks.append(actions(button("Edit", EDIT_ACTION, str(client.id)), block_id=f"card_{client.id}"))
+    return blocks
+
+
+def _contact_line(contact: Any) -> str:
+    star = ":star: " if contact.is_primary else "• "
+    title = f", {escape(contact.title)}" if contact.title else ""
+    phones = " · ".join(p for p in (contact.phone, contact.mobile) if p)
+    return truncate(
+        f"{star}*{escape(contact.full_name)}*{title} · {escape(contact.email)}"
+        + (f" · {phones}" if phones else ""),
+        280,
+    )
+
+
+def client_card_modal(client: Client, *, can_edit: bool) -> dict[str, Any]:
+    return modal(
+        callback_id="client_card",
+        title=client.client_code,
+        close="Close",
+        blocks=client_card(client, can_edit=can_edit),
+    )
+
+
+def client_card_message(client: Client, *, can_edit: bool) -> dict[str, Any]:
+    return message(f"{client.name} ({client.client_code})", client_card(client, can_edit=can_edit))
+
+
+def created_message(client: Client, *, can_edit: bool, logo_note: str | None = None) -> dict[str, Any]:
+    blocks = [section(f":white_check_mark: Created *{escape(client.name)}* as `{client.client_code}`.")]
+    if logo_note:
+        blocks.append(context(logo_note))
+    return message(
+        f"Created {client.name} ({client.client_code})", blocks + client_card(client, can_edit=can_edit)
+    )
+
+
+def updated_message(client: Client, *, can_edit: bool) -> dict[str, Any]:
+    blocks = [section(f":pencil2: Saved changes to *{escape(client.name)}* (`{client.client_code}`).")]
+    return message(f"Updated {client.name}", blocks + client_card(client, can_edit=can_edit))
+
+
+def status_changed_message(client: Client, old_status: str) -> dict[str, Any]:
+    reason = f"\n>{escape(client.deactivation_reason)}" if client.deactivation_reason else ""
+    text = (
+        f"{STATUS_ICONS.get(client.status, '')} *{escape(client.name)}* (`{client.client_code}`) "
+        f"is now *{client.status}* (was {old_status}).{reason}"
+    )
+    return message(f"{client.name} is now {client.status}", [section(text)])
+
+
+def ambiguous_message(query: str, clients: list[Client]) -> dict[str, Any]:
+    lines = "\n".join(f"• `{c.client_code}` {escape(c.name)} ({c.status})" for c in clients[:10])
+    text = f"“{escape(query)}” matches several clients. Use one of these codes:\n{lines}"
+    return message(f"“{query}” matches several clients", [section(text)])
+
+
+def client_list(page: ClientPage, *, query: str, filters_text: str) -> dict[str, Any]:
+    """One page of clients (20) with Previous/Next buttons that carry the filters."""
+    title = f"*Clients* {filters_text}".strip() if filters_text else "*Clients*"
+    if not page.clients:
+        return message("No clients match", [section(f"{title}\nNo clients match these filters.")])
+    blocks: list[dict[str, Any]] = [
+        section(f"{title} · {page.total} found · page {page.page} of {page.pages}"),
+        divider(),
+    ]
+    for client in page.clients:
+        contact = primary_contact(client)
+        manager = client.account_manager.mention if client.account_manager else "no account manager"
+        details = " · ".join(p for p in (escape(client.industry), escape(_location(client))) if p)
+        who = f"{escape(contact.full_name)} <{contact.email}>" if contact else "no contact"
+        blocks.append(
+            section(
+                f"{STATUS_ICONS.get(client.status, '')} *{escape(client.name)}* `{client.client_code}`\n"
+                f"{details + ' · ' if details else ''}{manager} · {escape(who)}",
+                accessory=button("Open", OPEN_ACTION, str(client.id)),
+            )
+        )
+    nav = []
+    if page.page > 1:
+        nav.append(button("◀ Previous", f"{LIST_PAGE_ACTION}_prev", _page_value(query, page.page - 1)))
+    if page.page < page.pages:
+        nav.append(button("Next ▶", f"{LIST_PAGE_ACTION}_next", _page_value(query, page.page + 1)))
+    if nav:
+        blocks.append(actions(*nav, block_id="client_list_nav"))
+    return message(f"Clients: page {page.page} of {page.pages}", blocks)
+
+
+def _page_value(query: str, page: int) -> str:
+    return json.dumps({"q": query[:1800], "p": page})
+
+
+def read_page_value(value: str) -> tuple[str, int]:
+    data = json.loads(value)
+    return str(data.get("q", "")), int(data.get("p", 1))

@@ -1,0 +1,165 @@
+"""Small Block Kit factories and the one place long user text is cut to Slack's limits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+PLAIN_LABEL_MAX = 75
+HEADER_MAX = 150
+OPTION_MAX = 75
+MESSAGE_BLOCKS_MAX = 50
+MODAL_BLOCKS_MAX = 100
+
+
+def truncate(text: str | None, limit: int) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape(text: str | None) -> str:
+    """Make user text safe inside mrkdwn (no accidental mentions, links or formatting breaks)."""
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str, limit: int = PLAIN_LABEL_MAX) -> dict[str, Any]:
+    return {"type": "plain_text", "text": truncate(text, limit) or " ", "emoji": True}
+
+
+def mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": truncate(text, limit) or " "}
+
+
+def section(text: str, *, block_id: str | None = None, accessory: dict | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "section", "text": mrkdwn(text)}
+    if block_id:
+        block["block_id"] = block_id
+    if accessory:
+        block["accessory"] = accessory
+    return block
+
+
+def fields_section(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Up to 10 "*label*\\nvalue" fields."""
+    return {
+        "type": "section",
+        "fields": [mrkdwn(f"*{label}*\n{value or '—'}", FIELD_TEXT_MAX) for label, value in pairs[:10]],
+    }
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": plain(text, HEADER_MAX)}
+
+
+def context(*texts: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [mrkdwn(t) for t in texts[:10]]}
+
+
+def divider() -> dict[str, Any]:
+    return {"type": "divider"}
+
+
+def button(
+    text: str, action_id: str, value: str | None = None, *, style: str | None = None, url: str | None = None
+) -> dict[str, Any]:
+    element: dict[str, Any] = {"type": "button", "text": plain(text), "action_id": action_id}
+    if value is not None:
+        element["value"] = value[:2000]
+    if style:
+        element["style"] = style
+    if url:
+        element["url"] = url
+    return element
+
+
+def actions(*elements: dict[str, Any], block_id: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "actions", "elements": list(elements[:25])}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def option(text: str, value: str) -> dict[str, Any]:
+    return {"text": plain(text, OPTION_MAX), "value": value[:150]}
+
+
+def text_input(
+    block_id: str,
+    label: str,
+    *,
+    initial: str | None = None,
+    optional: bool = True,
+    multiline: bool = False,
+    placeholder: str | None = None,
+    max_length: int | None = None,
+    kind: str = "plain_text_input",
+    hint: str | None = None,
+) -> dict[str, Any]:
+    """An input block whose element's action_id is always `value`."""
+    element: dict[str, Any] = {"type": kind, "action_id": "value"}
+    if kind == "plain_text_input":
+        element["multiline"] = multiline
+        if max_length:
+            element["max_length"] = max_length
+    if initial:
+        element["initial_value"] = initial
+    if placeholder:
+        element["placeholder"] = plain(placeholder, 150)
+    return input_block(block_id, label, element, optional=optional, hint=hint)
+
+
+def input_block(
+    block_id: str, label: str, element: dict[str, Any], *, optional: bool = True, hint: str | None = None
+) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label, 2000),
+        "element": element,
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    return block
+
+
+def modal(
+    *,
+    callback_id: str,
+    title: str,
+    blocks: list[dict[str, Any]],
+    submit: str | None = None,
+    close: str = "Cancel",
+    private_metadata: str = "",
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": plain(title, 24),
+        "close": plain(close, 24),
+        "blocks": blocks[:MODAL_BLOCKS_MAX],
+        "private_metadata": private_metadata,
+    }
+    if submit:
+        view["submit"] = plain(submit, 24)
+    return view
+
+
+def message(text: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A message payload: `text` is the notification fallback, blocks capped at 50."""
+    return {"text": truncate(text, 3000), "blocks": blocks[:MESSAGE_BLOCKS_MAX]}
+
+
+def slack_date(moment: datetime, fmt: str = "{date_short}") -> str:
+    """A date Slack renders in each reader's own time zone."""
+    return f"<!date^{int(moment.timestamp())}^{fmt}|{moment:%Y-%m-%d}>"
+
+
+def error_message(text: str) -> dict[str, Any]:
+    return message(text, [section(f":warning: {text}")])
+
+
+def info_message(text: str) -> dict[str, Any]:
+    return message(text, [section(text)])
