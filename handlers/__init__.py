@@ -6,7 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 
 def register(app: AsyncApp) -> None:
-    from handlers import clients, commands, common, home, users
+    from handlers import clients, commands, common, communications, home, users
 
-    for module in (common, commands, clients, users, home):
+    for module in (common, commands, clients, communications, users, home):
         module.register(app)

@@ -354,8 +354,8 @@ async def update(
             before=changed_before,
             after=changed_after,
         )
-    session.expire(client)
-    return await get(session, client.id)
+    session.expire(client)  # reload the contacts collection with the rows added above
+    return await get(session, client_id)
 
 
 _ADMIN_STATUSES = {ClientStatus.INACTIVE, ClientStatus.ARCHIVED}
