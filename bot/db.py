@@ -100,3 +100,21 @@ def dialect_insert(session_or_conn: AsyncSession, table: Any):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table)
+
+
+async def next_code(session: AsyncSession, prefix: str, year: int) -> str:
+    """PREFIX-YYYY-NNNN, consecutive per prefix and year. The counter row stays locked until the
+    transaction ends, so concurrent creations queue up and a rolled-back creation gives its number back."""
+    from bot.models import CodeCounter
+
+    counter = CodeCounter.__table__
+    statement = (
+        dialect_insert(session, counter)
+        .values(prefix=prefix, year=year, last_value=1)
+        .on_conflict_do_update(
+            index_elements=["prefix", "year"], set_={"last_value": counter.c.last_value + 1}
+        )
+        .returning(counter.c.last_value)
+    )
+    number = (await session.execute(statement)).scalar_one()
+    return f"{prefix}-{year}-{number:04d}"

@@ -134,11 +134,13 @@ class User(Base):
         return f"<@{self.slack_user_id}>"
 
 
-class ClientCodeCounter(Base):
-    """Last client number handed out per year: one row lock makes codes race-free and gapless."""
+class CodeCounter(Base):
+    """Last number handed out per code prefix (CLT, JOB) and year: one row lock makes codes race-free
+    and gapless."""
 
-    __tablename__ = "client_code_counters"
+    __tablename__ = "code_counters"
 
+    prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_value: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -396,3 +398,18 @@ class AuditLog(Base):
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = _created()
+
+
+class ApiToken(Base):
+    """A REST API bearer token; only its SHA-256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(_in("role", Role), name="role"),)
+
+    id: Mapped[uuid.UUID] = _pk()
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

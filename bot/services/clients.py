@@ -15,9 +15,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.db import dialect_insert
+from bot.db import next_code
 from bot.errors import Ambiguous, DuplicateSuspected, NotFound, ValidationFailed
-from bot.models import Client, ClientCodeCounter, ClientContact, ClientStatus, Role, User, utcnow
+from bot.models import Client, ClientContact, ClientStatus, Role, User, utcnow
 from bot.roles import require
 from bot.services import audit, users
 from bot.services.fields import (
@@ -196,17 +196,7 @@ async def find_duplicates(
 
 
 async def next_client_code(session: AsyncSession, year: int) -> str:
-    """CLT-YYYY-NNNN, consecutive per year. The counter row stays locked until the transaction ends,
-    so concurrent creations queue up and a rolled-back creation gives its number back."""
-    counter = ClientCodeCounter.__table__
-    statement = (
-        dialect_insert(session, counter)
-        .values(year=year, last_value=1)
-        .on_conflict_do_update(index_elements=["year"], set_={"last_value": counter.c.last_value + 1})
-        .returning(counter.c.last_value)
-    )
-    number = (await session.execute(statement)).scalar_one()
-    return f"CLT-{year}-{number:04d}"
+    return await next_code(session, "CLT", year)
 
 
 async def check_account_manager(session: AsyncSession, reference: str | None) -> User | None:

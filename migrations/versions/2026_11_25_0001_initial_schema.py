@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 03:19:53.648106
+Create Date: 2026-11-25 03:39:48.537436
 """
 
 from collections.abc import Sequence
@@ -20,10 +20,24 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
 
     op.create_table(
-        "client_code_counters",
+        "api_tokens",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("last_used_at", sa.DateTime(), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(), nullable=True),
+        sa.CheckConstraint("role IN ('recruiter', 'manager', 'admin')", name=op.f("ck_api_tokens_role")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
+    )
+    op.create_table(
+        "code_counters",
+        sa.Column("prefix", sa.String(length=10), nullable=False),
         sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("last_value", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("year", name=op.f("pk_client_code_counters")),
+        sa.PrimaryKeyConstraint("prefix", "year", name=op.f("pk_code_counters")),
     )
     op.create_table(
         "users",
@@ -434,4 +448,5 @@ def downgrade() -> None:
 
     op.drop_table("audit_log")
     op.drop_table("users")
-    op.drop_table("client_code_counters")
+    op.drop_table("code_counters")
+    op.drop_table("api_tokens")
