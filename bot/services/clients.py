@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -28,6 +28,7 @@ from bot.services.fields import (
     normalize_website,
     website_domain,
 )
+from bot.services.inputs import FieldProblems, parse_input
 
 CODE_PATTERN = re.compile(r"^CLT-(\d{4})-(\d{4,})$", re.IGNORECASE)
 PAGE_SIZE = 20
@@ -114,43 +115,13 @@ class ClientIn(BaseModel):
                 else f"{primaries} contacts are marked primary; keep exactly one."
             )
         if problems:
-            raise _FieldProblems(problems)
+            raise FieldProblems(problems)
         return self
-
-
-class _FieldProblems(ValueError):
-    def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__("; ".join(fields.values()))
-        self.fields = fields
 
 
 def parse_client(data: dict[str, Any]) -> ClientIn:
     """Validate raw input into a ClientIn, or raise ValidationFailed with one message per field."""
-    try:
-        return ClientIn.model_validate(data)
-    except ValidationError as exc:
-        fields: dict[str, str] = {}
-        for error in exc.errors():
-            cause = error.get("ctx", {}).get("error")
-            if isinstance(cause, _FieldProblems):
-                fields.update(cause.fields)
-                continue
-            key = ".".join(str(part) for part in error["loc"]) or "__all__"
-            fields.setdefault(key, _friendly(error))
-        raise ValidationFailed(fields) from None
-
-
-def _friendly(error: dict[str, Any]) -> str:
-    kind, message = error["type"], error["msg"]
-    if kind == "missing":
-        return "This field is required."
-    if kind == "string_too_short":
-        return "This field is required."
-    if kind == "string_too_long":
-        return f"Keep this under {error['ctx']['max_length']} characters."
-    if "email" in str(error["loc"][-1]):
-        return "Enter a valid email address, like name@company.com."
-    return message.removeprefix("Value error, ")
+    return parse_input(ClientIn, data)
 
 
 @dataclass(frozen=True)

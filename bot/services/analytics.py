@@ -1,0 +1,102 @@
+"""Per-client job analytics, shared by the dashboard, the API and the nightly snapshot."""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import Application, Job, JobStatus, Stage
+
+ACTIVE_JOB_STATUSES = (JobStatus.OPEN.value, JobStatus.ON_HOLD.value)
+
+
+@dataclass
+class JobAnalytics:
+    total_jobs: int = 0
+    active_jobs: int = 0
+    open_positions: int = 0
+    pipeline: dict[str, int] = field(default_factory=lambda: dict.fromkeys((s.value for s in Stage), 0))
+    total_candidates: int = 0
+    placements: int = 0
+    revenue: Decimal = Decimal("0.00")
+    avg_time_to_fill_days: float | None = None
+    median_time_to_fill_days: float | None = None
+    avg_quality_score: float | None = None
+    offers: int = 0
+    offers_accepted: int = 0
+    offer_acceptance_rate: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["revenue"] = str(self.revenue)
+        return data
+
+
+def _days(seconds: float) -> float:
+    return round(seconds / 86400, 2)
+
+
+async def client_job_analytics(session: AsyncSession, client_id: uuid.UUID) -> JobAnalytics:
+    """Three aggregate queries, whatever the size of the account:
+
+    - time-to-fill: filled jobs, opened_at -> filled_at in days (average and median);
+    - candidate quality: average quality score of rated applications;
+    - offer acceptance: accepted / offers made (applications with an offer status);
+    - revenue: placement fee of each hire, or the job's fee when the hire has none."""
+    result = JobAnalytics()
+    jobs = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(Job.status.in_(ACTIVE_JOB_STATUSES)),
+                func.coalesce(func.sum(Job.openings).filter(Job.status == JobStatus.OPEN.value), 0),
+            ).where(Job.client_id == client_id)
+        )
+    ).one()
+    result.total_jobs, result.active_jobs, open_openings = jobs
+
+    hired = Application.stage == Stage.HIRED.value
+    stage_counts = [func.count().filter(Application.stage == s.value) for s in Stage]
+    apps = (
+        await session.execute(
+            select(
+                *stage_counts,
+                func.count(func.distinct(Application.candidate_id)),
+                func.coalesce(func.sum(case((hired, func.coalesce(Application.placement_fee, Job.fee)))), 0),
+                func.avg(Application.quality_score),
+                func.count(Application.offer_status),
+                func.count().filter(Application.offer_status == "accepted"),
+                func.count().filter(hired, Job.status == JobStatus.OPEN.value),
+            )
+            .join(Job, Job.id == Application.job_id)
+            .where(Job.client_id == client_id)
+        )
+    ).one()
+    counts = apps[: len(Stage)]
+    result.pipeline = {s.value: int(n) for s, n in zip(Stage, counts, strict=True)}
+    (result.total_candidates, revenue, quality, result.offers, result.offers_accepted, open_hires) = apps[
+        len(Stage) :
+    ]
+    result.placements = result.pipeline[Stage.HIRED.value]
+    result.revenue = Decimal(revenue).quantize(Decimal("0.01"))
+    result.avg_quality_score = round(float(quality), 2) if quality is not None else None
+    if result.offers:
+        result.offer_acceptance_rate = round(result.offers_accepted / result.offers, 4)
+    result.open_positions = max(0, int(open_openings) - int(open_hires))
+
+    fills = (
+        await session.execute(
+            select(Job.opened_at, Job.filled_at).where(Job.client_id == client_id, Job.filled_at.is_not(None))
+        )
+    ).all()
+    durations = [(filled - opened).total_seconds() for opened, filled in fills]
+    if durations:
+        result.avg_time_to_fill_days = _days(statistics.fmean(durations))
+        result.median_time_to_fill_days = _days(statistics.median(durations))
+    return result

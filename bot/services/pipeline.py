@@ -1,0 +1,186 @@
+"""Candidates and applications: the pipeline of a job, with timestamped and audited stage moves."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import dialect_insert
+from bot.errors import Conflict, NotFound
+from bot.models import Application, Candidate, Job, JobStatus, Role, Stage, User, utcnow
+from bot.roles import require
+from bot.services import audit
+from bot.services.jobs import get_job
+
+OfferStatus = Literal["made", "accepted", "declined"]
+
+
+class CandidateIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    full_name: str = Field(min_length=1, max_length=255)
+    email: EmailStr = Field(max_length=255)
+    source: str | None = Field(default=None, max_length=100)
+
+
+class ApplicationIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    job_id: str
+    candidate_id: str
+    stage: Stage = Stage.SCREENED
+    quality_score: int | None = Field(default=None, ge=1, le=5)
+    placement_fee: Decimal | None = Field(default=None, ge=0, max_digits=15, decimal_places=2)
+    offer_status: OfferStatus | None = None
+
+
+class ApplicationPatch(BaseModel):
+    stage: Stage | None = None
+    quality_score: int | None = Field(default=None, ge=1, le=5)
+    placement_fee: Decimal | None = Field(default=None, ge=0, max_digits=15, decimal_places=2)
+    offer_status: OfferStatus | None = None
+
+
+async def upsert_candidate(
+    session: AsyncSession, *, actor: User, data: CandidateIn
+) -> tuple[Candidate, bool]:
+    """The candidate with this email, created if new: (candidate, created). Race-free on the email."""
+    require(actor, Role.RECRUITER, "add candidates")
+    email = str(data.email).lower()
+    result = await session.execute(
+        dialect_insert(session, Candidate)
+        .values(
+            id=uuid.uuid4(), full_name=data.full_name, email=email, source=data.source, created_at=utcnow()
+        )
+        .on_conflict_do_nothing(index_elements=["email"])
+        .returning(Candidate.id)
+    )
+    created = result.scalar_one_or_none() is not None
+    candidate = await session.scalar(select(Candidate).where(Candidate.email == email))
+    assert candidate is not None
+    if created:
+        audit.record(
+            session,
+            actor=actor,
+            action="candidate.created",
+            entity=candidate,
+            after=audit.snapshot(candidate),
+        )
+    return candidate, created
+
+
+async def _candidate(session: AsyncSession, reference: str) -> Candidate:
+    candidate = None
+    try:
+        candidate = await session.get(Candidate, uuid.UUID(reference))
+    except ValueError:
+        candidate = await session.scalar(
+            select(Candidate).where(Candidate.email == reference.strip().lower())
+        )
+    if candidate is None:
+        raise NotFound(f"No candidate {reference}.")
+    return candidate
+
+
+def _enter_stage(application: Application, stage: Stage) -> None:
+    """Move to `stage`, stamping when it happened; an offer counts as made, a hire as accepted."""
+    now = utcnow()
+    application.stage = stage.value
+    application.stage_changed_at = now
+    setattr(application, f"{stage.value}_at", now)
+    if stage == Stage.OFFERED and application.offer_status is None:
+        application.offer_status = "made"
+    if stage == Stage.HIRED and application.offer_status in (None, "made"):
+        application.offer_status = "accepted"
+
+
+async def _fill_when_complete(session: AsyncSession, *, actor: User, job: Job) -> None:
+    """A job whose hires reach its openings is filled, with the time it happened."""
+    if job.status != JobStatus.OPEN.value:
+        return
+    hires = await session.scalar(
+        select(func.count())
+        .select_from(Application)
+        .where(Application.job_id == job.id, Application.stage == Stage.HIRED.value)
+    )
+    if (hires or 0) >= job.openings:
+        job.status, job.filled_at = JobStatus.FILLED.value, utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="job.filled",
+            entity=job,
+            before={"status": "open"},
+            after={"status": "filled", "filled_at": audit.jsonable(job.filled_at)},
+        )
+
+
+async def create_application(session: AsyncSession, *, actor: User, data: ApplicationIn) -> Application:
+    require(actor, Role.RECRUITER, "add candidates to jobs")
+    job = await get_job(session, data.job_id)
+    candidate = await _candidate(session, data.candidate_id)
+    if await session.scalar(
+        select(Application.id).where(Application.job_id == job.id, Application.candidate_id == candidate.id)
+    ):
+        raise Conflict(f"{candidate.full_name} is already in the pipeline of {job.reference}.")
+    application = Application(
+        id=uuid.uuid4(),
+        job_id=job.id,
+        candidate_id=candidate.id,
+        quality_score=data.quality_score,
+        placement_fee=data.placement_fee,
+        offer_status=data.offer_status,
+    )
+    _enter_stage(application, data.stage)
+    session.add(application)
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="application.created",
+        entity=application,
+        after=audit.snapshot(application),
+    )
+    if data.stage == Stage.HIRED:
+        await _fill_when_complete(session, actor=actor, job=job)
+    return application
+
+
+async def update_application(
+    session: AsyncSession, *, actor: User, application_id: uuid.UUID, patch: ApplicationPatch
+) -> Application:
+    """Move a stage and/or rate, record the offer or the fee. Every change is audited."""
+    require(actor, Role.RECRUITER, "move candidates")
+    application = await session.get(Application, application_id)
+    if application is None:
+        raise NotFound("No such application.")
+    before = audit.snapshot(application)
+    if patch.stage is not None and patch.stage.value != application.stage:
+        _enter_stage(application, patch.stage)
+    for name in ("quality_score", "placement_fee", "offer_status"):
+        if name in patch.model_fields_set:
+            setattr(application, name, getattr(patch, name))
+    await session.flush()
+    changed_before, changed_after = audit.changes(before, audit.snapshot(application))
+    changed_before.pop("updated_at", None)
+    changed_after.pop("updated_at", None)
+    if changed_after:
+        action = "application.stage_moved" if "stage" in changed_after else "application.updated"
+        audit.record(
+            session,
+            actor=actor,
+            action=action,
+            entity=application,
+            before=changed_before,
+            after=changed_after,
+        )
+    if application.stage == Stage.HIRED.value:
+        job = await session.get(Job, application.job_id)
+        assert job is not None
+        await _fill_when_complete(session, actor=actor, job=job)
+    return application

@@ -1,0 +1,249 @@
+"""Jobs, linking and the candidate pipeline at the service layer, and the per-client analytics on a
+hand-computed fixture."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.errors import Conflict, PermissionDenied, ValidationFailed
+from bot.models import Application, AuditLog, ClientJobAssignment, Job, Role, Stage
+from bot.services import analytics, jobs, pipeline
+from bot.services.inputs import parse_input
+from tests import factories
+
+
+async def _setup(session):
+    manager = await factories.user(session, "UMANAGER", Role.MANAGER)
+    acme = await factories.client(session, manager, "Acme")
+    globex = await factories.client(
+        session,
+        manager,
+        "Globex",
+        website=None,
+        contacts=[{"full_name": "G", "email": "g@globex.example.com"}],
+    )
+    return manager, acme, globex
+
+
+async def test_job_linked_at_creation_with_assignment_and_audit(db) -> None:
+    async with db.session() as session:
+        manager, acme, _ = await _setup(session)
+        job = await jobs.create_job(
+            session,
+            actor=manager,
+            data=jobs.parse_job({"title": "Backend Engineer", "client_id": acme.client_code}),
+        )
+        assert job.reference.startswith("JOB-") and job.client_id == acme.id
+        assignment = await session.scalar(select(ClientJobAssignment))
+        assert (assignment.client_id, assignment.assigned_by, assignment.is_active) == (
+            acme.id,
+            manager.id,
+            True,
+        )
+        actions = list(await session.scalars(select(AuditLog.action).where(AuditLog.entity_id == job.id)))
+        assert actions == ["job.created", "job.linked"]
+
+
+async def test_bulk_link_is_idempotent_and_conflicts_are_explicit(db) -> None:
+    async with db.session() as session:
+        manager, acme, globex = await _setup(session)
+        for n in range(3):
+            await jobs.create_job(
+                session, actor=manager, data=jobs.parse_job({"reference": f"J-{n}", "title": "T"})
+            )
+        await jobs.create_job(
+            session,
+            actor=manager,
+            data=jobs.parse_job({"reference": "J-G", "title": "T", "client_id": globex.client_code}),
+        )
+        first = await jobs.link_jobs(
+            session, actor=manager, client_id=acme.id, references=["j-0", "J-1", "J-2", "J-G", "J-404"]
+        )
+        assert first.linked == ["J-0", "J-1", "J-2"]
+        assert first.conflicts == [("J-G", globex.client_code)] and first.not_found == ["J-404"]
+        again = await jobs.link_jobs(session, actor=manager, client_id=acme.id, references=["J-0", "J-1"])
+        assert again.linked == [] and again.already == ["J-0", "J-1"]
+        assert await session.scalar(select(func.count()).select_from(ClientJobAssignment)) == 4
+        moved = await jobs.link_jobs(session, actor=manager, client_id=acme.id, references=["J-G"], move=True)
+        assert moved.linked == ["J-G"]
+        old = await session.scalar(
+            select(ClientJobAssignment).where(ClientJobAssignment.client_id == globex.id)
+        )
+        assert old.is_active is False and old.unassigned_by == manager.id and old.unassigned_at
+
+
+async def test_unlink_keeps_the_trail(db) -> None:
+    async with db.session() as session:
+        manager, acme, _ = await _setup(session)
+        await jobs.create_job(
+            session,
+            actor=manager,
+            data=jobs.parse_job({"reference": "J-1", "title": "T", "client_id": acme.client_code}),
+        )
+        job = await jobs.unlink_job(session, actor=manager, client_id=acme.id, reference="J-1")
+        assert job.client_id is None
+        assignment = await session.scalar(select(ClientJobAssignment))
+        assert assignment.is_active is False and assignment.unassigned_by == manager.id
+        assert await session.scalar(select(AuditLog).where(AuditLog.action == "job.unlinked"))
+        with pytest.raises(Conflict):
+            await jobs.unlink_job(session, actor=manager, client_id=acme.id, reference="J-1")
+        await jobs.link_jobs(session, actor=manager, client_id=acme.id, references=["J-1"])
+        assert (await session.scalar(select(ClientJobAssignment))).is_active is True
+
+
+async def test_recruiter_cannot_link(db) -> None:
+    async with db.session() as session:
+        _, acme, _ = await _setup(session)
+        recruiter = await factories.user(session, "URECRUITER")
+        with pytest.raises(PermissionDenied):
+            await jobs.link_jobs(session, actor=recruiter, client_id=acme.id, references=["J-1"])
+
+
+async def test_five_hundred_jobs_on_one_client(db) -> None:
+    async with db.session() as session:
+        manager, acme, _ = await _setup(session)
+        refs = [f"BULK-{n:03d}" for n in range(500)]
+        session.add_all(Job(reference=r, title="Role", owner_id=manager.id) for r in refs)
+        await session.flush()
+        result = await jobs.link_jobs(session, actor=manager, client_id=acme.id, references=refs)
+        assert len(result.linked) == 500
+        page = await jobs.client_jobs(session, client_id=acme.id, page=25)
+        assert (page.total, page.pages, len(page.rows)) == (500, 25, 20)
+
+
+async def test_stage_moves_are_timestamped_and_audited(db) -> None:
+    async with db.session() as session:
+        manager, acme, _ = await _setup(session)
+        job = await jobs.create_job(
+            session, actor=manager, data=jobs.parse_job({"title": "T", "client_id": acme.client_code})
+        )
+        candidate, created = await pipeline.upsert_candidate(
+            session,
+            actor=manager,
+            data=parse_input(pipeline.CandidateIn, {"full_name": "Ann", "email": "A@x.com"}),
+        )
+        assert created
+        same, created_again = await pipeline.upsert_candidate(
+            session,
+            actor=manager,
+            data=parse_input(pipeline.CandidateIn, {"full_name": "Ann", "email": "a@x.com"}),
+        )
+        assert same.id == candidate.id and not created_again
+        app = await pipeline.create_application(
+            session,
+            actor=manager,
+            data=parse_input(
+                pipeline.ApplicationIn, {"job_id": job.reference, "candidate_id": str(candidate.id)}
+            ),
+        )
+        assert app.screened_at and app.stage == "screened"
+        for stage in ("shortlisted", "interviewed", "offered", "hired"):
+            app = await pipeline.update_application(
+                session, actor=manager, application_id=app.id, patch=pipeline.ApplicationPatch(stage=stage)
+            )
+            assert getattr(app, f"{stage}_at") is not None
+        assert app.offer_status == "accepted"
+        assert (await session.get(Job, job.id)).status == "filled"
+        moves = list(
+            await session.scalars(select(AuditLog).where(AuditLog.action == "application.stage_moved"))
+        )
+        assert [m.after["stage"] for m in moves] == ["shortlisted", "interviewed", "offered", "hired"]
+        with pytest.raises(ValidationFailed):
+            parse_input(pipeline.ApplicationPatch, {"quality_score": 6})
+
+
+async def test_analytics_match_a_hand_computed_fixture(db) -> None:
+    """Two filled jobs (10 and 30 days), one open (2 openings), one on hold; six applications."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    async with db.session() as session:
+        manager, acme, globex = await _setup(session)
+
+        def job(ref: str, status: str, days: int | None, fee: str | None, openings: int = 1) -> Job:
+            filled = start + timedelta(days=days) if days is not None else None
+            return Job(
+                reference=ref,
+                title=ref,
+                client_id=acme.id,
+                status=status,
+                openings=openings,
+                opened_at=start,
+                filled_at=filled,
+                fee=Decimal(fee) if fee else None,
+                owner_id=manager.id,
+            )
+
+        jobs_ = [
+            job("F1", "filled", 10, "5000"),
+            job("F2", "filled", 30, None),
+            job("O1", "open", None, None, 2),
+            job("H1", "on-hold", None, None),
+        ]
+        other = Job(
+            reference="X1",
+            title="X",
+            client_id=globex.id,
+            status="filled",
+            opened_at=start,
+            filled_at=start + timedelta(days=99),
+            owner_id=manager.id,
+        )
+        session.add_all([*jobs_, other])
+        await session.flush()
+        people = []
+        for n in range(5):
+            person, _ = await pipeline.upsert_candidate(
+                session,
+                actor=manager,
+                data=parse_input(pipeline.CandidateIn, {"full_name": f"C{n}", "email": f"c{n}@x.com"}),
+            )
+            people.append(person)
+
+        def app(
+            job_: Job,
+            n: int,
+            stage: str,
+            score: int | None = None,
+            fee: str | None = None,
+            offer: str | None = None,
+        ) -> Application:
+            return Application(
+                job_id=job_.id,
+                candidate_id=people[n].id,
+                stage=stage,
+                quality_score=score,
+                placement_fee=Decimal(fee) if fee else None,
+                offer_status=offer,
+            )
+
+        f1, f2, o1, _h1 = jobs_
+        session.add_all(
+            [
+                app(f1, 0, "hired", 5, None, "accepted"),  # revenue falls back to the job fee 5000
+                app(f2, 1, "hired", 4, "7000.50", "accepted"),
+                app(f1, 2, "rejected", 2, None, "declined"),
+                app(o1, 0, "offered", None, None, "made"),  # candidate 0 again: 5 distinct candidates in all
+                app(o1, 3, "interviewed", 3),
+                app(o1, 4, "screened"),
+                app(other, 4, "hired", 1, "99999"),  # another client's: must not count
+            ]
+        )
+        await session.flush()
+        result = await analytics.client_job_analytics(session, acme.id)
+    assert (result.total_jobs, result.active_jobs, result.open_positions) == (4, 2, 2)
+    assert result.pipeline == {
+        "screened": 1,
+        "shortlisted": 0,
+        "interviewed": 1,
+        "offered": 1,
+        "hired": 2,
+        "rejected": 1,
+    }
+    assert (result.total_candidates, result.placements) == (5, 2)
+    assert result.revenue == Decimal("12000.50")
+    assert (result.avg_time_to_fill_days, result.median_time_to_fill_days) == (20.0, 20.0)
+    assert result.avg_quality_score == 3.5  # (5 + 4 + 2 + 3) / 4
+    assert (result.offers, result.offers_accepted, result.offer_acceptance_rate) == (4, 2, 0.5)
