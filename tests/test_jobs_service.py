@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.errors import Conflict, PermissionDenied, ValidationFailed
-from bot.models import Application, AuditLog, ClientJobAssignment, Job, Role, Stage
+from bot.models import Application, AuditLog, ClientJobAssignment, Job, Role
 from bot.services import analytics, jobs, pipeline
 from bot.services.inputs import parse_input
 from tests import factories
