@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
+from bot import api
 from bot.runtime import Runtime
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
@@ -53,6 +54,7 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     web_app = web.Application()
     web_app[RUNTIME_KEY] = rt
     web_app.router.add_get("/healthz", healthz)
+    api.add_routes(web_app, rt)
     if bolt is not None:
         web_app[BOLT_KEY] = bolt
         web_app.router.add_post("/slack/events", slack_events)

@@ -1,4 +1,4 @@
-"""`clientbot` command line: serve, migrate, demo."""
+"""`clientbot` command line: serve, migrate, api-token, import."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ import asyncio
 import logging
 import signal
 import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 from bot.config import Settings, get_settings
 from bot.db import migrate
+from bot.models import Role
 from bot.runtime import Runtime
+from bot.services import api_tokens, imports, users
 
 SETUP_HELP = """clientbot needs Slack credentials to serve.
 
@@ -71,11 +76,76 @@ async def _migrate(settings: Settings) -> None:
         await rt.db.dispose()
 
 
+async def _operator(rt: Runtime) -> uuid.UUID:
+    """The command line acts as an operator account (an admin), so its writes are audited like any other."""
+    async with rt.db.session() as session:
+        user = await users.resolve(
+            session, slack_user_id="cli:operator", admins=(), display_name="Command line"
+        )
+        user.role = Role.ADMIN.value
+        return user.id
+
+
+async def _create_token(settings: Settings, role: Role, name: str) -> str:
+    rt = Runtime.from_settings(settings)
+    try:
+        await migrate(rt.db)
+        async with rt.db.session() as session:
+            token, _row = await api_tokens.create(session, name=name, role=role)
+        return token
+    finally:
+        await rt.db.dispose()
+
+
+def _progress(total: int) -> Callable[[int], None]:
+    def show(done: int) -> None:
+        if done % 50 and done != total:
+            return
+        filled = int(30 * done / max(total, 1))
+        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+async def _import(settings: Settings, kind: str, path: Path) -> int:
+    rt = Runtime.from_settings(settings)
+    try:
+        await migrate(rt.db)
+        total = sum(1 for _ in imports.read_csv(path))
+        report = await imports.import_csv(
+            rt.db,
+            kind=kind,
+            path=path,
+            actor_id=await _operator(rt),
+            tz=settings.tz,
+            progress=_progress(total),
+        )
+    finally:
+        await rt.db.dispose()
+    print(file=sys.stderr)
+    print(
+        f"{report.rows} rows: {report.created} created, {report.updated} updated, {len(report.failed)} failed"
+    )
+    for failure in report.failed:
+        problems = "; ".join(f"{k}: {v}" for k, v in failure.errors.items())
+        print(f"  line {failure.line}: {problems}")
+    return 1 if report.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="clientbot", description="Client management for recruitment teams.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate, then serve Slack, /api and /healthz")
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
+    token = commands.add_parser("api-token", help="REST API tokens").add_subparsers(
+        dest="action", required=True
+    )
+    create = token.add_parser("create", help="print a new token once (stored hashed)")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--name", required=True)
+    load = commands.add_parser("import", help="bulk-load jobs or applications from CSV")
+    load.add_argument("kind", choices=sorted(imports.IMPORTERS))
+    load.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -84,6 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_migrate(settings))
         print(f"database is at the latest schema ({settings.database_url.split('@')[-1]})")
         return 0
+    if args.command == "api-token":
+        print(asyncio.run(_create_token(settings, Role(args.role), args.name)))
+        return 0
+    if args.command == "import":
+        if not args.file.is_file():
+            print(f"error: no such file {args.file}", file=sys.stderr)
+            return 2
+        return asyncio.run(_import(settings, args.kind, args.file))
     if args.command == "serve":
         if missing := missing_credentials(settings):
             print(f"error: missing {', '.join(missing)}\n\n{SETUP_HELP}", file=sys.stderr)

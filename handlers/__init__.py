@@ -6,7 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 
 def register(app: AsyncApp) -> None:
-    from handlers import clients, commands, common, communications, home, users
+    from handlers import clients, commands, common, communications, home, jobs, users
 
-    for module in (common, commands, clients, communications, users, home):
+    for module in (common, commands, clients, jobs, communications, users, home):
         module.register(app)

@@ -35,6 +35,7 @@ EDIT_ACTION = "client_edit"
 LIST_PAGE_ACTION = "client_list_page"
 NEW_CLIENT_ACTION = "client_new"
 OPEN_ACTION = "client_open"
+JOBS_ACTION = "client_jobs"  # handled by handlers/jobs.py
 MAX_FORM_CONTACTS = 8
 
 STATUS_ICONS = {
@@ -311,8 +312,10 @@ def client_card(client: Client, *, can_edit: bool) -> list[dict[str, Any]]:
         blocks.append(section("*Contacts*\n" + "\n".join(lines) + more))
     else:
         blocks.append(context("No contacts yet."))
+    buttons = [button("Jobs", JOBS_ACTION, str(client.id))]
     if can_edit:
-        blocks.append(actions(button("Edit", EDIT_ACTION, str(client.id)), block_id=f"card_{client.id}"))
+        buttons.insert(0, button("Edit", EDIT_ACTION, str(client.id)))
+    blocks.append(actions(*buttons, block_id=f"card_{client.id}"))
     return blocks
 
 

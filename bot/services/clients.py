@@ -421,6 +421,26 @@ async def find(session: AsyncSession, reference: str) -> Client:
     raise Ambiguous(f"“{text}” matches several clients; use a client code.", candidates[:10])
 
 
+async def find_exact(session: AsyncSession, reference: str) -> Client:
+    """A client by UUID or code only (what the API's `{client_id}` accepts)."""
+    text = reference.strip()
+    try:
+        return await get(session, uuid.UUID(text))
+    except ValueError:
+        pass
+    client = await session.scalar(_with_details(select(Client).where(Client.client_code == text.upper())))
+    if client is None:
+        raise NotFound(f"No client {text}.")
+    return client
+
+
+async def status_summary(session: AsyncSession) -> dict[str, int]:
+    """How many clients have each status, plus the total."""
+    rows = dict((await session.execute(select(Client.status, func.count()).group_by(Client.status))).all())
+    summary = {s.value: int(rows.get(s.value, 0)) for s in ClientStatus}
+    return summary | {"total": sum(summary.values())}
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 

@@ -1,0 +1,109 @@
+"""Seed a PostgreSQL database at benchmark scale with set-based SQL (seconds, not hours).
+
+    python -m bench.seed postgresql+asyncpg://postgres@127.0.0.1:5432/clientbot_bench --clients 10000 \
+        --jobs 50000 --applications 500000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from sqlalchemy import text
+
+from bot.db import Database, migrate
+
+STEPS = [
+    (
+        "users",
+        """
+        INSERT INTO users (id, slack_user_id, display_name, role, created_at, updated_at)
+        SELECT gen_random_uuid(), 'UBENCH' || g, 'Manager ' || g, 'manager', now(), now()
+        FROM generate_series(1, 50) g""",
+    ),
+    (
+        "clients",
+        """
+        INSERT INTO clients (id, client_code, name, name_normalized, industry, status, account_manager_id,
+                             created_by, created_at, updated_at)
+        SELECT gen_random_uuid(), 'CLT-2020-' || lpad(g::text, 6, '0'),
+               'Bench Client ' || g, 'bench client ' || g,
+               (ARRAY['Technology','Health','Retail','Finance','Energy'])[1 + g % 5],
+               (ARRAY['active','active','active','on-hold','inactive'])[1 + g % 5],
+               (SELECT id FROM users WHERE slack_user_id = 'UBENCH' || (1 + g % 50)),
+               (SELECT id FROM users WHERE slack_user_id = 'UBENCH1'),
+               now() - (g % 1000) * interval '1 day', now()
+        FROM generate_series(1, :clients) g""",
+    ),
+    (
+        "jobs",
+        """
+        WITH numbered AS (SELECT id, row_number() OVER (ORDER BY client_code) AS n FROM clients)
+        INSERT INTO jobs (id, reference, title, client_id, status, openings, opened_at, filled_at, fee,
+                          created_at, updated_at)
+        SELECT gen_random_uuid(), 'BJ-' || g, 'Role ' || g, c.id,
+               (ARRAY['open','open','filled','on-hold','cancelled'])[1 + g % 5], 1 + g % 3,
+               now() - (30 + g % 300) * interval '1 day',
+               CASE WHEN g % 5 = 2 THEN now() - (g % 30) * interval '1 day' END,
+               5000 + (g % 20) * 500, now(), now()
+        FROM generate_series(1, :jobs) g
+        JOIN numbered c ON c.n = 1 + (g % :clients)""",
+    ),
+    (
+        "candidates",
+        """
+        INSERT INTO candidates (id, full_name, email, source, created_at)
+        SELECT gen_random_uuid(), 'Candidate ' || g, 'c' || g || '@bench.example.com', 'bench', now()
+        FROM generate_series(1, :applications / 2) g""",
+    ),
+    (
+        "applications",
+        """
+        WITH j AS (SELECT id, row_number() OVER (ORDER BY reference) AS n FROM jobs),
+             c AS (SELECT id, row_number() OVER (ORDER BY email) AS n FROM candidates)
+        INSERT INTO applications (id, job_id, candidate_id, stage, stage_changed_at, quality_score,
+                                  offer_status, placement_fee, created_at, updated_at)
+        SELECT gen_random_uuid(), j.id, c.id,
+               (ARRAY['screened','shortlisted','interviewed','offered','hired','rejected'])[1 + g % 6],
+               now(), CASE WHEN g % 3 = 0 THEN 1 + g % 5 END,
+               CASE g % 6 WHEN 3 THEN 'made' WHEN 4 THEN 'accepted' WHEN 5 THEN
+                   CASE WHEN g % 4 = 0 THEN 'declined' END END,
+               CASE WHEN g % 6 = 4 THEN 4000 + g % 3000 END, now(), now()
+        FROM generate_series(1, :applications) g
+        JOIN j ON j.n = 1 + (g % :jobs)
+        JOIN c ON c.n = 1 + ((g / :jobs + g) % (:applications / 2))
+        ON CONFLICT DO NOTHING""",
+    ),
+    ("analyze", "ANALYZE"),
+]
+
+
+async def seed(url: str, *, clients: int, jobs: int, applications: int) -> None:
+    db = Database(url)
+    assert db.is_postgres, "benchmarks run on PostgreSQL"
+    async with db.engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await migrate(db)
+    params = {"clients": clients, "jobs": jobs, "applications": applications}
+    for name, sql in STEPS:
+        started = time.perf_counter()
+        async with db.engine.begin() as conn:
+            await conn.execute(text(sql), {k: v for k, v in params.items() if f":{k}" in sql})
+        print(f"seeded {name} in {time.perf_counter() - started:.1f}s")
+    await db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--jobs", type=int, default=50_000)
+    parser.add_argument("--applications", type=int, default=500_000)
+    args = parser.parse_args()
+    asyncio.run(seed(args.url, clients=args.clients, jobs=args.jobs, applications=args.applications))
+
+
+if __name__ == "__main__":
+    main()
