@@ -1,0 +1,158 @@
+"""The REST API for integrations: bearer tokens with roles, validation errors, jobs and pipeline upserts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from bot.models import AuditLog, ClientJobAssignment, Role
+from bot.services import api_tokens
+
+
+class Api:
+    def __init__(self, base: str, http: aiohttp.ClientSession) -> None:
+        self.base, self.http = base, http
+
+    async def call(
+        self, method: str, path: str, token: str | None, body: Any = None, raw: bytes | None = None
+    ) -> tuple[int, dict]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        kwargs: dict[str, Any] = (
+            {"data": raw} if raw is not None else {"json": body} if body is not None else {}
+        )
+        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as response:
+            return response.status, await response.json()
+
+
+@pytest.fixture
+def slack_api_url() -> str:
+    return "http://127.0.0.1:9/api/"  # the API never calls Slack
+
+
+@pytest.fixture
+async def api(app_url: str) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as http:
+        yield Api(app_url, http)
+
+
+async def token(rt, role: Role) -> str:
+    async with rt.db.session() as session:
+        value, _ = await api_tokens.create(session, name=f"{role.value} integration", role=role)
+    return value
+
+
+CLIENT = {
+    "name": "Tech Corp Inc.",
+    "industry": "IT",
+    "country": "USA",
+    "contacts": [
+        {
+            "full_name": "John Doe",
+            "email": "john@techcorp.example.com",
+            "phone": "+1 415 555 2671",
+            "is_primary": True,
+        }
+    ],
+}
+
+
+async def test_tokens_are_required_and_checked(api: Api, rt) -> None:
+    assert (await api.call("GET", "/api/clients", None))[0] == 401
+    status, body = await api.call("GET", "/api/clients", "cbt_not-a-real-token")
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+    status, body = await api.call("GET", "/api/clients", await token(rt, Role.RECRUITER))
+    assert status == 200 and body["clients"] == [] and body["summary"]["total"] == 0
+
+
+async def test_roles_apply_to_tokens(api: Api, rt) -> None:
+    recruiter, manager, admin = [await token(rt, r) for r in (Role.RECRUITER, Role.MANAGER, Role.ADMIN)]
+    status, body = await api.call("POST", "/api/clients", recruiter, CLIENT)
+    assert status == 403 and "HR Manager" in body["error"]["message"]
+    status, created = await api.call("POST", "/api/clients", manager, CLIENT)
+    assert status == 201 and created["client_code"].startswith("CLT-")
+    code = created["client_code"]
+    assert (await api.call("POST", f"/api/clients/{code}/deactivate", manager, {"reason": "x"}))[0] == 403
+    status, gone = await api.call(
+        "POST", f"/api/clients/{code}/deactivate", admin, {"reason": "Contract ended"}
+    )
+    assert status == 200 and gone["status"] == "inactive"
+    async with rt.db.session() as session:
+        entry = await session.scalar(select(AuditLog).where(AuditLog.action == "client.status_changed"))
+    assert entry.actor_id is not None
+
+
+async def test_bad_bodies_get_4xx_with_fields(api: Api, rt) -> None:
+    manager = await token(rt, Role.MANAGER)
+    status, body = await api.call("POST", "/api/clients", manager, raw=b"{not json")
+    assert status == 400 and body["error"]["code"] == "bad_json"
+    status, body = await api.call(
+        "POST", "/api/clients", manager, {"name": "X", "contacts": [{"full_name": "A", "email": "nope"}]}
+    )
+    assert status == 422 and "contacts.0.email" in body["error"]["fields"]
+    status, body = await api.call("POST", "/api/jobs", manager, {"title": "", "openings": 0})
+    assert status == 422 and {"title", "openings"} <= set(body["error"]["fields"])
+    status, body = await api.call(
+        "POST", "/api/applications", manager, {"job_id": "JOB-NOPE", "candidate_id": "x", "stage": "screened"}
+    )
+    assert status == 404
+    status, body = await api.call("PATCH", "/api/applications/not-a-uuid", manager, {"stage": "hired"})
+    assert status == 404
+    assert (await api.call("GET", "/api/nowhere", manager))[0] == 404
+
+
+async def test_ats_feed_jobs_candidates_applications_and_linking(api: Api, rt) -> None:
+    manager = await token(rt, Role.MANAGER)
+    _, client = await api.call("POST", "/api/clients", manager, CLIENT)
+    status, job = await api.call(
+        "POST",
+        "/api/jobs",
+        manager,
+        {"title": "Backend Engineer", "fee": "6000", "client_id": client["client_code"]},
+    )
+    assert status == 201 and job["reference"].startswith("JOB-") and job["client_id"] == client["id"]
+    status, cand = await api.call(
+        "POST", "/api/candidates", manager, {"full_name": "Ann", "email": "ann@x.com"}
+    )
+    assert status == 201
+    status, again = await api.call(
+        "POST", "/api/candidates", manager, {"full_name": "Ann", "email": "ANN@x.com"}
+    )
+    assert status == 200 and again["id"] == cand["id"]
+    status, app = await api.call(
+        "POST",
+        "/api/applications",
+        manager,
+        {"job_id": job["reference"], "candidate_id": cand["id"], "stage": "interviewed", "quality_score": 4},
+    )
+    assert status == 201 and app["interviewed_at"]
+    status, moved = await api.call("PATCH", f"/api/applications/{app['id']}", manager, {"stage": "hired"})
+    assert status == 200 and moved["stage"] == "hired" and moved["hired_at"]
+    status, listing = await api.call("GET", f"/api/clients/{client['id']}/jobs", manager)
+    assert status == 200 and listing["jobs"][0]["pipeline"]["hired"] == 1
+    assert listing["analytics"]["placements"] == 1 and listing["analytics"]["revenue"] == "6000.00"
+
+    _, other = await api.call(
+        "POST",
+        "/api/clients",
+        manager,
+        CLIENT | {"name": "Globex", "contacts": [{"full_name": "G", "email": "g@globex.example.com"}]},
+    )
+    status, body = await api.call(
+        "POST", f"/api/clients/{other['client_code']}/jobs/{job['reference']}", manager
+    )
+    assert status == 409 and "move" in body["error"]["message"]
+    status, _ = await api.call(
+        "POST", f"/api/clients/{other['client_code']}/jobs/{job['reference']}", manager, {"move": True}
+    )
+    assert status == 201
+    status, body = await api.call(
+        "DELETE", f"/api/clients/{other['client_code']}/jobs/{job['reference']}", manager
+    )
+    assert status == 200 and body["linked"] is False
+    async with rt.db.session() as session:
+        rows = list(await session.scalars(select(ClientJobAssignment)))
+    assert len(rows) == 2 and not any(r.is_active for r in rows)
