@@ -1,0 +1,138 @@
+"""Fixtures: a migrated test database (PostgreSQL or SQLite), the fake Slack Web API, and the real app
+served on loopback, driven by signed requests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.app import create_bolt_app, create_web_app
+from bot.config import Settings
+from bot.db import Database, migrate
+from bot.models import Base
+from bot.runtime import Runtime
+from bot.storage import LocalStorage
+from tests.slack_client import SlackClient
+from tests.slack_fake import FakeSlack
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test"
+ADMIN, MANAGER, RECRUITER = "UADMIN", "UMANAGER", "URECRUITER"
+
+
+def _test_database_url() -> str:
+    """TEST_DATABASE_URL (CI sets a scratch PostgreSQL database); else a throwaway SQLite file."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='clientbot-test-')) / 'test.db'}"
+
+
+async def _fresh_schema(url: str) -> None:
+    db = Database(url)
+    if db.is_postgres:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    await migrate(db)
+    await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    url = _test_database_url()
+    asyncio.run(_fresh_schema(url))
+    yield url
+
+
+@pytest.fixture
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with database.engine.begin() as conn:
+        if database.is_postgres:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    slack = FakeSlack(token=BOT_TOKEN)
+    await slack.start()
+    yield slack
+    await slack.stop()
+    assert slack.violations == [], f"views broke Block Kit limits: {slack.violations}"
+
+
+@pytest.fixture
+def slack_api_url(fake: FakeSlack) -> str:
+    """Where the app's Web API client points; tests that never talk to Slack override it."""
+    return fake.api_url
+
+
+@pytest.fixture
+def settings(database_url: str, slack_api_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack_api_url,
+        DATABASE_URL=database_url,
+        CLIENTBOT_ADMINS=ADMIN,
+        CLIENTBOT_STORAGE_DIR=str(tmp_path / "files"),
+    )
+
+
+@pytest.fixture
+def rt(settings: Settings, db: Database) -> Runtime:
+    return Runtime(settings=settings, db=db, storage=LocalStorage(settings.storage_dir))
+
+
+@pytest.fixture
+async def app_url(rt: Runtime) -> AsyncIterator[str]:
+    web_app = create_web_app(rt, create_bolt_app(rt))
+    web_app.on_cleanup.clear()  # the `db` fixture owns the engine
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await _settle()
+    await runner.cleanup()
+
+
+async def _settle(seconds: float = 5.0) -> None:
+    """Let listeners that kept working after their ack finish before the database goes away."""
+    pending = [
+        t
+        for t in asyncio.all_tasks()
+        if not t.done() and "run_ack_function_asynchronously" in getattr(t.get_coro(), "__qualname__", "")
+    ]
+    if pending:
+        await asyncio.wait(pending, timeout=seconds)
+
+
+@pytest.fixture
+async def slack(app_url: str, fake: FakeSlack) -> AsyncIterator[SlackClient]:
+    client = SlackClient(app_url, SIGNING_SECRET, fake)
+    yield client
+    close = getattr(client, "close", None)
+    if close is not None:
+        await close()

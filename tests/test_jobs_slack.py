@@ -1,0 +1,124 @@
+"""Jobs in Slack: the job modal with its client picker, the jobs list, link/unlink, drill-down."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from bot.models import ClientJobAssignment, Job, Role
+from bot.services import jobs, pipeline
+from bot.services.inputs import parse_input
+from tests import factories
+from tests.conftest import MANAGER, RECRUITER
+
+
+async def _acme(rt):
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        acme = await factories.client(session, manager, "Acme")
+    return manager, acme
+
+
+async def test_job_new_links_at_creation(slack, fake, rt) -> None:
+    _, acme = await _acme(rt)
+    await slack.command(f"job new {acme.client_code}", user_id=MANAGER)
+    view = (await fake.wait_for("views.open")).params["view"]
+    assert acme.client_code in json.dumps(view)  # the picker starts on the client
+    options = await slack.block_suggestion(
+        "client_picker", "acm", block_id="client", view=view, user_id=MANAGER
+    )
+    assert [o["value"] for o in options.json["options"]] == [str(acme.id)]
+    values = slack.form_values(view, {"title": "Backend Engineer", "openings": "2", "status": "open"})
+    values["client"] = {
+        "client_picker": {
+            "type": "external_select",
+            "selected_option": {
+                "value": str(acme.id),
+                "text": {"type": "plain_text", "text": acme.client_code},
+            },
+        }
+    }
+    reply = await slack.view_submission(view, values, user_id=MANAGER)
+    assert reply.status == 200 and not reply.body
+    answer = await fake.wait_for_response(json.loads(view["private_metadata"])["response_url"])
+    assert "JOB-" in json.dumps(answer)
+    async with rt.db.session() as session:
+        job = await session.scalar(select(Job))
+        assignment = await session.scalar(select(ClientJobAssignment))
+    assert job.client_id == acme.id and job.openings == 2 and assignment.is_active
+
+
+async def test_job_modal_validates_in_place(slack, fake, rt) -> None:
+    await _acme(rt)
+    await slack.command("job new", user_id=MANAGER)
+    view = (await fake.wait_for("views.open")).params["view"]
+    reply = await slack.view_submission(
+        view, slack.form_values(view, {"title": " ", "status": "open"}), user_id=MANAGER
+    )
+    assert reply.json["response_action"] == "errors" and "title" in reply.json["errors"]
+
+
+async def test_link_unlink_and_list_from_slack(slack, fake, rt) -> None:
+    manager, acme = await _acme(rt)
+    async with rt.db.session() as session:
+        actor = await session.merge(manager)
+        for ref in ("JOB-1", "JOB-2"):
+            await jobs.create_job(session, actor=actor, data=jobs.parse_job({"reference": ref, "title": ref}))
+    await slack.command(f"link {acme.client_code} JOB-1 job-2 JOB-404", user_id=MANAGER)
+    linked = json.dumps(await fake.wait_for_response(slack.last_response_url))
+    assert "`JOB-1`, `JOB-2`" in linked and "No such job: `JOB-404`" in linked
+    await slack.command(f"unlink {acme.client_code} JOB-2", user_id=MANAGER)
+    assert "Unlinked `JOB-2`" in json.dumps(await fake.wait_for_response(slack.last_response_url))
+    await slack.command(f"jobs {acme.client_code}", user_id=RECRUITER)
+    listing = json.dumps(await fake.wait_for_response(slack.last_response_url))
+    assert (
+        "JOB-1" in listing and "JOB-2" not in listing and "Link jobs" not in listing
+    )  # recruiters can't link
+    await slack.command(f"link {acme.client_code} JOB-2", user_id=RECRUITER)
+    assert "Only an HR Manager" in json.dumps(await fake.wait_for_response(slack.last_response_url))
+
+
+async def test_card_jobs_and_candidates_drill_down(slack, fake, rt) -> None:
+    manager, acme = await _acme(rt)
+    async with rt.db.session() as session:
+        actor = await session.merge(manager)
+        job = await jobs.create_job(
+            session,
+            actor=actor,
+            data=jobs.parse_job({"reference": "JOB-9", "title": "Analyst", "client_id": acme.client_code}),
+        )
+        person, _ = await pipeline.upsert_candidate(
+            session,
+            actor=actor,
+            data=parse_input(pipeline.CandidateIn, {"full_name": "Zed Candidate", "email": "zed@x.com"}),
+        )
+        await pipeline.create_application(
+            session,
+            actor=actor,
+            data=parse_input(
+                pipeline.ApplicationIn,
+                {"job_id": "JOB-9", "candidate_id": str(person.id), "stage": "shortlisted"},
+            ),
+        )
+    await slack.command(f"show {acme.client_code}", user_id=RECRUITER)
+    card = await fake.wait_for_response(slack.last_response_url)
+    jobs_button = next(
+        e
+        for b in card["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "client_jobs"
+    )
+    await slack.block_action(
+        "client_jobs",
+        value=jobs_button["value"],
+        user_id=RECRUITER,
+        response_url=fake.new_response_url(),
+        message=card,
+    )
+    jobs_view = (await fake.wait_for("views.open")).params["view"]
+    assert "JOB-9" in json.dumps(jobs_view)
+    await slack.block_action("job_candidates", value=str(job.id), user_id=RECRUITER, view=jobs_view)
+    pushed = json.dumps((await fake.wait_for("views.push")).params["view"])
+    assert "Zed Candidate" in pushed and "Shortlisted" in pushed
