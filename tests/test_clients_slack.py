@@ -297,3 +297,71 @@ async def test_healthz(app_url: str) -> None:
     async with aiohttp.ClientSession() as http, http.get(f"{app_url}/healthz") as response:
         assert response.status == 200
         assert await response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_new_client_global_shortcut_opens_the_modal(slack, fake, rt) -> None:
+    await make_user(rt, MANAGER, Role.MANAGER)
+    reply = await slack.shortcut("new_client", user_id=MANAGER)
+    assert reply.status == 200
+    view = (await fake.wait_for("views.open")).params["view"]
+    assert view["callback_id"] == "client_form"
+    reply = await submit(slack, view, GOOD_FORM)
+    assert reply.status == 200 and not reply.body
+    dm = await fake.wait_for("chat.postMessage")  # no response_url from a shortcut: the answer is a DM
+    assert dm.params["channel"] == MANAGER and "Created" in dm.params["text"]
+
+
+async def test_list_filters_by_manager_and_created_dates(slack, fake, rt) -> None:
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        mine = await factories.client(session, manager, "Managed Co", account_manager_id=MANAGER)
+        await factories.client(
+            session,
+            manager,
+            "Unmanaged Co",
+            website=None,
+            contacts=[{"full_name": "U", "email": "u@unmanaged.example.com"}],
+        )
+    today = mine.created_at.date().isoformat()
+    await slack.command(f"list manager:<@{MANAGER}|mia> from:{today} to:{today}", user_id=RECRUITER)
+    listing = json.dumps(await fake.wait_for_response(slack.last_response_url))
+    assert "Managed Co" in listing and "Unmanaged Co" not in listing
+    await slack.command("list from:2001-01-01 to:2001-12-31", user_id=RECRUITER)
+    assert "No clients match" in json.dumps(await fake.wait_for_response(slack.last_response_url))
+    await slack.command("list from:yesterday", user_id=RECRUITER)
+    assert "is not a date" in json.dumps(await fake.wait_for_response(slack.last_response_url))
+
+
+async def test_healthz_is_503_when_the_database_is_down(settings) -> None:
+    import aiohttp
+    from aiohttp import web
+
+    from bot.app import create_web_app
+    from bot.db import Database
+    from bot.runtime import Runtime
+    from bot.storage import LocalStorage
+
+    down = Runtime(
+        settings=settings,
+        db=Database("postgresql+asyncpg://nobody@127.0.0.1:1/none"),
+        storage=LocalStorage(settings.storage_dir),
+    )
+    runner = web.AppRunner(create_web_app(down, None))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            assert response.status == 503
+            assert await response.json() == {"status": "unavailable", "database": "unreachable"}
+    finally:
+        await runner.cleanup()
+
+
+async def test_log_to_client_shortcut_says_it_is_not_available_yet(slack, fake) -> None:
+    await slack.message_shortcut(
+        "log_to_client", {"ts": "1.2", "text": "hello", "user": "U1"}, user_id=RECRUITER
+    )
+    answer = json.dumps(await fake.wait_for_response(slack.last_response_url))
+    assert "not available yet" in answer

@@ -122,3 +122,57 @@ async def test_card_jobs_and_candidates_drill_down(slack, fake, rt) -> None:
     await slack.block_action("job_candidates", value=str(job.id), user_id=RECRUITER, view=jobs_view)
     pushed = json.dumps((await fake.wait_for("views.push")).params["view"])
     assert "Zed Candidate" in pushed and "Shortlisted" in pushed
+
+
+async def test_link_modal_never_moves_silently(slack, fake, rt) -> None:
+    manager, acme = await _acme(rt)
+    async with rt.db.session() as session:
+        actor = await session.merge(manager)
+        globex = await factories.client(
+            session,
+            actor,
+            "Globex",
+            website=None,
+            contacts=[{"full_name": "G", "email": "g@globex.example.com"}],
+        )
+        await jobs.create_job(
+            session,
+            actor=actor,
+            data=jobs.parse_job({"reference": "JOB-G", "title": "Taken", "client_id": globex.client_code}),
+        )
+        await jobs.create_job(
+            session, actor=actor, data=jobs.parse_job({"reference": "JOB-F", "title": "Free"})
+        )
+    await slack.command(f"link {acme.client_code}", user_id=MANAGER)
+    view = (await fake.wait_for("views.open")).params["view"]
+    options = await slack.block_suggestion("job_picker", "job-", block_id="jobs", view=view, user_id=MANAGER)
+    assert {o["value"] for o in options.json["options"]} == {"JOB-G", "JOB-F"}
+    picked = {
+        "jobs": {
+            "job_picker": {
+                "type": "multi_external_select",
+                "selected_options": [
+                    {"value": r, "text": {"type": "plain_text", "text": r}} for r in ("JOB-G", "JOB-F")
+                ],
+            }
+        }
+    }
+    reply = await slack.view_submission(view, picked, user_id=MANAGER)
+    assert reply.json["response_action"] == "errors" and "JOB-G" in reply.json["errors"]["move"]
+    async with rt.db.session() as session:
+        assert (await jobs.get_job(session, "JOB-F")).client_id is None  # nothing half-done
+    move = {
+        "move": {
+            "value": {
+                "type": "checkboxes",
+                "selected_options": [{"value": "move", "text": {"type": "plain_text", "text": "move"}}],
+            }
+        }
+    }
+    reply = await slack.view_submission(view, picked | move, user_id=MANAGER)
+    assert reply.status == 200 and not reply.body
+    done = await fake.wait_for_response(json.loads(view["private_metadata"])["response_url"])
+    assert "`JOB-G`, `JOB-F`" in json.dumps(done)
+    async with rt.db.session() as session:
+        assert (await jobs.get_job(session, "JOB-G")).client_id == acme.id
+        assert (await jobs.get_job(session, "JOB-F")).client_id == acme.id
