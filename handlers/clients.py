@@ -25,6 +25,7 @@ from handlers.common import (
     acting,
     domain_error_reply,
     fetch_slack_file,
+    from_modal,
     mentioned_user,
     notify_user,
     reply,
@@ -111,7 +112,7 @@ async def click_edit_client(
     ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
-    in_modal = body.get("container", {}).get("type") == "view"
+    in_modal = from_modal(body)
     await _open_or_tell(
         client,
         context,

@@ -113,6 +113,19 @@ async def notify_user(
     await client.chat_postMessage(channel=user_id, **payload)
 
 
+def from_modal(body: dict[str, Any]) -> bool:
+    """Whether an interaction came from inside a modal (rather than a message or the Home tab)."""
+    return body.get("container", {}).get("type") == "view"
+
+
+async def show_modal(client: AsyncWebClient, body: dict[str, Any], view: dict[str, Any]) -> None:
+    """Open `view` from a click: pushed over the current modal when the click came from one."""
+    if from_modal(body):
+        await client.views_push(trigger_id=body["trigger_id"], view=view)
+    else:
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
 class FileTooLarge(Exception):
     pass
 

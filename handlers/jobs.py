@@ -17,7 +17,16 @@ from bot.roles import has_role, require
 from bot.services import clients, jobs
 from bot.services.analytics import client_job_analytics
 from handlers.commands import CommandRequest, subcommand
-from handlers.common import acting, domain_error_reply, notify_user, reply, runtime, split_args
+from handlers.common import (
+    acting,
+    domain_error_reply,
+    from_modal,
+    notify_user,
+    reply,
+    runtime,
+    show_modal,
+    split_args,
+)
 from views import jobs as job_views
 from views.jobs import JobFormState, LinkFormState
 
@@ -86,7 +95,7 @@ async def click_jobs_page(
     async with acting(context, client) as (session, actor):
         record = await clients.get(session, client_id)
         page, stats, can_link = await _jobs_payload(session, actor, record, page_number)
-    if body.get("container", {}).get("type") == "view":
+    if from_modal(body):
         view = body["view"]
         await client.views_update(
             view_id=view["id"],
@@ -106,10 +115,7 @@ async def click_open_jobs(
         record = await clients.get(session, uuid.UUID(action["value"]))
         page, stats, can_link = await _jobs_payload(session, actor, record, 1)
     view = job_views.jobs_modal(record, page, stats, can_link=can_link)
-    if body.get("container", {}).get("type") == "view":
-        await client.views_push(trigger_id=body["trigger_id"], view=view)
-    else:
-        await client.views_open(trigger_id=body["trigger_id"], view=view)
+    await show_modal(client, body, view)
 
 
 async def click_candidates(
@@ -120,10 +126,7 @@ async def click_candidates(
         job = await jobs.get_job(session, uuid.UUID(action["value"]))
         rows = await jobs.job_candidates(session, job_id=job.id)
     view = job_views.candidates_modal(job, rows)
-    if body.get("container", {}).get("type") == "view":
-        await client.views_push(trigger_id=body["trigger_id"], view=view)
-    else:
-        await client.views_open(trigger_id=body["trigger_id"], view=view)
+    await show_modal(client, body, view)
 
 
 @subcommand("link")
@@ -176,16 +179,13 @@ async def click_link_jobs(
         await notify_user(client, context.user_id, domain_error_reply(error))
         return
     view = job_views.link_form(state=LinkFormState(client_id=record.id), client=record)
-    if body.get("container", {}).get("type") == "view":
-        await client.views_push(trigger_id=body["trigger_id"], view=view)
-    else:
-        await client.views_open(trigger_id=body["trigger_id"], view=view)
+    await show_modal(client, body, view)
 
 
 async def submit_link_form(
     ack: Any, view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    state = LinkFormState.model_validate_json(view["private_metadata"])
+    state = LinkFormState.decode(view["private_metadata"])
     references, move = job_views.read_link_form(view["state"]["values"])
     try:
         async with acting(context, client) as (session, actor):

@@ -6,11 +6,12 @@ import json
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bot.models import Client, ClientStatus, User
 from bot.services.clients import ClientPage, DuplicateMatch, primary_contact
 from views.common import (
+    ModalState,
     actions,
     button,
     context,
@@ -55,7 +56,7 @@ _CONTACT_BLOCK = {
 }
 
 
-class ClientFormState(BaseModel):
+class ClientFormState(ModalState):
     """What the client modal carries in private_metadata (ids only, well under 3000 chars)."""
 
     mode: Literal["new", "edit"] = "new"
@@ -64,13 +65,6 @@ class ClientFormState(BaseModel):
     contacts: int = 1
     response_url: str | None = None
     logo_file_ids: list[str] = Field(default_factory=list)
-
-    def encode(self) -> str:
-        return self.model_dump_json(exclude_defaults=True)
-
-    @classmethod
-    def decode(cls, raw: str | None) -> ClientFormState:
-        return cls.model_validate_json(raw) if raw else cls()
 
 
 def _contact_block(index: int, field: str) -> str:

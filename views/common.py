@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
+
+from pydantic import BaseModel
 
 SECTION_TEXT_MAX = 3000
 FIELD_TEXT_MAX = 2000
@@ -163,3 +165,15 @@ def error_message(text: str) -> dict[str, Any]:
 
 def info_message(text: str) -> dict[str, Any]:
     return message(text, [section(text)])
+
+
+class ModalState(BaseModel):
+    """What a modal carries in private_metadata (ids, not data; well under 3000 chars), parsed back in
+    one place."""
+
+    def encode(self) -> str:
+        return self.model_dump_json(exclude_defaults=True)
+
+    @classmethod
+    def decode(cls, raw: str | None) -> Self:
+        return cls.model_validate_json(raw or "{}")

@@ -6,13 +6,12 @@ import json
 import uuid
 from typing import Any
 
-from pydantic import BaseModel
-
 from bot.models import Application, Candidate, Client, Job, JobStatus, Stage
 from bot.services.analytics import JobAnalytics
 from bot.services.jobs import JobPage, LinkResult
 from views.clients import JOBS_ACTION
 from views.common import (
+    ModalState,
     actions,
     button,
     context,
@@ -55,23 +54,13 @@ JOB_STATUS_ICONS = {
 }
 
 
-class JobFormState(BaseModel):
+class JobFormState(ModalState):
     response_url: str | None = None
 
-    def encode(self) -> str:
-        return self.model_dump_json(exclude_defaults=True)
 
-    @classmethod
-    def decode(cls, raw: str | None) -> JobFormState:
-        return cls.model_validate_json(raw) if raw else cls()
-
-
-class LinkFormState(BaseModel):
+class LinkFormState(ModalState):
     client_id: uuid.UUID
     response_url: str | None = None
-
-    def encode(self) -> str:
-        return self.model_dump_json(exclude_defaults=True)
 
 
 def client_option(client: Client) -> dict[str, Any]:

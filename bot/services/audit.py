@@ -55,6 +55,20 @@ def record(
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Only the keys that changed, as (before, after)."""
-    keys = [k for k in after if before.get(k) != after.get(k)]
+    """Only the keys that changed (bookkeeping such as updated_at aside), as (before, after)."""
+    keys = [k for k in after if before.get(k) != after.get(k) and k not in _BOOKKEEPING]
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+_BOOKKEEPING = frozenset({"updated_at"})
+
+
+def record_changes(
+    session: AsyncSession, *, actor: User | None, action: str, entity: Base, before: dict[str, Any]
+) -> dict[str, Any]:
+    """Audit what changed on `entity` since the `before` snapshot; nothing when nothing changed.
+    Returns the changed values."""
+    changed_before, changed_after = changes(before, snapshot(entity))
+    if changed_after:
+        record(session, actor=actor, action=action, entity=entity, before=changed_before, after=changed_after)
+    return changed_after

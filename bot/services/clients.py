@@ -292,29 +292,11 @@ async def update(
         for key, value in _contact_values(contact).items():
             setattr(row, key, value)
         row.is_active = True
-        changed_before, changed_after = audit.changes(contact_before, audit.snapshot(row))
-        if changed_after:
-            audit.record(
-                session,
-                actor=actor,
-                action="contact.updated",
-                entity=row,
-                before=changed_before,
-                after=changed_after,
-            )
-    await session.flush()
-    changed_before, changed_after = audit.changes(before, audit.snapshot(client))
-    changed_before.pop("updated_at", None)
-    changed_after.pop("updated_at", None)
-    if changed_after:
-        audit.record(
-            session,
-            actor=actor,
-            action="client.updated",
-            entity=client,
-            before=changed_before,
-            after=changed_after,
+        audit.record_changes(
+            session, actor=actor, action="contact.updated", entity=row, before=contact_before
         )
+    await session.flush()
+    audit.record_changes(session, actor=actor, action="client.updated", entity=client, before=before)
     session.expire(client)  # reload the contacts collection with the rows added above
     return await get(session, client_id)
 

@@ -172,14 +172,7 @@ async def update_job(session: AsyncSession, *, actor: User, job: Job, data: JobI
     if data.status == JobStatus.FILLED and job.filled_at is None:
         job.filled_at = utcnow()
     await session.flush()
-    changed_before, changed_after = audit.changes(before, audit.snapshot(job))
-    for noise in ("updated_at",):
-        changed_before.pop(noise, None)
-        changed_after.pop(noise, None)
-    if changed_after:
-        audit.record(
-            session, actor=actor, action="job.updated", entity=job, before=changed_before, after=changed_after
-        )
+    audit.record_changes(session, actor=actor, action="job.updated", entity=job, before=before)
     return job
 
 

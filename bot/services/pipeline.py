@@ -166,19 +166,9 @@ async def update_application(
         if name in patch.model_fields_set:
             setattr(application, name, getattr(patch, name))
     await session.flush()
-    changed_before, changed_after = audit.changes(before, audit.snapshot(application))
-    changed_before.pop("updated_at", None)
-    changed_after.pop("updated_at", None)
-    if changed_after:
-        action = "application.stage_moved" if "stage" in changed_after else "application.updated"
-        audit.record(
-            session,
-            actor=actor,
-            action=action,
-            entity=application,
-            before=changed_before,
-            after=changed_after,
-        )
+    moved = patch.stage is not None and before["stage"] != application.stage
+    action = "application.stage_moved" if moved else "application.updated"
+    audit.record_changes(session, actor=actor, action=action, entity=application, before=before)
     if application.stage == Stage.HIRED.value:
         job = await session.get(Job, application.job_id)
         assert job is not None
