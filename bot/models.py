@@ -24,6 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -121,6 +122,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(255), default="")
     email: Mapped[str | None] = mapped_column(String(255))
     tz: Mapped[str | None] = mapped_column(String(64))
+    # Slack guests (restricted accounts) see no client data whatever their role.
+    is_guest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     role: Mapped[str] = mapped_column(String(20), default=Role.RECRUITER.value)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -275,14 +278,47 @@ class Application(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class CommunicationType(StrEnum):
+    MEETING = "meeting"
+    CALL = "call"
+    EMAIL = "email"
+    VIDEO_CALL = "video_call"
+    CONTRACT_SIGNED = "contract_signed"
+
+
+# Columns of a communication that can never change once written (the database enforces it too).
+COMMUNICATION_CONTENT = (
+    "client_id",
+    "communication_type",
+    "subject",
+    "notes",
+    "communication_date",
+    "participants",
+    "job_reference_id",
+    "logged_by",
+    "is_important",
+    "follow_up_required",
+    "follow_up_date",
+    "attachments",
+    "created_at",
+    "supersedes_id",
+    "permalink",
+    "source",
+)
+
+
 class ClientCommunication(Base):
-    """Immutable once written: archived (archived_at/by), never edited or deleted."""
+    """Immutable once written: archived (archived_at/by), never edited or deleted. A correction is a new
+    record that references the one it supersedes."""
 
     __tablename__ = "client_communications"
     __table_args__ = (
+        CheckConstraint(_in("communication_type", CommunicationType), name="communication_type"),
         Index("idx_client_communications_client_id", "client_id"),
         Index("idx_client_communications_date", "communication_date"),
         Index("idx_client_communications_type", "communication_type"),
+        Index("idx_client_communications_client_date", "client_id", "communication_date"),
+        Index("idx_client_communications_follow_up", "follow_up_date"),
     )
 
     id: Mapped[uuid.UUID] = _pk()
@@ -301,6 +337,9 @@ class ClientCommunication(Base):
     created_at: Mapped[datetime] = _created()
     archived_at: Mapped[datetime | None]
     archived_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    supersedes_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("client_communications.id"))
+    permalink: Mapped[str | None] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(20), default="slack", server_default="slack")
 
 
 def _rating(column: str) -> CheckConstraint:
