@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +16,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot import api
+from bot.errors import Ambiguous, DomainError, ValidationFailed
 from bot.runtime import Runtime
+from bot.services import email_ingest
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 BOLT_KEY = web.AppKey("bolt", AsyncApp)
@@ -55,6 +58,7 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     web_app[RUNTIME_KEY] = rt
     web_app.router.add_get("/healthz", healthz)
     api.add_routes(web_app, rt)
+    web_app.router.add_post("/integrations/email", ingest_email)
     if bolt is not None:
         web_app[BOLT_KEY] = bolt
         web_app.router.add_post("/slack/events", slack_events)
@@ -66,6 +70,35 @@ async def slack_events(request: web.Request) -> web.Response:
     bolt = request.app[BOLT_KEY]
     response = await bolt.async_dispatch(await to_bolt_request(request))
     return await to_aiohttp_response(response)
+
+
+async def ingest_email(request: web.Request) -> web.Response:
+    """`POST /integrations/email`: a raw RFC 822 message, authenticated by X-Clientbot-Secret."""
+    rt = request.app[RUNTIME_KEY]
+    secret = rt.settings.email_secret
+    if not secret:
+        return api.error_response(404, "not_found", "Email logging is off (set CLIENTBOT_EMAIL_SECRET).")
+    if not hmac.compare_digest(request.headers.get("X-Clientbot-Secret", "").encode(), secret.encode()):
+        return api.error_response(401, "unauthorized", "Wrong or missing X-Clientbot-Secret.")
+    if (request.content_length or 0) > email_ingest.MAX_EMAIL_BYTES:
+        return api.error_response(413, "too_large", "The message is larger than 25 MB.")
+    raw = await request.content.read(email_ingest.MAX_EMAIL_BYTES + 1)
+    try:
+        async with rt.db.session() as session:
+            record = await email_ingest.ingest(session, rt.storage, raw)
+    except ValidationFailed as error:
+        return api.error_response(422, error.code, str(error), error.fields)
+    except DomainError as error:
+        status = 422 if isinstance(error, Ambiguous) else error.http_status
+        return api.error_response(status, error.code, str(error))
+    return web.json_response(
+        {
+            "id": str(record.id),
+            "client_id": str(record.client_id),
+            "attachments": len(record.attachments or []),
+        },
+        status=201,
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -24,10 +24,12 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    event,
     false,
+    inspect,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -452,3 +454,22 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = _created()
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class ImmutableRecord(Exception):
+    """Raised when code tries to edit or delete a communication (the database refuses it too)."""
+
+
+@event.listens_for(Session, "before_flush")
+def _communications_are_immutable(session: Session, _context: Any, _instances: Any) -> None:
+    for record in session.deleted:
+        if isinstance(record, ClientCommunication):
+            raise ImmutableRecord("Communications cannot be deleted; archive them instead.")
+    for record in session.dirty:
+        if isinstance(record, ClientCommunication):
+            state = inspect(record)
+            changed = [name for name in COMMUNICATION_CONTENT if state.attrs[name].history.has_changes()]
+            if changed:
+                raise ImmutableRecord(
+                    f"Communications cannot be edited ({', '.join(changed)}); log a correction."
+                )

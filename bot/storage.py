@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,17 @@ from PIL import Image, UnidentifiedImageError
 from bot.errors import ValidationFailed
 
 LOGO_MAX_BYTES = 2 * 1024 * 1024
+ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+ALLOWED_ATTACHMENTS = "PDF, Word (doc, docx), Excel (xlsx), PowerPoint (pptx), text, PNG, JPEG or email (eml)"
+_OFFICE = {
+    "word/document.xml": ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    "xl/workbook.xml": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "ppt/presentation.xml": (
+        "pptx",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ),
+}
+_HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:[ \t]")
 _IMAGE_TYPES = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg")}
 
 
@@ -50,6 +63,67 @@ def sniff_image(content: bytes, *, field: str = "logo", max_bytes: int = LOGO_MA
         raise ValidationFailed({field: f"Only PNG or JPEG images are accepted (this one is {kind})."})
     mime, extension = _IMAGE_TYPES[kind]
     return SniffedImage(mime=mime, extension=extension, width=width, height=height)
+
+
+@dataclass(frozen=True)
+class SniffedFile:
+    mime: str
+    extension: str
+
+
+def sniff_attachment(
+    content: bytes,
+    *,
+    field: str = "attachments",
+    name: str = "the file",
+    max_bytes: int = ATTACHMENT_MAX_BYTES,
+) -> SniffedFile:
+    """Identify an attachment by its bytes (magic numbers and structure), never by its name: PDF, Office
+    Open XML (docx/xlsx/pptx), legacy Word (OLE2), PNG, JPEG, RFC 822 email, or plain UTF-8 text."""
+    if len(content) > max_bytes:
+        raise ValidationFailed({field: f"{name} is larger than {max_bytes // (1024 * 1024)} MB."})
+    if content.startswith(b"%PDF-"):
+        return SniffedFile("application/pdf", "pdf")
+    if content.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                names = set(archive.namelist())
+        except zipfile.BadZipFile:
+            names = set()
+        for marker, (extension, mime) in _OFFICE.items():
+            if marker in names and "[Content_Types].xml" in names:
+                return SniffedFile(mime, extension)
+    elif content.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return SniffedFile("application/msword", "doc")
+    elif content.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
+        image = sniff_image(content, field=field, max_bytes=max_bytes)
+        return SniffedFile(image.mime, image.extension)
+    elif _looks_like_email(content):
+        return SniffedFile("message/rfc822", "eml")
+    elif _looks_like_text(content):
+        return SniffedFile("text/plain", "txt")
+    raise ValidationFailed({field: f"{name} is not an accepted file type: send {ALLOWED_ATTACHMENTS}."})
+
+
+def _looks_like_text(content: bytes) -> bool:
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(ch) < 32 and ch not in "\t\n\r\f" for ch in text[:65536])
+
+
+def _looks_like_email(content: bytes) -> bool:
+    head = content[:16384].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    lines = [line for line in head.splitlines() if line and not line[:1].isspace()]
+    names = {line.split(b":", 1)[0].lower() for line in lines if _HEADER_LINE.match(line)}
+    return (
+        bool(lines)
+        and all(_HEADER_LINE.match(line) for line in lines)
+        and b"from" in names
+        and bool(names & {b"subject", b"date", b"to"})
+        and _looks_like_text(content)
+    )
 
 
 class LocalStorage:

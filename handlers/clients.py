@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import DomainError, PermissionDenied, ValidationFailed
 from bot.models import ClientStatus, Role, User
 from bot.roles import has_role, require
-from bot.services import clients, users
+from bot.services import clients, communications, users
 from bot.storage import LOGO_MAX_BYTES, sniff_image
 from handlers.commands import CommandRequest, subcommand
 from handlers.common import (
@@ -256,11 +256,20 @@ async def _save_client(
     await notify_user(client, context.user_id, payload, state.response_url)
 
 
+async def _card_details(session: Any, context: AsyncBoltContext, actor: User, record: Any) -> dict[str, Any]:
+    """What the card shows besides the profile: follow-ups due within a week. Checks the viewer may see it."""
+    communications.require_view(actor, record)
+    today = datetime.now(runtime(context).settings.tz).date()
+    due = await communications.follow_ups_due(session, client_id=record.id, until=today + timedelta(days=7))
+    return {"can_edit": has_role(actor, Role.MANAGER), "follow_ups": due, "today": today}
+
+
 @subcommand("show")
 async def command_show(request: CommandRequest) -> None:
     async with acting(request.context, request.client) as (session, actor):
         record = await clients.find(session, request.args)
-        await request.reply(client_views.client_card_message(record, can_edit=has_role(actor, Role.MANAGER)))
+        details = await _card_details(session, request.context, actor, record)
+        await request.reply(client_views.client_card_message(record, **details))
 
 
 async def click_open_client(
@@ -270,7 +279,7 @@ async def click_open_client(
     await ack()
     async with acting(context, client) as (session, actor):
         record = await clients.get(session, uuid.UUID(action["value"]))
-        view = client_views.client_card_modal(record, can_edit=has_role(actor, Role.MANAGER))
+        view = client_views.client_card_modal(record, **await _card_details(session, context, actor, record))
     await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 

@@ -45,7 +45,8 @@ async def slack_profile(client: AsyncWebClient, user_id: str) -> dict[str, Any]:
     name = (
         profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
     )
-    return {"display_name": name, "tz": user.get("tz"), "email": profile.get("email")}
+    guest = bool(user.get("is_restricted") or user.get("is_ultra_restricted"))
+    return {"display_name": name, "tz": user.get("tz"), "email": profile.get("email"), "is_guest": guest}
 
 
 @asynccontextmanager

@@ -1,23 +1,376 @@
-"""Communication logging. The "Log to client" message shortcut is declared in the manifest; until the
-communication log lands it tells the user so instead of failing silently."""
+"""Communication logging in Slack: `/client log`, the card button, the "Log communication" global
+shortcut, the "Log to client" message shortcut, `/client history`, downloads and archiving."""
 
 from __future__ import annotations
 
+import logging
+import re
+import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
 
-from handlers.common import notify_user
-from views.common import info_message
+from bot.errors import DomainError, ValidationFailed
+from bot.models import Client, Job, JobStatus, Role
+from bot.roles import has_role, require
+from bot.services import clients, communications
+from bot.services.communications import HistoryFilter, IncomingFile
+from bot.storage import ATTACHMENT_MAX_BYTES
+from handlers.commands import CommandRequest, subcommand
+from handlers.common import (
+    FileTooLarge,
+    acting,
+    domain_error_reply,
+    fetch_slack_file,
+    notify_user,
+    reply,
+    runtime,
+    show_modal,
+    split_args,
+)
+from views import communications as comm_views
+from views.communications import LogFormState
+from views.jobs import CLIENT_PICKER
 
-NOT_YET = "Logging a message to a client is not available yet: the communication log is still being built."
+log = logging.getLogger("clientbot.communications")
+MENTIONS = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_FILTER = re.compile(r"^(type|job|from|to):(.+)$", re.IGNORECASE)
 
 
-async def on_log_to_client_shortcut(ack: Any, shortcut: dict[str, Any], client: AsyncWebClient) -> None:
+async def _client_jobs(session: Any, client_id: uuid.UUID) -> list[Job]:
+    rows = await session.scalars(
+        select(Job)
+        .where(Job.client_id == client_id)
+        .order_by(Job.status != JobStatus.OPEN.value, Job.opened_at.desc())
+        .limit(100)
+    )
+    return list(rows)
+
+
+async def _log_form_for(
+    session: Any, actor: Any, client: Client, state: LogFormState, initial: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    require(actor, Role.RECRUITER, "log communications")
+    communications.require_view(actor, client)
+    state.client_id = client.id
+    return comm_views.log_form(
+        state=state,
+        client=client,
+        jobs=await _client_jobs(session, client.id),
+        initial=initial,
+        now=datetime.now(UTC),
+    )
+
+
+@subcommand("log")
+async def command_log(request: CommandRequest) -> None:
+    async with acting(request.context, request.client) as (session, actor):
+        client = await clients.find(session, request.args)
+        view = await _log_form_for(session, actor, client, LogFormState(response_url=request.response_url))
+    await request.client.views_open(trigger_id=request.trigger_id, view=view)
+
+
+async def click_log(
+    ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
     await ack()
-    await notify_user(client, shortcut["user"]["id"], info_message(NOT_YET), shortcut.get("response_url"))
+    try:
+        async with acting(context, client) as (session, actor):
+            record = await clients.get(session, uuid.UUID(action["value"]))
+            view = await _log_form_for(
+                session, actor, record, LogFormState(response_url=body.get("response_url"))
+            )
+    except DomainError as error:
+        await notify_user(client, context.user_id, domain_error_reply(error), body.get("response_url"))
+        return
+    await show_modal(client, body, view)
+
+
+async def open_log_shortcut(ack: Any, shortcut: dict[str, Any], client: AsyncWebClient) -> None:
+    """Global shortcut: ask for the client first."""
+    await ack()
+    await client.views_open(
+        trigger_id=shortcut["trigger_id"], view=comm_views.pick_client_form(state=LogFormState())
+    )
+
+
+async def open_log_message_shortcut(ack: Any, shortcut: dict[str, Any], client: AsyncWebClient) -> None:
+    """ "Log to client" on a message: its text as notes, its author and mentions as participants, its
+    permalink, and its files as attachments."""
+    await ack()
+    message = shortcut.get("message") or {}
+    channel = (shortcut.get("channel") or {}).get("id")
+    people = [message["user"]] if message.get("user") else []
+    people += [u for u in MENTIONS.findall(message.get("text") or "") if u not in people]
+    permalink = None
+    if channel and message.get("ts"):
+        try:
+            permalink = (await client.chat_getPermalink(channel=channel, message_ts=message["ts"]))[
+                "permalink"
+            ]
+        except SlackApiError:
+            log.info("no permalink for %s/%s", channel, message.get("ts"))
+    state = LogFormState(
+        response_url=shortcut.get("response_url"),
+        permalink=permalink,
+        participants=people[:20],
+        message_file_ids=[f["id"] for f in message.get("files") or []][:10],
+        from_message=True,
+    )
+    view = comm_views.pick_client_form(state=state, notes=message.get("text"))
+    await client.views_open(trigger_id=shortcut["trigger_id"], view=view)
+
+
+async def submit_pick_client(
+    ack: Any, view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """Step two: the full log form for the chosen client, keeping what the message shortcut carried."""
+    state = LogFormState.decode(view.get("private_metadata"))
+    values = view["state"]["values"]
+    picked = ((values.get("client") or {}).get(CLIENT_PICKER) or {}).get("selected_option") or {}
+    notes = ((values.get("notes") or {}).get("value") or {}).get("value")
+    try:
+        async with acting(context, client) as (session, actor):
+            record = await clients.get(session, uuid.UUID(picked["value"]))
+            form = await _log_form_for(
+                session,
+                actor,
+                record,
+                state,
+                {"notes": notes, "communication_type": "email" if False else None},
+            )
+    except (KeyError, ValueError):
+        await ack(response_action="errors", errors={"client": "Pick a client."})
+        return
+    except DomainError as error:
+        await ack(response_action="errors", errors={"client": str(error)[:150]})
+        return
+    await ack(response_action="update", view=form)
+
+
+async def submit_log_form(
+    ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """Validate in the modal, then show progress while the files are fetched and checked by content;
+    a rejected file brings the form back with everything typed so far, and nothing is stored."""
+    state = LogFormState.decode(view.get("private_metadata"))
+    raw, files = comm_views.read_log_form(view["state"]["values"])
+    try:
+        data = communications.parse_communication(raw)
+        oversized = [f.get("name", "a file") for f in files if int(f.get("size") or 0) > ATTACHMENT_MAX_BYTES]
+        if oversized:
+            raise ValidationFailed({"attachments": f"{oversized[0]} is larger than 10 MB."})
+        if len(files) + len(state.message_file_ids) > communications.MAX_ATTACHMENTS:
+            raise ValidationFailed({"attachments": "Attach at most 10 files."})
+    except ValidationFailed as error:
+        await ack(response_action="errors", errors=comm_views.log_form_errors(error.fields))
+        return
+    count = len(files) + len(state.message_file_ids)
+    await ack(
+        response_action="update",
+        view=comm_views.progress_view(f"Checking {count} attachment(s) and saving…" if count else "Saving…"),
+    )
+    rt = runtime(context)
+    view_id = body["view"]["id"]
+    if state.client_id is None:
+        raise ValidationFailed({"client": "The form lost its client; please start again."})
+    try:
+        incoming = [
+            await _download(client, file_id) for file_id in [f["id"] for f in files] + state.message_file_ids
+        ]
+        async with acting(context, client) as (session, actor):
+            stored = communications.store_attachments(rt.storage, incoming)
+            record = await communications.log(
+                session, actor=actor, client_id=state.client_id, data=data, attachments=stored
+            )
+            owner = await clients.get(session, record.client_id)
+    except DomainError as error:
+        text = " ".join(error.fields.values()) if isinstance(error, ValidationFailed) else str(error)
+        async with acting(context, client) as (session, _actor):
+            owner = await clients.get(session, state.client_id)
+            jobs = await _client_jobs(session, owner.id)
+        form = comm_views.log_form(
+            state=state,
+            client=owner,
+            jobs=jobs,
+            initial=raw,
+            now=datetime.now(UTC),
+            error=f"Nothing was saved. {text} Please attach your files again.",
+        )
+        await client.views_update(view_id=view_id, view=form)
+        return
+    await client.views_update(view_id=view_id, view=comm_views.logged_view(record, owner))
+    if state.response_url:
+        await notify_user(
+            client, context.user_id, comm_views.logged_message(record, owner), state.response_url
+        )
+
+
+async def _download(client: AsyncWebClient, file_id: str) -> IncomingFile:
+    try:
+        info, content = await fetch_slack_file(client, file_id, max_bytes=ATTACHMENT_MAX_BYTES, seconds=60)
+    except FileTooLarge as error:
+        raise ValidationFailed(
+            {"attachments": f"{error.args[0] or 'A file'} is larger than 10 MB."}
+        ) from None
+    except (SlackApiError, OSError, TimeoutError):
+        raise ValidationFailed({"attachments": "Slack didn't hand over a file; please try again."}) from None
+    return IncomingFile(name=info.get("name") or "attachment", content=content)
+
+
+def _parse_history_query(words: list[str]) -> tuple[HistoryFilter, str]:
+    filters, described, text = HistoryFilter(), [], []
+    for word in words:
+        lowered = word.lower()
+        match = _FILTER.match(word)
+        if lowered == "important":
+            filters.important = True
+        elif lowered in ("followup", "follow-up"):
+            filters.follow_up = True
+        elif lowered == "archived":
+            filters.include_archived = True
+        elif match:
+            key, value = match.group(1).lower(), match.group(2)
+            if key == "type":
+                for name in value.split(","):
+                    kind = communications.TYPE_ALIASES.get(name.strip().lower().replace("-", "_"))
+                    if kind is None:
+                        raise ValidationFailed(
+                            {"type": f"Unknown type “{name}”: use meeting, call, email, video or contract."}
+                        )
+                    filters.types.append(kind)
+            elif key == "job":
+                filters.job_reference = value
+            else:
+                try:
+                    day = date.fromisoformat(value)
+                except ValueError:
+                    raise ValidationFailed({key: f"“{value}” is not a date: use YYYY-MM-DD."}) from None
+                setattr(filters, "date_from" if key == "from" else "date_to", day)
+        else:
+            text.append(word)
+            continue
+        described.append(word)
+    if text:
+        filters.text = " ".join(text)
+        described.append(f"“{filters.text}”")
+    return filters, " ".join(described)
+
+
+async def _history_payload(
+    context: AsyncBoltContext, client: AsyncWebClient, client_id: uuid.UUID | None, query: str, page: int
+) -> dict[str, Any]:
+    async with acting(context, client) as (session, actor):
+        words = split_args(query)
+        if client_id is None:
+            if not words:
+                raise ValidationFailed(
+                    {
+                        "text": "Usage: `/client history CODE [type:call] [important] [followup] "
+                        "[job:REF] [from:DATE] [to:DATE] [text]`"
+                    }
+                )
+            record = await clients.find(session, words[0])
+            query = " ".join(f'"{w}"' if " " in w else w for w in words[1:])
+            words = words[1:]
+        else:
+            record = await clients.get(session, client_id)
+        filters, described = _parse_history_query(words)
+        result = await communications.history(
+            session,
+            actor=actor,
+            client_id=record.id,
+            filters=filters,
+            page=page,
+            tz=runtime(context).settings.tz,
+        )
+        return comm_views.history_message(
+            record,
+            result,
+            query=query,
+            described=described,
+            can_archive=lambda r: r.logged_by == actor.id or has_role(actor, Role.MANAGER),
+        )
+
+
+@subcommand("history")
+async def command_history(request: CommandRequest) -> None:
+    await request.reply(await _history_payload(request.context, request.client, None, request.args, 1))
+
+
+async def click_history(
+    ack: Any,
+    action: dict[str, Any],
+    respond: Any,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    body: dict[str, Any],
+) -> None:
+    await ack()
+    try:
+        payload = await _history_payload(context, client, uuid.UUID(action["value"]), "", 1)
+    except DomainError as error:
+        payload = domain_error_reply(error)
+    await notify_user(client, context.user_id, payload, body.get("response_url"))
+
+
+async def click_history_page(
+    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    client_id, query, page = comm_views.read_page_value(action["value"])
+    try:
+        payload = await _history_payload(context, client, client_id, query, page)
+    except DomainError as error:
+        payload = domain_error_reply(error)
+    await reply(respond, payload, replace=True)
+
+
+async def click_entry_menu(
+    ack: Any,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: Any,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """Download (the bot uploads the file to the requester's DM, never a public link) or archive."""
+    await ack()
+    kind, comm_id, index = comm_views.read_menu_value(action["selected_option"]["value"])
+    rt = runtime(context)
+    try:
+        async with acting(context, client) as (session, actor):
+            if kind == "ar":
+                record = await communications.archive(session, actor=actor, communication_id=comm_id)
+                await reply(respond, comm_views.archived_message(record))
+                return
+            meta, content = await communications.attachment(
+                session, rt.storage, actor=actor, communication_id=comm_id, index=index
+            )
+    except DomainError as error:
+        await reply(respond, domain_error_reply(error))
+        return
+    channel = (await client.conversations_open(users=context.user_id))["channel"]["id"]
+    await client.files_upload_v2(
+        channel=channel,
+        content=content,
+        filename=meta["name"],
+        title=meta["name"],
+        initial_comment=f"Here is {meta['name']}, as you asked.",
+    )
 
 
 def register(app: AsyncApp) -> None:
-    app.shortcut("log_to_client")(on_log_to_client_shortcut)
+    app.shortcut("log_communication")(open_log_shortcut)
+    app.shortcut("log_to_client")(open_log_message_shortcut)
+    app.view(comm_views.PICK_CALLBACK)(submit_pick_client)
+    app.view(comm_views.LOG_CALLBACK)(submit_log_form)
+    app.action(comm_views.LOG_ACTION)(click_log)
+    app.action(comm_views.HISTORY_ACTION)(click_history)
+    app.action(re.compile(f"^{comm_views.HISTORY_PAGE_ACTION}_(prev|next)$"))(click_history_page)
+    app.action(comm_views.ENTRY_MENU_ACTION)(click_entry_menu)

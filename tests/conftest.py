@@ -65,8 +65,14 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         if database.is_postgres:
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
         else:
+            # SQLite has no TRUNCATE: lift the immutability triggers for the clean-up, then put them back.
+            triggers = (await conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))).all()
+            for name, _sql in triggers:
+                await conn.execute(text(f"DROP TRIGGER {name}"))
             for table in tables:
                 await conn.execute(text(f"DELETE FROM {table}"))
+            for _name, sql in triggers:
+                await conn.execute(text(sql))
     yield database
     await database.dispose()
 

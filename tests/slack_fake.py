@@ -105,8 +105,15 @@ class FakeSlack:
         tz: str = "Europe/London",
         real_name: str | None = None,
         email: str | None = None,
+        guest: bool = False,
     ) -> None:
-        self.users[user_id] = {"name": name, "tz": tz, "real_name": real_name or name, "email": email}
+        self.users[user_id] = {
+            "name": name,
+            "tz": tz,
+            "real_name": real_name or name,
+            "email": email,
+            "guest": guest,
+        }
 
     def add_file(self, name: str, content: bytes, mimetype: str, filetype: str) -> dict[str, Any]:
         file_id = self._next_id("F")
@@ -227,6 +234,7 @@ class FakeSlack:
                 "real_name": known["real_name"],
                 "tz": known["tz"],
                 "tz_offset": 0,
+                "is_restricted": known.get("guest", False),
                 "profile": {
                     "display_name": known["name"],
                     "real_name": known["real_name"],

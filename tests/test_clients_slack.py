@@ -357,11 +357,3 @@ async def test_healthz_is_503_when_the_database_is_down(settings) -> None:
             assert await response.json() == {"status": "unavailable", "database": "unreachable"}
     finally:
         await runner.cleanup()
-
-
-async def test_log_to_client_shortcut_says_it_is_not_available_yet(slack, fake) -> None:
-    await slack.message_shortcut(
-        "log_to_client", {"ts": "1.2", "text": "hello", "user": "U1"}, user_id=RECRUITER
-    )
-    answer = json.dumps(await fake.wait_for_response(slack.last_response_url))
-    assert "not available yet" in answer

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import Field
 
-from bot.models import Client, ClientStatus, User
+from bot.models import Client, ClientCommunication, ClientStatus, User
 from bot.services.clients import ClientPage, DuplicateMatch, primary_contact
 from views.common import (
     ModalState,
@@ -37,6 +38,8 @@ LIST_PAGE_ACTION = "client_list_page"
 NEW_CLIENT_ACTION = "client_new"
 OPEN_ACTION = "client_open"
 JOBS_ACTION = "client_jobs"  # handled by handlers/jobs.py
+LOG_ACTION = "comm_log_open"  # handled by handlers/communications.py
+HISTORY_ACTION = "comm_history_open"
 MAX_FORM_CONTACTS = 8
 
 STATUS_ICONS = {
@@ -282,7 +285,13 @@ def _location(client: Client) -> str:
     return ", ".join(p for p in (client.city, client.state, client.country) if p)
 
 
-def client_card(client: Client, *, can_edit: bool) -> list[dict[str, Any]]:
+def client_card(
+    client: Client,
+    *,
+    can_edit: bool,
+    follow_ups: list[ClientCommunication] | None = None,
+    today: date | None = None,
+) -> list[dict[str, Any]]:
     icon = STATUS_ICONS.get(client.status, "")
     manager = client.account_manager.mention if client.account_manager else "_unassigned_"
     blocks = [
@@ -306,7 +315,20 @@ def client_card(client: Client, *, can_edit: bool) -> list[dict[str, Any]]:
         blocks.append(section("*Contacts*\n" + "\n".join(lines) + more))
     else:
         blocks.append(context("No contacts yet."))
-    buttons = [button("Jobs", JOBS_ACTION, str(client.id))]
+    if follow_ups:
+        overdue = {r.id for r in follow_ups if today and r.follow_up_date and r.follow_up_date < today}
+        lines = [
+            f"{':red_circle:' if r.id in overdue else ':alarm_clock:'} {r.follow_up_date}"
+            f" · {escape(truncate(r.subject or r.notes or '', 120))}"
+            for r in follow_ups[:10]
+        ]
+        blocks.append(section("*Follow-ups due*\n" + "\n".join(lines)))
+    client_id = str(client.id)
+    buttons = [
+        button("Log communication", LOG_ACTION, client_id),
+        button("History", HISTORY_ACTION, client_id),
+        button("Jobs", JOBS_ACTION, client_id),
+    ]
     if can_edit:
         buttons.insert(0, button("Edit", EDIT_ACTION, str(client.id)))
     blocks.append(actions(*buttons, block_id=f"card_{client.id}"))
@@ -324,17 +346,17 @@ def _contact_line(contact: Any) -> str:
     )
 
 
-def client_card_modal(client: Client, *, can_edit: bool) -> dict[str, Any]:
+def client_card_modal(client: Client, *, can_edit: bool, **card: Any) -> dict[str, Any]:
     return modal(
         callback_id="client_card",
         title=client.client_code,
         close="Close",
-        blocks=client_card(client, can_edit=can_edit),
+        blocks=client_card(client, can_edit=can_edit, **card),
     )
 
 
-def client_card_message(client: Client, *, can_edit: bool) -> dict[str, Any]:
-    return message(f"{client.name} ({client.client_code})", client_card(client, can_edit=can_edit))
+def client_card_message(client: Client, *, can_edit: bool, **card: Any) -> dict[str, Any]:
+    return message(f"{client.name} ({client.client_code})", client_card(client, can_edit=can_edit, **card))
 
 
 def created_message(client: Client, *, can_edit: bool, logo_note: str | None = None) -> dict[str, Any]:

@@ -391,7 +391,7 @@ async def find(session: AsyncSession, reference: str) -> Client:
         return exact[0]
     candidates = exact or list(
         await session.scalars(
-            _with_details(select(Client).where(Client.name.ilike(f"%{_escape_like(text)}%", escape="\\")))
+            _with_details(select(Client).where(Client.name.ilike(f"%{escape_like(text)}%", escape="\\")))
             .order_by(Client.name)
             .limit(11)
         )
@@ -423,7 +423,7 @@ async def status_summary(session: AsyncSession) -> dict[str, int]:
     return summary | {"total": sum(summary.values())}
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -470,7 +470,7 @@ async def list_clients(
     if filters.created_to:
         conditions.append(Client.created_at < _day_start(filters.created_to + timedelta(days=1), tz))
     if filters.search:
-        pattern = f"%{_escape_like(filters.search.strip())}%"
+        pattern = f"%{escape_like(filters.search.strip())}%"
         conditions.append(
             or_(Client.name.ilike(pattern, escape="\\"), Client.client_code.ilike(pattern, escape="\\"))
         )

@@ -23,6 +23,7 @@ async def resolve(
     display_name: str | None = None,
     tz: str | None = None,
     email: str | None = None,
+    is_guest: bool | None = None,
 ) -> User:
     """The user for a Slack id, created on first sight: an admin if listed in CLIENTBOT_ADMINS,
     otherwise a recruiter. Race-free when the same new user sends two requests at once."""
@@ -37,6 +38,7 @@ async def resolve(
                 display_name=display_name or slack_user_id,
                 tz=tz,
                 email=email,
+                is_guest=bool(is_guest),
                 role=role.value,
             )
             .on_conflict_do_nothing(index_elements=["slack_user_id"])
@@ -49,6 +51,8 @@ async def resolve(
         user.display_name = display_name
     if tz and user.tz != tz:
         user.tz = tz
+    if is_guest is not None and user.is_guest != is_guest:
+        user.is_guest = is_guest
     return user
 
 

@@ -1,0 +1,359 @@
+"""The communication log: immutable records of client interactions, with attachments, archive,
+corrections, follow-ups, search and access control."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import NotFound, PermissionDenied, ValidationFailed
+from bot.models import Client, ClientCommunication, ClientStatus, CommunicationType, Job, Role, User, utcnow
+from bot.roles import has_role, require
+from bot.services import audit, clients
+from bot.services.inputs import parse_input
+from bot.storage import LocalStorage, sniff_attachment
+
+PAGE_SIZE = 20
+MAX_ATTACHMENTS = 10
+TYPE_LABELS = {
+    CommunicationType.MEETING: "Meeting",
+    CommunicationType.CALL: "Phone Call",
+    CommunicationType.EMAIL: "Email",
+    CommunicationType.VIDEO_CALL: "Video Call",
+    CommunicationType.CONTRACT_SIGNED: "Contract Signed",
+}
+TYPE_ALIASES = {
+    **{t.value: t for t in CommunicationType},
+    **{label.lower().replace(" ", "_"): t for t, label in TYPE_LABELS.items()},
+    "phone": CommunicationType.CALL,
+    "video": CommunicationType.VIDEO_CALL,
+    "contract": CommunicationType.CONTRACT_SIGNED,
+}
+
+
+class Participant(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    slack_user_id: str | None = Field(default=None, max_length=32)
+    name: str | None = Field(default=None, max_length=255)
+    email: EmailStr | None = None
+
+
+class CommunicationIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    communication_type: CommunicationType
+    communication_date: datetime
+    participants: list[Participant] = Field(default_factory=list, max_length=100)
+    subject: str | None = Field(default=None, max_length=500)
+    notes: str | None = Field(default=None, max_length=20000)
+    job_id: str | None = None
+    is_important: bool = False
+    follow_up_required: bool = False
+    follow_up_date: date | None = None
+    permalink: str | None = Field(default=None, max_length=500)
+    supersedes_id: uuid.UUID | None = None
+
+    @field_validator("communication_type", mode="before")
+    @classmethod
+    def _alias(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return TYPE_ALIASES.get(value.strip().lower().replace(" ", "_").replace("-", "_"), value)
+        return value
+
+    @field_validator("subject", "notes", "job_id", "permalink", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CommunicationIn:
+        if self.communication_date.tzinfo is None:
+            self.communication_date = self.communication_date.replace(tzinfo=UTC)
+        if not self.subject and not self.notes:
+            raise ValueError("subject: Add a subject or some notes.")
+        if self.follow_up_date and not self.follow_up_required:
+            self.follow_up_required = True
+        if self.follow_up_required and not self.follow_up_date:
+            raise ValueError("follow_up_date: Pick the date to follow up by.")
+        return self
+
+
+def parse_communication(data: dict[str, Any]) -> CommunicationIn:
+    return parse_input(CommunicationIn, data)
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    name: str
+    content: bytes
+
+
+def store_attachments(storage: LocalStorage, files: list[IncomingFile]) -> list[dict[str, Any]]:
+    """Check every file by content and size first (all or nothing), then store them."""
+    if len(files) > MAX_ATTACHMENTS:
+        raise ValidationFailed({"attachments": f"Attach at most {MAX_ATTACHMENTS} files."})
+    sniffed = [(f, sniff_attachment(f.content, name=f.name[:100] or "A file")) for f in files]
+    stored = []
+    for incoming, kind in sniffed:
+        saved = storage.put(incoming.content, kind="attachments", extension=kind.extension, mime=kind.mime)
+        stored.append(
+            {
+                "name": incoming.name[:255] or f"attachment.{kind.extension}",
+                "size": saved.size,
+                "mime": kind.mime,
+                "sha256": saved.sha256,
+                "storage_key": saved.key,
+            }
+        )
+    return stored
+
+
+def can_view_client(user: User, client: Client) -> bool:
+    """Guests see nothing; recruiters see every client but archived ones; managers and admins see all."""
+    if user.is_guest:
+        return False
+    return has_role(user, Role.MANAGER) or client.status != ClientStatus.ARCHIVED.value
+
+
+def require_view(user: User, client: Client) -> None:
+    if user.is_guest:
+        raise PermissionDenied("Slack guest accounts can't see client records.")
+    if not can_view_client(user, client):
+        raise PermissionDenied(
+            f"{client.client_code} is archived: only an HR Manager or Admin can see its records."
+        )
+
+
+async def log(
+    session: AsyncSession,
+    *,
+    actor: User,
+    client_id: uuid.UUID,
+    data: CommunicationIn,
+    attachments: list[dict[str, Any]] | None = None,
+    source: str = "slack",
+) -> ClientCommunication:
+    require(actor, Role.RECRUITER, "log communications")
+    client = await clients.get(session, client_id)
+    require_view(actor, client)
+    job_id = None
+    if data.job_id:
+        job = await _job_of_client(session, client, data.job_id)
+        job_id = job.id
+    if data.supersedes_id:
+        original = await session.get(ClientCommunication, data.supersedes_id)
+        if original is None or original.client_id != client.id:
+            raise ValidationFailed(
+                {"supersedes_id": "The record being corrected is not one of this client's."}
+            )
+    record = ClientCommunication(
+        id=uuid.uuid4(),
+        client_id=client.id,
+        communication_type=data.communication_type.value,
+        subject=data.subject,
+        notes=data.notes,
+        communication_date=data.communication_date,
+        participants=[p.model_dump(exclude_none=True, mode="json") for p in data.participants],
+        job_reference_id=job_id,
+        logged_by=actor.id,
+        is_important=data.is_important,
+        follow_up_required=data.follow_up_required,
+        follow_up_date=data.follow_up_date,
+        attachments=attachments or [],
+        permalink=data.permalink,
+        supersedes_id=data.supersedes_id,
+        source=source,
+    )
+    session.add(record)
+    await session.flush()
+    audit.record(
+        session, actor=actor, action="communication.logged", entity=record, after=audit.snapshot(record)
+    )
+    return record
+
+
+async def _job_of_client(session: AsyncSession, client: Client, reference: str) -> Job:
+    from bot.services.jobs import get_job
+
+    try:
+        job = await get_job(session, reference)
+    except NotFound:
+        raise ValidationFailed({"job_id": f"No job {reference}."}) from None
+    if job.client_id != client.id:
+        raise ValidationFailed({"job_id": f"{job.reference} is not one of {client.client_code}'s jobs."})
+    return job
+
+
+async def get(
+    session: AsyncSession, *, actor: User, communication_id: uuid.UUID
+) -> tuple[ClientCommunication, Client]:
+    record = await session.get(ClientCommunication, communication_id)
+    if record is None:
+        raise NotFound("No such communication.")
+    client = await clients.get(session, record.client_id)
+    require_view(actor, client)
+    return record, client
+
+
+async def archive(session: AsyncSession, *, actor: User, communication_id: uuid.UUID) -> ClientCommunication:
+    """Only the author, HR Managers and Admins archive; archiving twice changes nothing."""
+    record, _client = await get(session, actor=actor, communication_id=communication_id)
+    if record.logged_by != actor.id:
+        require(actor, Role.MANAGER, "archive someone else's communication")
+    if record.archived_at is None:
+        record.archived_at, record.archived_by = utcnow(), actor.id
+        audit.record(
+            session,
+            actor=actor,
+            action="communication.archived",
+            entity=record,
+            before={"archived_at": None},
+            after={"archived_at": audit.jsonable(record.archived_at)},
+        )
+        await session.flush()
+    return record
+
+
+async def attachment(
+    session: AsyncSession, storage: LocalStorage, *, actor: User, communication_id: uuid.UUID, index: int
+) -> tuple[dict[str, Any], bytes]:
+    """An attachment's metadata and bytes, for users who may see the client."""
+    record, _client = await get(session, actor=actor, communication_id=communication_id)
+    files = record.attachments or []
+    if not 0 <= index < len(files):
+        raise NotFound("No such attachment.")
+    meta = files[index]
+    audit.record(
+        session,
+        actor=actor,
+        action="attachment.downloaded",
+        entity=record,
+        after={"name": meta["name"], "sha256": meta["sha256"]},
+    )
+    return meta, storage.get(meta["storage_key"])
+
+
+@dataclass
+class HistoryFilter:
+    types: list[CommunicationType] = field(default_factory=list)
+    important: bool = False
+    follow_up: bool = False
+    job_reference: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    text: str | None = None
+    include_archived: bool = False
+
+
+@dataclass
+class HistoryEntry:
+    record: ClientCommunication
+    logged_by: User
+    job_reference: str | None
+
+
+@dataclass
+class HistoryPage:
+    entries: list[HistoryEntry]
+    total: int
+    page: int
+    pages: int
+
+
+async def history(
+    session: AsyncSession,
+    *,
+    actor: User,
+    client_id: uuid.UUID,
+    filters: HistoryFilter,
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+    tz: ZoneInfo = ZoneInfo("UTC"),
+) -> HistoryPage:
+    """A client's timeline, newest first; free text searches subject and notes (PostgreSQL full-text
+    search on its GIN index, LIKE on SQLite)."""
+    client = await clients.get(session, client_id)
+    require_view(actor, client)
+    conditions: list[Any] = [ClientCommunication.client_id == client.id]
+    if not filters.include_archived:
+        conditions.append(ClientCommunication.archived_at.is_(None))
+    if filters.types:
+        conditions.append(ClientCommunication.communication_type.in_([t.value for t in filters.types]))
+    if filters.important:
+        conditions.append(ClientCommunication.is_important.is_(True))
+    if filters.follow_up:
+        conditions.append(ClientCommunication.follow_up_required.is_(True))
+    if filters.job_reference:
+        job = await _job_of_client(session, client, filters.job_reference)
+        conditions.append(ClientCommunication.job_reference_id == job.id)
+    if filters.date_from:
+        conditions.append(
+            ClientCommunication.communication_date >= datetime.combine(filters.date_from, time.min, tz)
+        )
+    if filters.date_to:
+        end = datetime.combine(filters.date_to + timedelta(days=1), time.min, tz)
+        conditions.append(ClientCommunication.communication_date < end)
+    if filters.text:
+        conditions.append(_text_match(session, filters.text))
+    total = (
+        await session.scalar(select(func.count()).select_from(ClientCommunication).where(*conditions)) or 0
+    )
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    rows = await session.execute(
+        select(ClientCommunication, User, Job.reference)
+        .join(User, User.id == ClientCommunication.logged_by)
+        .outerjoin(Job, Job.id == ClientCommunication.job_reference_id)
+        .where(*conditions)
+        .order_by(ClientCommunication.communication_date.desc(), ClientCommunication.id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return HistoryPage([HistoryEntry(c, u, ref) for c, u, ref in rows], total, page, pages)
+
+
+def _text_match(session: AsyncSession, text: str) -> Any:
+    if session.bind.dialect.name == "postgresql":
+        document = func.to_tsvector(
+            "simple",
+            func.coalesce(ClientCommunication.subject, "")
+            + " "
+            + func.coalesce(ClientCommunication.notes, ""),
+        )
+        return document.op("@@")(func.plainto_tsquery("simple", text))
+    words = [w for w in text.split() if w]
+    like = [
+        or_(
+            ClientCommunication.subject.ilike(f"%{clients.escape_like(w)}%", escape="\\"),
+            ClientCommunication.notes.ilike(f"%{clients.escape_like(w)}%", escape="\\"),
+        )
+        for w in words
+    ]
+    return and_(*like)
+
+
+async def follow_ups_due(
+    session: AsyncSession, *, client_id: uuid.UUID, until: date, limit: int = 10
+) -> list[ClientCommunication]:
+    """Open follow-ups of a client due on or before `until`, oldest first."""
+    rows = await session.scalars(
+        select(ClientCommunication)
+        .where(
+            ClientCommunication.client_id == client_id,
+            ClientCommunication.follow_up_required.is_(True),
+            ClientCommunication.follow_up_date <= until,
+            ClientCommunication.archived_at.is_(None),
+        )
+        .order_by(ClientCommunication.follow_up_date)
+        .limit(limit)
+    )
+    return list(rows)
