@@ -160,6 +160,7 @@ async def submit_log_form(
     a rejected file brings the form back with everything typed so far, and nothing is stored."""
     state = LogFormState.decode(view.get("private_metadata"))
     raw, files = comm_views.read_log_form(view["state"]["values"])
+    raw["permalink"] = state.permalink
     try:
         data = communications.parse_communication(raw)
         oversized = [f.get("name", "a file") for f in files if int(f.get("size") or 0) > ATTACHMENT_MAX_BYTES]
@@ -347,13 +348,15 @@ async def click_entry_menu(
         async with acting(context, client) as (session, actor):
             if kind == "ar":
                 record = await communications.archive(session, actor=actor, communication_id=comm_id)
-                await reply(respond, comm_views.archived_message(record))
-                return
-            meta, content = await communications.attachment(
-                session, rt.storage, actor=actor, communication_id=comm_id, index=index
-            )
+            else:
+                meta, content = await communications.attachment(
+                    session, rt.storage, actor=actor, communication_id=comm_id, index=index
+                )
     except DomainError as error:
         await reply(respond, domain_error_reply(error))
+        return
+    if kind == "ar":
+        await reply(respond, comm_views.archived_message(record))
         return
     channel = (await client.conversations_open(users=context.user_id))["channel"]["id"]
     await client.files_upload_v2(

@@ -164,7 +164,7 @@ async def command_unlink(request: CommandRequest) -> None:
     async with acting(request.context, request.client) as (session, actor):
         record = await clients.find(session, words[0])
         job = await jobs.unlink_job(session, actor=actor, client_id=record.id, reference=words[1])
-        await request.reply(job_views.link_result_message(record, jobs.LinkResult(), unlinked=job.reference))
+    await request.reply(job_views.link_result_message(record, jobs.LinkResult(), unlinked=job.reference))
 
 
 async def click_link_jobs(

@@ -32,7 +32,7 @@ async def command_role(request: CommandRequest) -> None:
         )
         if profile.get("display_name"):
             user.display_name = profile["display_name"]
-        await request.reply(role_changed_message(user))
+    await request.reply(role_changed_message(user))  # after the commit, so what we say is what is stored
 
 
 def register(app: AsyncApp) -> None:

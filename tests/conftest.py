@@ -66,7 +66,8 @@ async def db(database_url: str) -> AsyncIterator[Database]:
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
         else:
             # SQLite has no TRUNCATE: lift the immutability triggers for the clean-up, then put them back.
-            triggers = (await conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))).all()
+            listed = await conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+            triggers = listed.all()
             for name, _sql in triggers:
                 await conn.execute(text(f"DROP TRIGGER {name}"))
             for table in tables:

@@ -18,7 +18,7 @@ from bot.errors import NotFound, PermissionDenied, ValidationFailed
 from bot.models import Client, ClientCommunication, ClientStatus, CommunicationType, Job, Role, User, utcnow
 from bot.roles import has_role, require
 from bot.services import audit, clients
-from bot.services.inputs import parse_input
+from bot.services.inputs import FieldProblems, parse_input
 from bot.storage import LocalStorage, sniff_attachment
 
 PAGE_SIZE = 20
@@ -78,12 +78,15 @@ class CommunicationIn(BaseModel):
     def _consistent(self) -> CommunicationIn:
         if self.communication_date.tzinfo is None:
             self.communication_date = self.communication_date.replace(tzinfo=UTC)
+        problems = {}
         if not self.subject and not self.notes:
-            raise ValueError("subject: Add a subject or some notes.")
+            problems["subject"] = "Add a subject or some notes."
         if self.follow_up_date and not self.follow_up_required:
             self.follow_up_required = True
         if self.follow_up_required and not self.follow_up_date:
-            raise ValueError("follow_up_date: Pick the date to follow up by.")
+            problems["follow_up_date"] = "Pick the date to follow up by."
+        if problems:
+            raise FieldProblems(problems)
         return self
 
 
