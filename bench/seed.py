@@ -1,7 +1,7 @@
 """Seed a PostgreSQL database at benchmark scale with set-based SQL (seconds, not hours).
 
     python -m bench.seed postgresql+asyncpg://postgres@127.0.0.1:5432/clientbot_bench --clients 10000 \
-        --jobs 50000 --applications 500000
+        --jobs 50000 --applications 500000 --communications 1000000
 """
 
 from __future__ import annotations
@@ -75,18 +75,53 @@ STEPS = [
         JOIN c ON c.n = 1 + ((g / :jobs + g) % (:applications / 2))
         ON CONFLICT DO NOTHING""",
     ),
+    (
+        "communications",
+        """
+        WITH c AS (SELECT id, row_number() OVER (ORDER BY client_code) AS n FROM clients),
+             u AS (SELECT id FROM users WHERE slack_user_id = 'UBENCH1')
+        INSERT INTO client_communications (id, client_id, communication_type, subject, notes,
+                                           communication_date, participants, logged_by, is_important,
+                                           follow_up_required, follow_up_date, attachments, created_at,
+                                           source)
+        SELECT gen_random_uuid(), c.id,
+               (ARRAY['meeting','call','email','video_call','contract_signed'])[1 + g % 5],
+               'Touchpoint ' || g || CASE WHEN g % 97 = 0 THEN ' salary negotiation' ELSE '' END,
+               'Notes about hiring plans, budget and feedback ' || g,
+               now() - (g % 20000) * interval '1 hour', '[]'::jsonb, u.id, g % 10 = 0, g % 50 = 0,
+               CASE WHEN g % 50 = 0 THEN current_date + (g % 30) END, '[]'::jsonb, now(), 'slack'
+        FROM generate_series(1, :communications) g
+        JOIN c ON c.n = 1 + (g % :clients) CROSS JOIN u""",
+    ),
+    (
+        "one client with 1,000 communications",
+        """
+        INSERT INTO client_communications (id, client_id, communication_type, subject, notes,
+                                           communication_date, participants, logged_by, is_important,
+                                           follow_up_required, attachments, created_at, source)
+        SELECT gen_random_uuid(), (SELECT id FROM clients ORDER BY client_code LIMIT 1), 'meeting',
+               'Big account meeting ' || g, 'Weekly sync', now() - g * interval '1 hour', '[]'::jsonb,
+               (SELECT id FROM users WHERE slack_user_id = 'UBENCH1'), false, false, '[]'::jsonb, now(),
+               'slack'
+        FROM generate_series(1, 1000) g""",
+    ),
     ("analyze", "ANALYZE"),
 ]
 
 
-async def seed(url: str, *, clients: int, jobs: int, applications: int) -> None:
+async def seed(url: str, *, clients: int, jobs: int, applications: int, communications: int) -> None:
     db = Database(url)
     assert db.is_postgres, "benchmarks run on PostgreSQL"
     async with db.engine.begin() as conn:
         await conn.execute(text("DROP SCHEMA public CASCADE"))
         await conn.execute(text("CREATE SCHEMA public"))
     await migrate(db)
-    params = {"clients": clients, "jobs": jobs, "applications": applications}
+    params = {
+        "clients": clients,
+        "jobs": jobs,
+        "applications": applications,
+        "communications": communications,
+    }
     for name, sql in STEPS:
         started = time.perf_counter()
         async with db.engine.begin() as conn:
@@ -101,8 +136,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--jobs", type=int, default=50_000)
     parser.add_argument("--applications", type=int, default=500_000)
+    parser.add_argument("--communications", type=int, default=1_000_000)
     args = parser.parse_args()
-    asyncio.run(seed(args.url, clients=args.clients, jobs=args.jobs, applications=args.applications))
+    asyncio.run(
+        seed(
+            args.url,
+            clients=args.clients,
+            jobs=args.jobs,
+            applications=args.applications,
+            communications=args.communications,
+        )
+    )
 
 
 if __name__ == "__main__":
