@@ -1,4 +1,4 @@
-"""`clientbot` command line: serve, migrate, api-token, import."""
+"""`clientbot` command line: serve, migrate, api-token, import, report, jobs."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from bot.config import Settings, get_settings
 from bot.db import migrate
+from bot.errors import DomainError
 from bot.models import Role
 from bot.runtime import Runtime
 from bot.services import api_tokens, imports, users
@@ -54,6 +56,10 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    from bot.scheduler import build_scheduler
+
+    scheduler = build_scheduler(rt)
+    scheduler.start()
     socket_handler = None
     if socket_mode:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -63,6 +69,7 @@ async def serve(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
+        scheduler.shutdown(wait=False)
         if socket_handler:
             await socket_handler.close_async()
         await runner.cleanup()
@@ -132,6 +139,47 @@ async def _import(settings: Settings, kind: str, path: Path) -> int:
     return 1 if report.failed else 0
 
 
+async def _report(settings: Settings, code: str) -> tuple[str, bytes]:
+    from bot.services import clients, dashboard
+    from handlers.dashboard import build_dashboard_pdf
+
+    rt = Runtime.from_settings(settings)
+    try:
+        await migrate(rt.db)
+        operator = await _operator(rt)
+        async with rt.db.session() as session:
+            actor = await users.get(session, operator)
+            client = await clients.find(session, code)
+            board = await dashboard.build(
+                session, actor=actor, client_id=client.id, today=datetime.now(settings.tz).date()
+            )
+        return client.name, await asyncio.to_thread(build_dashboard_pdf, board, rt)
+    finally:
+        await rt.db.dispose()
+
+
+async def _jobs(settings: Settings, action: str, name: str | None) -> int:
+    from bot.scheduler import JOBS, build_scheduler, run_job
+
+    rt = Runtime.from_settings(settings)
+    try:
+        if action == "list":
+            scheduler = build_scheduler(rt)
+            scheduler.start(paused=True)
+            for job in scheduler.get_jobs():
+                print(f"{job.id:<24} next {job.next_run_time:%Y-%m-%d %H:%M %Z}  {job.name}")
+            scheduler.shutdown(wait=False)
+            return 0
+        if name not in JOBS:
+            print(f"error: unknown job {name!r}; known: {', '.join(JOBS)}", file=sys.stderr)
+            return 2
+        await migrate(rt.db)
+        print(f"{name}: {await run_job(rt, name)}")
+        return 0
+    finally:
+        await rt.db.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="clientbot", description="Client management for recruitment teams.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -146,9 +194,17 @@ def main(argv: list[str] | None = None) -> int:
     load = commands.add_parser("import", help="bulk-load jobs or applications from CSV")
     load.add_argument("kind", choices=sorted(imports.IMPORTERS))
     load.add_argument("file", type=Path)
+    report = commands.add_parser("report", help="a client's report as PDF")
+    report.add_argument("code", help="client code or name")
+    report.add_argument("--out", type=Path, required=True)
+    jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="action", required=True)
+    jobs.add_parser("list", help="each job and its next run")
+    run = jobs.add_parser("run", help="run one job now")
+    run.add_argument("name")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = get_settings()
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
@@ -162,6 +218,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no such file {args.file}", file=sys.stderr)
             return 2
         return asyncio.run(_import(settings, args.kind, args.file))
+    if args.command == "report":
+        try:
+            name, pdf = asyncio.run(_report(settings, args.code))
+        except DomainError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        args.out.write_bytes(pdf)
+        print(f"wrote {args.out} for {name} ({len(pdf) // 1024} KB)")
+        return 0
+    if args.command == "jobs":
+        return asyncio.run(_jobs(settings, args.action, getattr(args, "name", None)))
     if args.command == "serve":
         if missing := missing_credentials(settings):
             print(f"error: missing {', '.join(missing)}\n\n{SETUP_HELP}", file=sys.stderr)

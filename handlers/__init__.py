@@ -6,7 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 
 def register(app: AsyncApp) -> None:
-    from handlers import clients, commands, common, communications, home, jobs, users
+    from handlers import clients, commands, common, communications, dashboard, jobs, users
 
-    for module in (common, commands, clients, jobs, communications, users, home):
+    for module in (common, commands, clients, dashboard, jobs, communications, users):
         module.register(app)

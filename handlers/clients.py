@@ -264,14 +264,6 @@ async def _card_details(session: Any, context: AsyncBoltContext, actor: User, re
     return {"can_edit": has_role(actor, Role.MANAGER), "follow_ups": due, "today": today}
 
 
-@subcommand("show")
-async def command_show(request: CommandRequest) -> None:
-    async with acting(request.context, request.client) as (session, actor):
-        record = await clients.find(session, request.args)
-        details = await _card_details(session, request.context, actor, record)
-        await request.reply(client_views.client_card_message(record, **details))
-
-
 async def click_open_client(
     ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:

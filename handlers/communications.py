@@ -30,6 +30,7 @@ from handlers.common import (
     notify_user,
     reply,
     runtime,
+    send_file_to_user,
     show_modal,
     split_args,
 )
@@ -358,13 +359,12 @@ async def click_entry_menu(
     if kind == "ar":
         await reply(respond, comm_views.archived_message(record))
         return
-    channel = (await client.conversations_open(users=context.user_id))["channel"]["id"]
-    await client.files_upload_v2(
-        channel=channel,
+    await send_file_to_user(
+        client,
+        context.user_id,
         content=content,
         filename=meta["name"],
-        title=meta["name"],
-        initial_comment=f"Here is {meta['name']}, as you asked.",
+        comment=f"Here is {meta['name']}, as you asked.",
     )
 
 

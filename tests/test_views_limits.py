@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
-from bot.models import Client, ClientContact, Role, User
+from bot.models import Client, ClientCommunication, ClientContact, Role, User
+from bot.services.analytics import JobAnalytics
 from bot.services.clients import ClientPage, DuplicateMatch
+from bot.services.dashboard import Dashboard, PortfolioPage, PortfolioRow, TimelineItem
 from tests.blockkit import validate_message, validate_view
 from views import clients as client_views
+from views.dashboard import dashboard_message, home_view
 from views.help import COMMANDS, help_message
-from views.home import home_view
 from views.users import role_changed_message
 
 LONG = "x" * 5000
@@ -85,7 +88,39 @@ def test_client_messages_at_their_largest() -> None:
     validate_message(client_views.client_list(page, query=LONG, filters_text=LONG))
 
 
+def _board(client: Client) -> Dashboard:
+    comm = ClientCommunication(id=uuid.uuid4(), subject=LONG, notes=LONG, follow_up_date=date(2026, 1, 1))
+    stats = JobAnalytics(
+        avg_time_to_fill_days=12.5,
+        median_time_to_fill_days=10.0,
+        avg_quality_score=3.3,
+        offer_acceptance_rate=0.5,
+        revenue=Decimal("123456789.99"),
+    )
+    items = [TimelineItem(datetime.now(UTC), kind, LONG) for kind in ("job", "hire", "feedback") * 10]
+    return Dashboard(
+        client=client,
+        stats=stats,
+        follow_ups=[comm] * 20,
+        timeline=items,
+        hires_by_month=[("2026-01", 3)] * 12,
+        today=date(2026, 6, 1),
+    )
+
+
+def test_dashboard_at_its_largest() -> None:
+    board = _board(_client())
+    validate_message(dashboard_message(board, can_edit=True))
+    validate_message(dashboard_message(board, shared=True))
+
+
 def test_home_help_and_roles_at_their_largest() -> None:
-    validate_view(home_view(_user(), [_client(n, 0) for n in range(200)], total=200, can_create=True))
+    comm = ClientCommunication(id=uuid.uuid4(), subject=LONG, follow_up_date=date(2026, 1, 1))
+    rows = [PortfolioRow(_client(n, 0), 10**6, 10**6, 10**6, datetime.now(UTC)) for n in range(20)]
+    page = PortfolioPage(
+        rows, 1000, 2, 50, [(comm, "CLT-2026-0001")] * 20, ["CLT-2026-0001"] * 100, "2026-Q3"
+    )
+    for status in (None, "archived"):
+        validate_view(home_view(_user(), page, can_create=True, status=status))
     validate_message(help_message(list(COMMANDS), intro=LONG))
     validate_message(role_changed_message(_user()))

@@ -1,0 +1,236 @@
+"""Charts (matplotlib, object API, safe to run in a worker thread) and PDF reports (reportlab), shared
+by the dashboard export and the performance report."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
+
+if TYPE_CHECKING:
+    from bot.services.dashboard import Dashboard
+
+from matplotlib.figure import Figure
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+BRAND = "#1d3557"
+ACCENT = "#e63946"
+STAGE_COLOURS = ["#a8dadc", "#457b9d", "#1d3557", "#f4a261", "#2a9d8f", "#e63946"]
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def pipeline_chart(pipeline: dict[str, int], hires_by_month: Sequence[tuple[str, int]], title: str) -> bytes:
+    """Two panels: candidates by stage, and hires per month over the last year."""
+    figure = Figure(figsize=(9, 3.4))
+    left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
+    stages = list(pipeline)
+    left.barh(stages[::-1], [pipeline[s] for s in stages][::-1], color=STAGE_COLOURS[: len(stages)][::-1])
+    left.set_title("Candidates by stage", fontsize=10)
+    left.tick_params(labelsize=8)
+    for index, stage in enumerate(stages[::-1]):
+        left.text(pipeline[stage], index, f" {pipeline[stage]}", va="center", fontsize=8)
+    months = [label[2:] for label, _ in hires_by_month]
+    right.bar(months, [n for _, n in hires_by_month], color=BRAND)
+    right.set_title("Hires per month", fontsize=10)
+    right.tick_params(axis="x", labelsize=7, rotation=45)
+    right.tick_params(axis="y", labelsize=8)
+    right.yaxis.get_major_locator().set_params(integer=True)
+    for axis in (left, right):
+        axis.spines[["top", "right"]].set_visible(False)
+    figure.suptitle(title, fontsize=11, color=BRAND)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def trend_chart(
+    periods: Sequence[str],
+    series: dict[str, Sequence[float | None]],
+    *,
+    title: str,
+    highlight: Sequence[str] = (),
+) -> bytes:
+    """Lines per criterion across periods (1-5 scale), with the compared periods shaded."""
+    figure = Figure(figsize=(9, 3.8))
+    axis = figure.subplots()
+    for name, values in series.items():
+        axis.plot(
+            periods,
+            [v if v is not None else float("nan") for v in values],
+            marker="o",
+            label=name,
+            linewidth=2.5 if name.lower().startswith("overall") else 1.4,
+        )
+    for period in highlight:
+        if period in periods:
+            index = list(periods).index(period)
+            axis.axvspan(index - 0.4, index + 0.4, color=ACCENT, alpha=0.12)
+    axis.set_ylim(0.5, 5.5)
+    axis.set_ylabel("rating (1-5)")
+    axis.set_title(title, fontsize=11, color=BRAND)
+    axis.tick_params(axis="x", labelsize=8, rotation=45)
+    axis.legend(fontsize=7, loc="lower left", ncols=3)
+    axis.grid(alpha=0.3)
+    axis.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    return _png(figure)
+
+
+class PdfReport:
+    """A small builder over reportlab's platypus: title, figures, tables, images, paragraphs."""
+
+    def __init__(self, title: str, subtitle: str = "", logo: bytes | None = None) -> None:
+        self.styles = getSampleStyleSheet()
+        self.title = title
+        self.story: list[Any] = []
+        if logo:
+            image = Image(io.BytesIO(logo))
+            scale = min(30 * mm / image.imageWidth, 18 * mm / image.imageHeight)
+            image.drawWidth, image.drawHeight = image.imageWidth * scale, image.imageHeight * scale
+            image.hAlign = "LEFT"
+            self.story.append(image)
+        self.story.append(Paragraph(escape(title), self.styles["Title"]))
+        if subtitle:
+            self.story.append(Paragraph(escape(subtitle), self.styles["Italic"]))
+        self.story.append(Spacer(1, 4 * mm))
+
+    def heading(self, text: str) -> None:
+        self.story.append(Paragraph(escape(text), self.styles["Heading2"]))
+
+    def paragraph(self, text: str) -> None:
+        self.story.append(Paragraph(escape(text).replace("\n", "<br/>"), self.styles["BodyText"]))
+
+    def table(self, rows: Sequence[Sequence[Any]], widths: Sequence[float] | None = None) -> None:
+        cell = self.styles["BodyText"]
+        head = cell.clone("table-head", textColor=colors.white, fontName="Helvetica-Bold")
+        data = [
+            [Paragraph(escape(str(v)), head if index == 0 else cell) for v in row]
+            for index, row in enumerate(rows)
+        ]
+        table = Table(data, colWidths=widths, repeatRows=1)
+        table.setStyle(
+            TableStyle(
+                [
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(BRAND)),
+                    ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
+                    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f1faee")]),
+                ]
+            )
+        )
+        self.story += [table, Spacer(1, 4 * mm)]
+
+    def image(self, png: bytes, width_mm: float = 180) -> None:
+        image = Image(io.BytesIO(png))
+        scale = width_mm * mm / image.imageWidth
+        image.drawWidth, image.drawHeight = image.imageWidth * scale, image.imageHeight * scale
+        self.story += [image, Spacer(1, 4 * mm)]
+
+    def build(self) -> bytes:
+        buffer = io.BytesIO()
+        footer = f"{self.title} · generated {datetime.now():%Y-%m-%d %H:%M}"
+
+        def on_page(canvas: Any, document: Any) -> None:
+            canvas.saveState()
+            canvas.setFont("Helvetica", 7)
+            canvas.setFillColor(colors.grey)
+            canvas.drawString(15 * mm, 10 * mm, footer)
+            canvas.drawRightString(A4[0] - 15 * mm, 10 * mm, f"page {document.page}")
+            canvas.restoreState()
+
+        document = SimpleDocTemplate(
+            buffer,
+            pagesize=A4,
+            title=self.title,
+            leftMargin=15 * mm,
+            rightMargin=15 * mm,
+            topMargin=15 * mm,
+            bottomMargin=18 * mm,
+        )
+        document.build(self.story, onFirstPage=on_page, onLaterPages=on_page)
+        return buffer.getvalue()
+
+
+def _money(value: Any) -> str:
+    return f"{value:,.2f}"
+
+
+def dashboard_figures(dashboard: Dashboard) -> list[tuple[str, str]]:
+    """The dashboard's headline and quick figures as (label, value), shared by the PDF and its tests."""
+    stats = dashboard.stats
+    rate = f"{stats.offer_acceptance_rate:.0%}" if stats.offer_acceptance_rate is not None else "n/a"
+    ttf = f"{stats.avg_time_to_fill_days:g} days" if stats.avg_time_to_fill_days is not None else "n/a"
+    quality = f"{stats.avg_quality_score:g} / 5" if stats.avg_quality_score is not None else "n/a"
+    return [
+        ("Active jobs", str(stats.active_jobs)),
+        ("Total candidates", str(stats.total_candidates)),
+        ("Placements", str(stats.placements)),
+        ("Revenue", _money(stats.revenue)),
+        ("Open positions", str(stats.open_positions)),
+        ("Average time to fill", ttf),
+        ("Offer acceptance rate", rate),
+        ("Average candidate quality", quality),
+    ]
+
+
+def dashboard_pdf(dashboard: Dashboard, chart: bytes, logo: bytes | None = None) -> bytes:
+    client = dashboard.client
+    manager = client.account_manager.display_name if client.account_manager else "unassigned"
+    report = PdfReport(
+        f"{client.name} ({client.client_code})",
+        f"Client dashboard · {dashboard.today:%d %B %Y} · status {client.status} · "
+        f"industry {client.industry or 'n/a'} · account manager {manager}",
+        logo,
+    )
+    report.heading("Key figures")
+    report.table([("Figure", "Value"), *dashboard_figures(dashboard)], widths=[90 * mm, 90 * mm])
+    report.heading("Pipeline")
+    report.table(
+        [("Stage", "Candidates"), *((s, str(n)) for s, n in dashboard.stats.pipeline.items())],
+        widths=[90 * mm, 90 * mm],
+    )
+    report.image(chart)
+    if dashboard.follow_ups:
+        report.heading("Follow-ups due")
+        report.table(
+            [
+                ("Due", "Subject"),
+                *((str(r.follow_up_date), r.subject or r.notes or "") for r in dashboard.follow_ups),
+            ],
+            widths=[30 * mm, 150 * mm],
+        )
+    report.heading("Recent activity")
+    rows = [(f"{item.at:%Y-%m-%d %H:%M}", item.kind, item.text) for item in dashboard.timeline]
+    report.table(
+        [("When (UTC)", "What", "Details"), *rows] if rows else [("Recent activity",), ("None yet",)],
+        widths=[32 * mm, 25 * mm, 123 * mm] if rows else None,
+    )
+    contacts = [c for c in client.contacts if c.is_active]
+    report.heading("Contacts")
+    report.table(
+        [
+            ("Name", "Title", "Email", "Phone"),
+            *(
+                (
+                    ("★ " if c.is_primary else "") + c.full_name,
+                    c.title or "",
+                    c.email,
+                    c.phone or c.mobile or "",
+                )
+                for c in contacts
+            ),
+        ],
+        widths=[45 * mm, 35 * mm, 60 * mm, 40 * mm],
+    )
+    return report.build()

@@ -1,0 +1,350 @@
+"""The client dashboard: live figures from a handful of aggregate queries, a recent-activity timeline,
+and the nightly per-client snapshot into client_analytics."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import dialect_insert
+from bot.models import (
+    Application,
+    Candidate,
+    Client,
+    ClientAnalytics,
+    ClientCommunication,
+    ClientFeedback,
+    ClientStatus,
+    Job,
+    Stage,
+    User,
+)
+from bot.services import clients, communications
+from bot.services.analytics import ACTIVE_JOB_STATUSES, JobAnalytics, client_job_analytics
+from bot.services.communications import TYPE_LABELS
+
+TIMELINE_SIZE = 15
+MOVED_STAGES = (Stage.SHORTLISTED.value, Stage.INTERVIEWED.value, Stage.OFFERED.value, Stage.REJECTED.value)
+
+
+@dataclass
+class TimelineItem:
+    at: datetime
+    kind: str  # job, candidate, stage, hire, communication, feedback
+    text: str
+
+
+@dataclass
+class Dashboard:
+    client: Client
+    stats: JobAnalytics
+    follow_ups: list[ClientCommunication]
+    timeline: list[TimelineItem]
+    hires_by_month: list[tuple[str, int]]
+    today: date
+    trend: list[ClientAnalytics] = field(default_factory=list)
+
+    @property
+    def last_activity(self) -> datetime | None:
+        return self.timeline[0].at if self.timeline else None
+
+
+def _months(today: date, count: int = 12) -> list[str]:
+    year, month = today.year, today.month
+    labels = []
+    for _ in range(count):
+        labels.append(f"{year}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return labels[::-1]
+
+
+async def timeline(
+    session: AsyncSession, client_id: uuid.UUID, limit: int = TIMELINE_SIZE
+) -> list[TimelineItem]:
+    """Jobs posted, candidates submitted, stage moves, hires, communications and feedback, newest first."""
+    items: list[TimelineItem] = []
+    jobs = await session.execute(
+        select(Job.opened_at, Job.reference, Job.title)
+        .where(Job.client_id == client_id)
+        .order_by(Job.opened_at.desc())
+        .limit(limit)
+    )
+    items += [TimelineItem(at, "job", f"Job posted: {title} ({ref})") for at, ref, title in jobs]
+    pipeline = (
+        select(Application, Candidate.full_name, Job.reference)
+        .join(Job, Job.id == Application.job_id)
+        .join(Candidate, Candidate.id == Application.candidate_id)
+        .where(Job.client_id == client_id)
+    )
+    for app, name, ref in await session.execute(
+        pipeline.order_by(Application.created_at.desc()).limit(limit)
+    ):
+        items.append(TimelineItem(app.created_at, "candidate", f"Candidate submitted: {name} for {ref}"))
+    moved = pipeline.where(Application.stage.in_(MOVED_STAGES)).order_by(Application.stage_changed_at.desc())
+    for app, name, ref in await session.execute(moved.limit(limit)):
+        items.append(TimelineItem(app.stage_changed_at, "stage", f"{name} moved to {app.stage} ({ref})"))
+    hired = pipeline.where(Application.hired_at.is_not(None)).order_by(Application.hired_at.desc())
+    for app, name, ref in await session.execute(hired.limit(limit)):
+        items.append(TimelineItem(app.hired_at, "hire", f"Hired: {name} for {ref}"))
+    comms = await session.execute(
+        select(
+            ClientCommunication.communication_date,
+            ClientCommunication.communication_type,
+            ClientCommunication.subject,
+        )
+        .where(ClientCommunication.client_id == client_id, ClientCommunication.archived_at.is_(None))
+        .order_by(ClientCommunication.communication_date.desc())
+        .limit(limit)
+    )
+    items += [
+        TimelineItem(at, "communication", f"{TYPE_LABELS.get(kind, kind)}: {subject or 'no subject'}")
+        for at, kind, subject in comms
+    ]
+    feedback = await session.execute(
+        select(ClientFeedback.created_at, ClientFeedback.feedback_period, ClientFeedback.overall_satisfaction)
+        .where(ClientFeedback.client_id == client_id)
+        .order_by(ClientFeedback.created_at.desc())
+        .limit(limit)
+    )
+    items += [
+        TimelineItem(at, "feedback", f"Feedback for {period}: overall {score or '—'}/5")
+        for at, period, score in feedback
+    ]
+    items.sort(key=lambda item: item.at, reverse=True)
+    return items[:limit]
+
+
+async def hires_by_month(session: AsyncSession, client_id: uuid.UUID, today: date) -> list[tuple[str, int]]:
+    labels = _months(today)
+    since = datetime(int(labels[0][:4]), int(labels[0][5:]), 1, tzinfo=UTC)
+    hired = await session.scalars(
+        select(Application.hired_at)
+        .join(Job, Job.id == Application.job_id)
+        .where(Job.client_id == client_id, Application.hired_at >= since)
+    )
+    counts = dict.fromkeys(labels, 0)
+    for moment in hired:
+        label = f"{moment.year}-{moment.month:02d}"
+        if label in counts:
+            counts[label] += 1
+    return list(counts.items())
+
+
+async def build(session: AsyncSession, *, actor: User, client_id: uuid.UUID, today: date) -> Dashboard:
+    client = await clients.get(session, client_id)
+    communications.require_view(actor, client)
+    trend = list(
+        await session.scalars(
+            select(ClientAnalytics)
+            .where(ClientAnalytics.client_id == client.id, ClientAnalytics.date >= today - timedelta(days=90))
+            .order_by(ClientAnalytics.date)
+        )
+    )
+    return Dashboard(
+        client=client,
+        stats=await client_job_analytics(session, client.id),
+        follow_ups=await communications.follow_ups_due(
+            session, client_id=client.id, until=today + timedelta(days=7)
+        ),
+        timeline=await timeline(session, client.id),
+        hires_by_month=await hires_by_month(session, client.id, today),
+        today=today,
+        trend=trend,
+    )
+
+
+def _fill_seconds(session: AsyncSession) -> Any:
+    if session.bind.dialect.name == "postgresql":
+        return func.extract("epoch", Job.filled_at - Job.opened_at)
+    return (func.julianday(Job.filled_at) - func.julianday(Job.opened_at)) * 86400
+
+
+async def snapshot_all(session: AsyncSession, day: date) -> int:
+    """One client_analytics row per client for `day`, from two grouped queries over all clients.
+    Running it again for the same day updates the rows instead of adding new ones."""
+    per_job = {
+        row.client_id: row
+        for row in await session.execute(
+            select(
+                Job.client_id,
+                func.count().filter(Job.status.in_(ACTIVE_JOB_STATUSES)).label("active"),
+                func.avg(_fill_seconds(session)).filter(Job.filled_at.is_not(None)).label("ttf"),
+            )
+            .where(Job.client_id.is_not(None))
+            .group_by(Job.client_id)
+        )
+    }
+    hired = Application.stage == Stage.HIRED.value
+    per_app = {
+        row.client_id: row
+        for row in await session.execute(
+            select(
+                Job.client_id,
+                func.count(func.distinct(Application.candidate_id)).label("candidates"),
+                *(func.count().filter(Application.stage == s.value).label(s.value) for s in Stage),
+                func.avg(Application.quality_score).label("quality"),
+                func.sum(func.coalesce(Application.placement_fee, Job.fee)).filter(hired).label("revenue"),
+            )
+            .join(Job, Job.id == Application.job_id)
+            .where(Job.client_id.is_not(None))
+            .group_by(Job.client_id)
+        )
+    }
+    client_ids = list(await session.scalars(select(Client.id)))
+    rows = []
+    for client_id in client_ids:
+        jobs, apps = per_job.get(client_id), per_app.get(client_id)
+        ttf = Decimal(str(round(float(jobs.ttf) / 86400, 2))) if jobs and jobs.ttf is not None else None
+        quality = Decimal(str(round(float(apps.quality), 2))) if apps and apps.quality is not None else None
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "client_id": client_id,
+                "date": day,
+                "active_jobs_count": jobs.active if jobs else 0,
+                "total_candidates_count": apps.candidates if apps else 0,
+                **{
+                    f"{s}_count": getattr(apps, s) if apps else 0
+                    for s in ("screened", "shortlisted", "interviewed", "hired")
+                },
+                "avg_time_to_fill_days": ttf,
+                "avg_candidate_quality_score": quality,
+                "revenue_generated": Decimal(apps.revenue or 0).quantize(Decimal("0.01"))
+                if apps
+                else Decimal("0.00"),
+            }
+        )
+    table = ClientAnalytics.__table__
+    for start in range(0, len(rows), 1000):
+        statement = dialect_insert(session, table).values(rows[start : start + 1000])
+        updated = {
+            c.name: statement.excluded[c.name]
+            for c in table.columns
+            if c.name not in ("id", "client_id", "date")
+        }
+        await session.execute(
+            statement.on_conflict_do_update(index_elements=["client_id", "date"], set_=updated)
+        )
+    return len(rows)
+
+
+def last_completed_quarter(today: date) -> str:
+    """`2026-Q3` when today is in 2026-Q4; `2025-Q4` in 2026-Q1."""
+    quarter = (today.month - 1) // 3
+    return f"{today.year - 1}-Q4" if quarter == 0 else f"{today.year}-Q{quarter}"
+
+
+@dataclass
+class PortfolioRow:
+    client: Client
+    active_jobs: int
+    in_pipeline: int
+    hires: int
+    last_activity: datetime | None
+
+
+@dataclass
+class PortfolioPage:
+    rows: list[PortfolioRow]
+    total: int
+    page: int
+    pages: int
+    follow_ups: list[tuple[ClientCommunication, str]]
+    feedback_due: list[str]
+    feedback_period: str
+
+
+async def portfolio(
+    session: AsyncSession,
+    *,
+    manager_id: uuid.UUID,
+    today: date,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> PortfolioPage:
+    """An account manager's clients with health figures (grouped queries over the page), their follow-ups
+    due this week, and their active clients without feedback for the last completed quarter."""
+    filters = clients.ClientFilter(
+        account_manager_id=manager_id, status=ClientStatus(status) if status else None
+    )
+    listed = await clients.list_clients(session, filters=filters, page=page, per_page=per_page)
+    ids = [c.id for c in listed.clients]
+    active = dict(
+        (
+            await session.execute(
+                select(Job.client_id, func.count())
+                .where(Job.client_id.in_(ids), Job.status.in_(ACTIVE_JOB_STATUSES))
+                .group_by(Job.client_id)
+            )
+        ).all()
+    )
+    in_pipeline = Application.stage.not_in([Stage.HIRED.value, Stage.REJECTED.value])
+    apps = {
+        row.client_id: row
+        for row in await session.execute(
+            select(
+                Job.client_id,
+                func.count().filter(in_pipeline).label("open"),
+                func.count().filter(Application.stage == Stage.HIRED.value).label("hires"),
+            )
+            .join(Job, Job.id == Application.job_id)
+            .where(Job.client_id.in_(ids))
+            .group_by(Job.client_id)
+        )
+    }
+    last = dict(
+        (
+            await session.execute(
+                select(ClientCommunication.client_id, func.max(ClientCommunication.communication_date))
+                .where(ClientCommunication.client_id.in_(ids))
+                .group_by(ClientCommunication.client_id)
+            )
+        ).all()
+    )
+    rows = [
+        PortfolioRow(
+            c,
+            active.get(c.id, 0),
+            apps[c.id].open if c.id in apps else 0,
+            apps[c.id].hires if c.id in apps else 0,
+            last.get(c.id),
+        )
+        for c in listed.clients
+    ]
+    managed = select(Client.id).where(Client.account_manager_id == manager_id)
+    due = await session.execute(
+        select(ClientCommunication, Client.client_code)
+        .join(Client, Client.id == ClientCommunication.client_id)
+        .where(
+            ClientCommunication.client_id.in_(managed),
+            ClientCommunication.follow_up_required.is_(True),
+            ClientCommunication.follow_up_date <= today + timedelta(days=7),
+            ClientCommunication.archived_at.is_(None),
+        )
+        .order_by(ClientCommunication.follow_up_date)
+        .limit(10)
+    )
+    period = last_completed_quarter(today)
+    with_feedback = select(ClientFeedback.client_id).where(ClientFeedback.feedback_period == period)
+    feedback_due = list(
+        await session.scalars(
+            select(Client.client_code)
+            .where(
+                Client.account_manager_id == manager_id,
+                Client.status == ClientStatus.ACTIVE.value,
+                Client.id.not_in(with_feedback),
+            )
+            .order_by(Client.client_code)
+            .limit(30)
+        )
+    )
+    return PortfolioPage(
+        rows, listed.total, listed.page, listed.pages, [(r, code) for r, code in due], feedback_due, period
+    )

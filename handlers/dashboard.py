@@ -1,0 +1,190 @@
+"""The client dashboard (`/client show`), sharing it, its chart and PDF export, and the App Home portfolio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import reports
+from bot.errors import DomainError
+from bot.models import Role
+from bot.roles import has_role
+from bot.runtime import Runtime
+from bot.services import clients, dashboard
+from handlers.commands import CommandRequest, subcommand
+from handlers.common import acting, domain_error_reply, reply, runtime, send_file_to_user
+from views import dashboard as dashboard_views
+
+
+def _today(rt: Runtime) -> Any:
+    return datetime.now(rt.settings.tz).date()
+
+
+async def _load(
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    client_id: uuid.UUID | None = None,
+    reference: str | None = None,
+) -> tuple[dashboard.Dashboard, bool]:
+    async with acting(context, client) as (session, actor):
+        if client_id is None:
+            client_id = (await clients.find(session, reference or "")).id
+        board = await dashboard.build(
+            session, actor=actor, client_id=client_id, today=_today(runtime(context))
+        )
+        return board, has_role(actor, Role.MANAGER)
+
+
+@subcommand("show")
+async def command_show(request: CommandRequest) -> None:
+    board, can_edit = await _load(request.context, request.client, reference=request.args)
+    await request.reply(dashboard_views.dashboard_message(board, can_edit=can_edit))
+
+
+async def click_share(
+    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """Post the dashboard for everyone in the conversation, without the private figures."""
+    await ack()
+    try:
+        board, _ = await _load(context, client, uuid.UUID(action["value"]))
+    except DomainError as error:
+        await reply(respond, domain_error_reply(error))
+        return
+    await respond(
+        response_type="in_channel",
+        replace_original=False,
+        **dashboard_views.dashboard_message(board, shared=True),
+    )
+
+
+def _chart(board: dashboard.Dashboard) -> bytes:
+    return reports.pipeline_chart(
+        board.stats.pipeline, board.hires_by_month, f"{board.client.name} · pipeline and hires"
+    )
+
+
+async def click_chart(
+    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    try:
+        board, _ = await _load(context, client, uuid.UUID(action["value"]))
+    except DomainError as error:
+        await reply(respond, domain_error_reply(error))
+        return
+    png = await asyncio.to_thread(_chart, board)  # matplotlib off the event loop
+    await send_file_to_user(
+        client,
+        context.user_id,
+        content=png,
+        filename=f"{board.client.client_code}-pipeline.png",
+        comment=f"Pipeline and hires of *{board.client.name}*.",
+    )
+
+
+def build_dashboard_pdf(board: dashboard.Dashboard, rt: Runtime) -> bytes:
+    logo = (
+        rt.storage.get(board.client.logo_url)
+        if board.client.logo_url and rt.storage.exists(board.client.logo_url)
+        else None
+    )
+    return reports.dashboard_pdf(board, _chart(board), logo)
+
+
+async def _export(
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    respond: Any,
+    *,
+    client_id: uuid.UUID | None = None,
+    reference: str | None = None,
+) -> None:
+    await reply(respond, dashboard_views.progress_message("Building the PDF report…"))
+    try:
+        board, _ = await _load(context, client, client_id, reference)
+    except DomainError as error:
+        await reply(respond, domain_error_reply(error), replace=True)
+        return
+    rt = runtime(context)
+    pdf = await asyncio.to_thread(build_dashboard_pdf, board, rt)
+    await send_file_to_user(
+        client,
+        context.user_id,
+        content=pdf,
+        filename=f"{board.client.client_code}-dashboard.pdf",
+        comment=f"Dashboard report of *{board.client.name}*.",
+    )
+    await reply(
+        respond, dashboard_views.sent_message(f"The PDF of {board.client.name} is in your DMs."), replace=True
+    )
+
+
+@subcommand("export")
+async def command_export(request: CommandRequest) -> None:
+    await _export(request.context, request.client, request.respond, reference=request.args)
+
+
+async def click_export(
+    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await _export(context, client, respond, client_id=uuid.UUID(action["value"]))
+
+
+async def publish_home(
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    user_id: str,
+    *,
+    status: str | None = None,
+    page: int = 1,
+) -> None:
+    async with acting(context, client) as (session, actor):
+        board = await dashboard.portfolio(
+            session, manager_id=actor.id, today=_today(runtime(context)), status=status, page=page
+        )
+        view = dashboard_views.home_view(
+            actor, board, can_create=has_role(actor, Role.MANAGER), status=status
+        )
+    await client.views_publish(user_id=user_id, view=view)
+
+
+async def on_app_home_opened(
+    event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    if event.get("tab") in (None, "home"):
+        await publish_home(client, context, event["user"])
+
+
+async def pick_home_status(
+    ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    status = action["selected_option"]["value"]
+    await publish_home(client, context, body["user"]["id"], status=None if status == "all" else status)
+
+
+async def click_home_page(
+    ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    data = json.loads(action["value"])
+    await publish_home(client, context, body["user"]["id"], status=data.get("s"), page=int(data.get("p", 1)))
+
+
+def register(app: AsyncApp) -> None:
+    app.action(dashboard_views.SHARE_ACTION)(click_share)
+    app.action(dashboard_views.CHART_ACTION)(click_chart)
+    app.action(dashboard_views.EXPORT_ACTION)(click_export)
+    app.event("app_home_opened")(on_app_home_opened)
+    app.action(dashboard_views.HOME_FILTER_ACTION)(pick_home_status)
+    app.action(re.compile(f"^{dashboard_views.HOME_PAGE_ACTION}_(prev|next)$"))(click_home_page)

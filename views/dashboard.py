@@ -1,0 +1,192 @@
+"""The client dashboard message and the App Home portfolio."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.models import User
+from bot.roles import ROLE_TITLES
+from bot.services.clients import primary_contact
+from bot.services.dashboard import Dashboard, PortfolioPage
+from views.clients import (
+    EDIT_ACTION,
+    HISTORY_ACTION,
+    JOBS_ACTION,
+    LOG_ACTION,
+    NEW_CLIENT_ACTION,
+    OPEN_ACTION,
+    STATUS_ICONS,
+)
+from views.common import (
+    actions,
+    button,
+    context,
+    divider,
+    escape,
+    fields_section,
+    header,
+    message,
+    option,
+    plain,
+    section,
+    slack_date,
+    truncate,
+)
+from views.jobs import STAGE_ICONS
+
+SHARE_ACTION = "dashboard_share"
+CHART_ACTION = "dashboard_chart"
+EXPORT_ACTION = "dashboard_export"
+HOME_FILTER_ACTION = "home_filter_status"
+HOME_PAGE_ACTION = "home_page"
+TIMELINE_ICONS = {
+    "job": ":briefcase:",
+    "candidate": ":bust_in_silhouette:",
+    "stage": ":arrow_right:",
+    "hire": ":tada:",
+    "communication": ":speech_balloon:",
+    "feedback": ":star:",
+}
+
+
+def _money(value: Any) -> str:
+    return f"{value:,.2f}"
+
+
+def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = False) -> dict[str, Any]:
+    """The dashboard. `shared` is the copy posted for everyone: it leaves out private figures (revenue)."""
+    client, stats = d.client, d.stats
+    manager = client.account_manager.mention if client.account_manager else "no account manager"
+    contact = primary_contact(client)
+    who = (
+        f"{escape(contact.full_name)} <mailto:{contact.email}|{escape(contact.email)}>"
+        if contact
+        else "no contact"
+    )
+    last = f"last activity {slack_date(d.last_activity)}" if d.last_activity else "no activity yet"
+    rate = f"{stats.offer_acceptance_rate:.0%}" if stats.offer_acceptance_rate is not None else "—"
+    ttf = f"{stats.avg_time_to_fill_days:g} days" if stats.avg_time_to_fill_days is not None else "—"
+    headline = [
+        ("Active jobs", str(stats.active_jobs)),
+        ("Total candidates", str(stats.total_candidates)),
+        ("Placements", str(stats.placements)),
+    ]
+    if not shared:
+        headline.append(("Revenue", _money(stats.revenue)))
+    blocks: list[dict[str, Any]] = [
+        header(client.name),
+        context(
+            f"`{client.client_code}` · {STATUS_ICONS.get(client.status, '')} {client.status}"
+            f" · {escape(client.industry or 'no industry')} · {manager} · {last}"
+        ),
+        context(f"Primary contact: {who}"),
+        fields_section(headline),
+        fields_section(
+            [
+                ("Open positions", str(stats.open_positions)),
+                ("Avg. time to fill", ttf),
+                ("Offer acceptance", rate),
+                ("Candidate quality", f"{stats.avg_quality_score:g} / 5" if stats.avg_quality_score else "—"),
+            ]
+        ),
+        section(
+            "*Pipeline*  " + "   ".join(f"{STAGE_ICONS[s]} {s} *{n}*" for s, n in stats.pipeline.items())
+        ),
+    ]
+    if d.follow_ups and not shared:
+        lines = [
+            f"{':red_circle:' if r.follow_up_date < d.today else ':alarm_clock:'} {r.follow_up_date} · "
+            f"{escape(truncate(r.subject or r.notes or '', 100))}"
+            for r in d.follow_ups[:8]
+        ]
+        blocks.append(section("*Follow-ups due*\n" + "\n".join(lines)))
+    blocks.append(divider())
+    if d.timeline:
+        lines = [
+            f"{TIMELINE_ICONS.get(i.kind, '•')} {slack_date(i.at)} {escape(truncate(i.text, 150))}"
+            for i in d.timeline[:15]
+        ]
+        blocks.append(section("*Recent activity*\n" + "\n".join(lines)))
+    else:
+        blocks.append(context("No activity yet."))
+    if not shared:
+        client_id = str(client.id)
+        buttons = [
+            button("Share in channel", SHARE_ACTION, client_id),
+            button("Chart", CHART_ACTION, client_id),
+            button("Export PDF", EXPORT_ACTION, client_id),
+            button("Jobs", JOBS_ACTION, client_id),
+            button("History", HISTORY_ACTION, client_id),
+            button("Log communication", LOG_ACTION, client_id),
+        ]
+        if can_edit:
+            buttons.append(button("Edit", EDIT_ACTION, client_id))
+        blocks.append(actions(*buttons, block_id=f"dashboard_{client.id}"))
+    return message(f"Dashboard: {client.name}", blocks)
+
+
+def progress_message(text: str) -> dict[str, Any]:
+    return message(text, [section(f":hourglass_flowing_sand: {text}")])
+
+
+def sent_message(text: str) -> dict[str, Any]:
+    return message(text, [section(f":white_check_mark: {text}")])
+
+
+def home_view(user: User, page: PortfolioPage, *, can_create: bool, status: str | None) -> dict[str, Any]:
+    """The viewer's portfolio: their clients with health figures, follow-ups due this week, and clients
+    still without feedback for the last quarter."""
+    blocks: list[dict[str, Any]] = [
+        header("Your client portfolio"),
+        context(f"You are {ROLE_TITLES[user.role_enum]}. Type `/client help` for every command."),
+    ]
+    statuses = [option("All statuses", "all")] + [
+        option(s, s) for s in ("active", "on-hold", "inactive", "archived")
+    ]
+    picker: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": HOME_FILTER_ACTION,
+        "options": statuses,
+        "initial_option": next(o for o in statuses if o["value"] == (status or "all")),
+        "placeholder": plain("Status"),
+    }
+    controls = [picker]
+    if can_create:
+        controls.append(button("New client", NEW_CLIENT_ACTION, style="primary"))
+    blocks.append(actions(*controls, block_id="home_controls"))
+    if page.follow_ups:
+        lines = [
+            f":alarm_clock: {r.follow_up_date} · *{escape(code)}* · {escape(truncate(r.subject or '', 80))}"
+            for r, code in page.follow_ups[:10]
+        ]
+        blocks.append(section("*Follow-ups due this week*\n" + "\n".join(lines)))
+    if page.feedback_due:
+        codes = ", ".join(f"`{code}`" for code in page.feedback_due[:30])
+        blocks.append(section(f"*Due for {page.feedback_period} feedback*\n{codes}"))
+    blocks += [divider(), section(f"*Your clients* · {page.total} · page {page.page} of {page.pages}")]
+    if not page.rows:
+        blocks.append(context("No clients here: you are the account manager of none with this status."))
+    for row in page.rows:
+        client = row.client
+        last = slack_date(row.last_activity) if row.last_activity else "no activity"
+        blocks.append(
+            section(
+                f"{STATUS_ICONS.get(client.status, '')} *{escape(client.name)}* `{client.client_code}`\n"
+                f":briefcase: {row.active_jobs} active jobs · :busts_in_silhouette: {row.in_pipeline}"
+                f" in pipeline · :tada: {row.hires} hires · {last}",
+                accessory=button("Open", OPEN_ACTION, str(client.id)),
+            )
+        )
+    nav = []
+    if page.page > 1:
+        nav.append(
+            button("◀ Previous", f"{HOME_PAGE_ACTION}_prev", json.dumps({"p": page.page - 1, "s": status}))
+        )
+    if page.page < page.pages:
+        nav.append(
+            button("Next ▶", f"{HOME_PAGE_ACTION}_next", json.dumps({"p": page.page + 1, "s": status}))
+        )
+    if nav:
+        blocks.append(actions(*nav, block_id="home_nav"))
+    return {"type": "home", "blocks": blocks[:100]}
