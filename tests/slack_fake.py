@@ -137,12 +137,16 @@ class FakeSlack:
     def new_response_url(self) -> str:
         return f"{self.base_url}/response/{next(self._ids)}"
 
-    async def wait_for_response(self, url: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def wait_for_response(
+        self, url: str, timeout: float = 5.0, contains: str | None = None
+    ) -> dict[str, Any]:
+        """The latest body posted to a response_url (the latest one containing `contains`, if given)."""
         key = url.rsplit("/", 1)[-1]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.responses.get(key):
-                return self.responses[key][-1]
+            bodies = [b for b in self.responses.get(key, []) if contains is None or contains in json.dumps(b)]
+            if bodies:
+                return bodies[-1]
             await asyncio.sleep(0.01)
         raise AssertionError(f"nothing posted to {url}; calls seen: {[c.method for c in self.calls]}")
 

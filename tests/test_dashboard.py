@@ -1,0 +1,277 @@
+"""The client dashboard: figures on a hand-computed fixture, timeline order, share, chart, PDF, App
+Home portfolio, and the nightly snapshot's idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from PIL import Image
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from bot.models import Application, ClientAnalytics, ClientFeedback, Job, Role
+from bot.scheduler import run_job
+from bot.services import communications, dashboard, pipeline
+from bot.services.inputs import parse_input
+from tests import factories
+from tests.conftest import MANAGER, RECRUITER
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+async def seed_account(rt):
+    """Acme: 3 jobs (one filled after 12 days, one open with 2 openings, one cancelled), 4 applications
+    (2 hires with fees 5000 and 7000, one offer declined, one screened), a call and a feedback."""
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        acme = await factories.client(session, manager, "Acme Analytics", account_manager_id=MANAGER)
+        opened = NOW - timedelta(days=40)
+        filled = Job(
+            reference="D-1",
+            title="Engineer",
+            client_id=acme.id,
+            status="filled",
+            opened_at=opened,
+            filled_at=opened + timedelta(days=12),
+            fee=Decimal("5000"),
+            owner_id=manager.id,
+        )
+        open_job = Job(
+            reference="D-2",
+            title="Designer",
+            client_id=acme.id,
+            status="open",
+            openings=2,
+            opened_at=NOW - timedelta(days=5),
+            owner_id=manager.id,
+        )
+        cancelled = Job(
+            reference="D-3",
+            title="Analyst",
+            client_id=acme.id,
+            status="cancelled",
+            opened_at=NOW - timedelta(days=60),
+            owner_id=manager.id,
+        )
+        session.add_all([filled, open_job, cancelled])
+        await session.flush()
+        people = [
+            (
+                await pipeline.upsert_candidate(
+                    session,
+                    actor=manager,
+                    data=parse_input(
+                        pipeline.CandidateIn, {"full_name": f"Person {n}", "email": f"p{n}@x.com"}
+                    ),
+                )
+            )[0]
+            for n in range(4)
+        ]
+        session.add_all(
+            [
+                Application(
+                    job_id=filled.id,
+                    candidate_id=people[0].id,
+                    stage="hired",
+                    quality_score=5,
+                    offer_status="accepted",
+                    hired_at=NOW - timedelta(days=28),
+                    stage_changed_at=NOW - timedelta(days=28),
+                    created_at=NOW - timedelta(days=35),
+                ),
+                Application(
+                    job_id=open_job.id,
+                    candidate_id=people[1].id,
+                    stage="hired",
+                    quality_score=3,
+                    placement_fee=Decimal("7000"),
+                    offer_status="accepted",
+                    hired_at=NOW - timedelta(days=1),
+                    stage_changed_at=NOW - timedelta(days=1),
+                    created_at=NOW - timedelta(days=4),
+                ),
+                Application(
+                    job_id=open_job.id,
+                    candidate_id=people[2].id,
+                    stage="rejected",
+                    offer_status="declined",
+                    stage_changed_at=NOW - timedelta(days=2),
+                    created_at=NOW - timedelta(days=3),
+                ),
+                Application(
+                    job_id=open_job.id,
+                    candidate_id=people[3].id,
+                    stage="screened",
+                    stage_changed_at=NOW - timedelta(hours=3),
+                    created_at=NOW - timedelta(hours=3),
+                ),
+            ]
+        )
+        await communications.log(
+            session,
+            actor=manager,
+            client_id=acme.id,
+            data=communications.parse_communication(
+                {
+                    "communication_type": "call",
+                    "communication_date": NOW - timedelta(hours=1),
+                    "subject": "Check-in",
+                    "follow_up_date": (NOW + timedelta(days=2)).date(),
+                }
+            ),
+        )
+        session.add(
+            ClientFeedback(
+                client_id=acme.id,
+                feedback_period="2026-Q2",
+                feedback_date=date(2026, 7, 1),
+                overall_satisfaction=4,
+                submitted_by=manager.id,
+                created_at=NOW - timedelta(days=10),
+            )
+        )
+    return acme
+
+
+async def test_dashboard_figures_match_the_fixture(rt) -> None:
+    acme = await seed_account(rt)
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        board = await dashboard.build(session, actor=manager, client_id=acme.id, today=NOW.date())
+    stats = board.stats
+    assert (stats.active_jobs, stats.total_jobs, stats.open_positions) == (1, 3, 1)  # 2 openings - 1 hire
+    assert (stats.total_candidates, stats.placements, stats.revenue) == (4, 2, Decimal("12000.00"))
+    assert stats.pipeline == {
+        "screened": 1,
+        "shortlisted": 0,
+        "interviewed": 0,
+        "offered": 0,
+        "hired": 2,
+        "rejected": 1,
+    }
+    assert (stats.avg_time_to_fill_days, stats.offer_acceptance_rate, stats.avg_quality_score) == (
+        12.0,
+        0.6667,  # 2 accepted of 3 offers
+        4.0,
+    )
+    assert [r.subject for r in board.follow_ups] == ["Check-in"]
+    kinds = [item.kind for item in board.timeline]
+    assert [item.at for item in board.timeline] == sorted((i.at for i in board.timeline), reverse=True)
+    assert kinds[0] == "communication" and {"job", "candidate", "stage", "hire", "feedback"} <= set(kinds)
+    assert sum(n for _, n in board.hires_by_month) == 2
+
+
+async def test_show_share_chart_and_pdf_in_slack(slack, fake, rt) -> None:
+    acme = await seed_account(rt)
+    await slack.command(f"show {acme.client_code}", user_id=MANAGER)
+    board = await fake.wait_for_response(slack.last_response_url)
+    text = json.dumps(board)
+    assert "12,000.00" in text and "Check-in" in text and "Share in channel" in text
+    share = next(
+        e
+        for b in board["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "dashboard_share"
+    )
+    url = fake.new_response_url()
+    await slack.block_action("dashboard_share", value=share["value"], user_id=MANAGER, response_url=url)
+    shared = await fake.wait_for_response(url)
+    assert shared["response_type"] == "in_channel" and "Acme Analytics" in json.dumps(shared)
+    assert "12,000.00" not in json.dumps(shared) and "Revenue" not in json.dumps(
+        shared
+    )  # private figures stay private
+
+    await slack.block_action("dashboard_chart", value=share["value"], user_id=MANAGER)
+    await fake.wait_for("files.completeUploadExternal")
+    chart = fake.uploaded_files()[-1]
+    assert Image.open(io.BytesIO(chart.content)).format == "PNG" and chart.channel_id.startswith("D")
+
+    url = fake.new_response_url()
+    await slack.block_action("dashboard_export", value=share["value"], user_id=MANAGER, response_url=url)
+    done = await fake.wait_for_response(url, contains="in your DMs")
+    assert "in your DMs" in json.dumps(done)
+    assert "Building the PDF" in json.dumps(fake.responses[url.rsplit("/", 1)[-1]][0])
+    pdf = next(u for u in fake.uploaded_files() if u.filename.endswith(".pdf"))
+    reader = PdfReader(io.BytesIO(pdf.content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Acme Analytics" in text and acme.client_code in text
+    assert "Placements" in text and "12,000.00" in text and "John Doe" in text
+
+
+async def test_recruiters_see_dashboards_guests_do_not(slack, fake, rt) -> None:
+    acme = await seed_account(rt)
+    await slack.command(f"show {acme.client_code}", user_id=RECRUITER)
+    assert "Acme Analytics" in json.dumps(await fake.wait_for_response(slack.last_response_url))
+    fake.add_user("UGUEST", "guest", guest=True)
+    await slack.command(f"show {acme.client_code}", user_id="UGUEST")
+    assert "guest" in json.dumps(await fake.wait_for_response(slack.last_response_url))
+
+
+async def test_app_home_portfolio_filters_and_pages(slack, fake, rt) -> None:
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        for n in range(45):
+            await factories.client(
+                session,
+                manager,
+                f"Client {n:02d}",
+                website=None,
+                account_manager_id=MANAGER,
+                contacts=[{"full_name": "C", "email": f"c@c{n}.example.com"}],
+            )
+    await slack.event({"type": "app_home_opened", "user": MANAGER, "channel": "D1", "tab": "home"})
+    home = (await fake.wait_for("views.publish")).params["view"]
+    assert "page 1 of 3" in json.dumps(home) and "Due for" in json.dumps(home)
+    nav = next(b for b in home["blocks"] if b.get("block_id") == "home_nav")["elements"][-1]
+    await slack.block_action(nav["action_id"], value=nav["value"], user_id=MANAGER, view=home)
+    await fake.wait_for("views.publish", lambda c: "page 2 of 3" in json.dumps(c.params["view"]))
+    option = {"value": "archived", "text": {"type": "plain_text", "text": "archived"}}
+    await slack.block_action("home_filter_status", selected_option=option, user_id=MANAGER, view=home)
+    await fake.wait_for("views.publish", lambda c: "No clients here" in json.dumps(c.params["view"]))
+
+
+async def test_nightly_snapshot_is_idempotent(rt) -> None:
+    acme = await seed_account(rt)
+    midnight = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+    assert "for 2026-11-25" in await run_job(rt, "nightly_analytics", midnight)
+    assert "for 2026-11-25" in await run_job(rt, "nightly_analytics", midnight)  # same day again
+    async with rt.db.session() as session:
+        rows = list(
+            await session.scalars(select(ClientAnalytics).where(ClientAnalytics.client_id == acme.id))
+        )
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row.active_jobs_count, row.total_candidates_count, row.hired_count) == (1, 4, 2)
+        assert (row.revenue_generated, row.avg_time_to_fill_days) == (Decimal("12000.00"), Decimal("12.00"))
+        assert row.avg_candidate_quality_score == Decimal("4.00")
+        await session.execute(Job.__table__.update().where(Job.reference == "D-3").values(status="open"))
+    await run_job(rt, "nightly_analytics", midnight)
+    async with rt.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(ClientAnalytics)) == 1
+        assert (await session.scalar(select(ClientAnalytics))).active_jobs_count == 2
+
+
+async def test_report_command_line_writes_a_pdf(rt, database_url, tmp_path) -> None:
+    acme = await seed_account(rt)
+    out = tmp_path / "acme.pdf"
+    env = {**os.environ, "DATABASE_URL": database_url, "CLIENTBOT_STORAGE_DIR": str(tmp_path)}
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot.cli", "report", acme.client_code, "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    text = "\n".join(p.extract_text() for p in PdfReader(out).pages)
+    assert "Acme Analytics" in text and "Offer acceptance rate" in text and "67%" in text
