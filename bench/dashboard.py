@@ -51,7 +51,8 @@ async def run(url: str, samples: int, pdfs: int) -> None:
         pdf_times.append((time.perf_counter() - started) * 1000)
     print(
         f"PDF with chart over {len(pdf_times)} clients: p50 {percentile(pdf_times, 50):.0f} ms, "
-        f"p95 {percentile(pdf_times, 95):.0f} ms, max {max(pdf_times):.0f} ms, ~{sum(sizes) // len(sizes) // 1024} KB"
+        f"p95 {percentile(pdf_times, 95):.0f} ms, max {max(pdf_times):.0f} ms, "
+        f"~{sum(sizes) // len(sizes) // 1024} KB"
     )
     await db.dispose()
 
