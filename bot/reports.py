@@ -46,6 +46,7 @@ def pipeline_chart(pipeline: dict[str, int], hires_by_month: Sequence[tuple[str,
     right.tick_params(axis="x", labelsize=7, rotation=45)
     right.tick_params(axis="y", labelsize=8)
     right.yaxis.get_major_locator().set_params(integer=True)
+    left.xaxis.get_major_locator().set_params(integer=True)
     for axis in (left, right):
         axis.spines[["top", "right"]].set_visible(False)
     figure.suptitle(title, fontsize=11, color=BRAND)
@@ -214,7 +215,7 @@ def dashboard_pdf(dashboard: Dashboard, chart: bytes, logo: bytes | None = None)
     rows = [(f"{item.at:%Y-%m-%d %H:%M}", item.kind, item.text) for item in dashboard.timeline]
     report.table(
         [("When (UTC)", "What", "Details"), *rows] if rows else [("Recent activity",), ("None yet",)],
-        widths=[32 * mm, 25 * mm, 123 * mm] if rows else None,
+        widths=[32 * mm, 30 * mm, 118 * mm] if rows else None,
     )
     contacts = [c for c in client.contacts if c.is_active]
     report.heading("Contacts")
