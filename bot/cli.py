@@ -139,7 +139,7 @@ async def _import(settings: Settings, kind: str, path: Path) -> int:
     return 1 if report.failed else 0
 
 
-async def _report(settings: Settings, code: str) -> tuple[str, bytes]:
+async def _report(settings: Settings, code: str, period: str | None, vs: str | None) -> tuple[str, bytes]:
     from bot.services import clients, dashboard
     from handlers.dashboard import build_dashboard_pdf
 
@@ -197,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="a client's report as PDF")
     report.add_argument("code", help="client code or name")
     report.add_argument("--out", type=Path, required=True)
+    report.add_argument(
+        "--period", help="performance report for this quarter (YYYY-Qn) instead of the dashboard"
+    )
+    report.add_argument("--vs", help="compare with this quarter (default: the one before)")
     jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="action", required=True)
     jobs.add_parser("list", help="each job and its next run")
     run = jobs.add_parser("run", help="run one job now")
@@ -220,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_import(settings, args.kind, args.file))
     if args.command == "report":
         try:
-            name, pdf = asyncio.run(_report(settings, args.code))
+            name, pdf = asyncio.run(_report(settings, args.code, args.period, args.vs))
         except DomainError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

@@ -358,9 +358,12 @@ RATING_COLUMNS = (
 
 
 class ClientFeedback(Base):
+    """One submitter's ratings of a client for a period (`2026-Q3`): a draft until the period is finalised."""
+
     __tablename__ = "client_feedback"
     __table_args__ = (
         *(_rating(c) for c in RATING_COLUMNS),
+        UniqueConstraint("client_id", "feedback_period", "submitted_by"),
         Index("idx_client_feedback_client_id", "client_id"),
         Index("idx_client_feedback_date", "feedback_date"),
     )
@@ -380,6 +383,22 @@ class ClientFeedback(Base):
     is_finalized: Mapped[bool] = mapped_column(Boolean, default=False)
     finalized_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ScheduledRun(Base):
+    """A scheduled job's run for a period (`quarterly_feedback_reminder` / `2026-Q3`): the unique pair
+    makes "sent once" hold across restarts and replicas."""
+
+    __tablename__ = "scheduled_runs"
+    __table_args__ = (UniqueConstraint("job", "period_key"),)
+
+    id: Mapped[uuid.UUID] = _pk()
+    job: Mapped[str] = mapped_column(String(100))
+    period_key: Mapped[str] = mapped_column(String(50))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    result: Mapped[str | None] = mapped_column(Text)
 
 
 class ClientJobAssignment(Base):

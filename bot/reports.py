@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
+from bot.services.feedback import CRITERIA, PerformanceReport
+
 if TYPE_CHECKING:
     from bot.services.dashboard import Dashboard
 
@@ -235,3 +237,58 @@ def dashboard_pdf(dashboard: Dashboard, chart: bytes, logo: bytes | None = None)
         widths=[45 * mm, 35 * mm, 60 * mm, 40 * mm],
     )
     return report.build()
+
+
+def performance_chart(report: PerformanceReport) -> bytes:
+    periods = [s.period for s in report.periods]
+    series = {label: [s.averages[c] for s in report.periods] for c, label in CRITERIA.items()}
+    highlight = [s.period for s in (report.period, report.compared) if s is not None]
+    return trend_chart(
+        periods, series, title=f"{report.client.name} · client feedback by quarter", highlight=highlight
+    )
+
+
+def _score(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "n/a"
+
+
+def performance_pdf(report: PerformanceReport, chart: bytes, logo: bytes | None = None) -> bytes:
+    client, current, other = report.client, report.period, report.compared
+    assert current is not None and other is not None
+    pdf = PdfReport(
+        f"{client.name} ({client.client_code})",
+        f"Performance report · {current.period} compared with {other.period}"
+        f" · {'finalised' if current.finalized else 'draft (not finalised)'}",
+        logo,
+    )
+    pdf.heading(f"{current.period} vs {other.period}")
+    rows = [("Criterion", other.period, current.period, "Change")]
+    for column, label in CRITERIA.items():
+        delta = report.deltas[column]
+        rows.append(
+            (
+                label,
+                _score(other.averages[column]),
+                _score(current.averages[column]),
+                f"{delta:+.2f}" if delta is not None else "n/a",
+            )
+        )
+    pdf.table(rows, widths=[60 * mm, 40 * mm, 40 * mm, 40 * mm])
+    pdf.paragraph(
+        f"{current.responses} response(s) for {current.period}, {other.responses} for {other.period}."
+    )
+    pdf.image(chart)
+    pdf.heading("Trend")
+    pdf.table(
+        [
+            ("Period", *CRITERIA.values(), "Responses"),
+            *(
+                (s.period, *(_score(s.averages[c]) for c in CRITERIA), str(s.responses))
+                for s in report.periods
+            ),
+        ]
+    )
+    pdf.heading(f"Written feedback, {current.period}")
+    for text in current.written or ["No written feedback."]:
+        pdf.paragraph(text)
+    return pdf.build()

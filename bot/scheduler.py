@@ -8,15 +8,20 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import text
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 
+from bot.app import slack_client
+from bot.models import ScheduledRun, User, utcnow
 from bot.runtime import Runtime
-from bot.services import dashboard
+from bot.services import dashboard, feedback
+from bot.services.periods import last_completed_quarter
+from views import feedback as feedback_views
 
 log = logging.getLogger("clientbot.scheduler")
 JobFunction = Callable[[Runtime, datetime], Awaitable[str]]
@@ -38,11 +43,90 @@ async def nightly_analytics(rt: Runtime, now: datetime) -> str:
     return f"snapshot of {count} clients for {day}"
 
 
+def first_working_day_of_quarter(day: date) -> bool:
+    """Monday to Friday, the first such day of January, April, July or October."""
+    if day.month not in (1, 4, 7, 10) or day.weekday() >= 5:
+        return False
+    return all((day - timedelta(days=n)).weekday() >= 5 for n in range(1, day.day))
+
+
+async def claim(rt: Runtime, job: str, period_key: str) -> bool:
+    """Record that `job` runs for `period_key`; False when it already did (here, after a restart, or on
+    another replica). Committed before any message goes out."""
+    try:
+        async with rt.db.session() as session:
+            session.add(ScheduledRun(job=job, period_key=period_key))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def _finish(rt: Runtime, job: str, period_key: str, result: str) -> str:
+    async with rt.db.session() as session:
+        await session.execute(
+            update(ScheduledRun)
+            .where(ScheduledRun.job == job, ScheduledRun.period_key == period_key)
+            .values(finished_at=utcnow(), result=result)
+        )
+    return result
+
+
+async def quarterly_feedback_reminder(rt: Runtime, now: datetime) -> str:
+    """On the first working day of a quarter: DM each account manager their active clients without
+    feedback for the quarter just ended, one button per client; a summary goes to the digest channel. Once."""
+    today = now.astimezone(rt.settings.tz).date()
+    if not first_working_day_of_quarter(today):
+        return f"{today} is not the first working day of a quarter"
+    period = last_completed_quarter(today)
+    if not await claim(rt, "quarterly_feedback_reminder", period):
+        return f"reminders for {period} were already sent"
+    async with rt.db.session() as session:
+        due = await feedback.reminders_due(session, period=period)
+        managers = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(due)))}
+    client = slack_client(rt)
+    sent: dict[str, int] = {}
+    for manager_id, clients_due in due.items():
+        manager = managers[manager_id]
+        if manager.slack_user_id.startswith(("api:", "cli:", "email:")):
+            continue
+        channel = (await client.conversations_open(users=manager.slack_user_id))["channel"]["id"]
+        await client.chat_postMessage(channel=channel, **feedback_views.reminder_message(period, clients_due))
+        sent[manager.slack_user_id] = len(clients_due)
+    if rt.settings.digest_channel and sent:
+        await client.chat_postMessage(
+            channel=rt.settings.digest_channel, **feedback_views.reminder_summary(period, sent)
+        )
+    result = f"reminded {len(sent)} manager(s) about {sum(sent.values())} client(s) for {period}"
+    return await _finish(rt, "quarterly_feedback_reminder", period, result)
+
+
+async def feedback_retention(rt: Runtime, now: datetime) -> str:
+    """Monthly: remove feedback older than CLIENTBOT_FEEDBACK_RETENTION_YEARS (5 by default)."""
+    years = rt.settings.feedback_retention_years
+    today = now.astimezone(rt.settings.tz).date()
+    async with rt.db.session() as session:
+        removed = await feedback.purge_older_than(session, years=years, today=today)
+    log.info("feedback retention: removed %s row(s) older than %s years", removed, years)
+    return f"removed {removed} feedback row(s) older than {years} years"
+
+
 JOBS = {
     job.name: job
     for job in [
         ScheduledJob(
             "nightly_analytics", "per-client analytics snapshot", nightly_analytics, {"hour": 0, "minute": 0}
+        ),
+        ScheduledJob(
+            "quarterly_feedback_reminder",
+            "feedback reminders for the quarter just ended",
+            quarterly_feedback_reminder,
+            {"month": "1,4,7,10", "day": "1-7", "day_of_week": "mon-fri", "hour": 9, "minute": 0},
+        ),
+        ScheduledJob(
+            "feedback_retention",
+            "remove feedback past its retention",
+            feedback_retention,
+            {"day": 1, "hour": 3, "minute": 30},
         ),
     ]
 }

@@ -6,7 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 
 def register(app: AsyncApp) -> None:
-    from handlers import clients, commands, common, communications, dashboard, jobs, users
+    from handlers import clients, commands, common, communications, dashboard, feedback, jobs, users
 
-    for module in (common, commands, clients, dashboard, jobs, communications, users):
+    for module in (common, commands, clients, dashboard, jobs, communications, feedback, users):
         module.register(app)

@@ -40,6 +40,7 @@ OPEN_ACTION = "client_open"
 JOBS_ACTION = "client_jobs"  # handled by handlers/jobs.py
 LOG_ACTION = "comm_log_open"  # handled by handlers/communications.py
 HISTORY_ACTION = "comm_history_open"
+FEEDBACK_ACTION = "feedback_open"  # handled by handlers/feedback.py
 MAX_FORM_CONTACTS = 8
 
 STATUS_ICONS = {
@@ -328,6 +329,7 @@ def client_card(
         button("Log communication", LOG_ACTION, client_id),
         button("History", HISTORY_ACTION, client_id),
         button("Jobs", JOBS_ACTION, client_id),
+        button("Feedback", FEEDBACK_ACTION, client_id),
     ]
     if can_edit:
         buttons.insert(0, button("Edit", EDIT_ACTION, str(client.id)))

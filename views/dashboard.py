@@ -11,6 +11,7 @@ from bot.services.clients import primary_contact
 from bot.services.dashboard import Dashboard, PortfolioPage
 from views.clients import (
     EDIT_ACTION,
+    FEEDBACK_ACTION,
     HISTORY_ACTION,
     JOBS_ACTION,
     LOG_ACTION,
@@ -37,6 +38,7 @@ from views.jobs import STAGE_ICONS
 
 SHARE_ACTION = "dashboard_share"
 CHART_ACTION = "dashboard_chart"
+FEEDBACK_HISTORY_ACTION = "feedback_history_open"  # handled by handlers/feedback.py
 EXPORT_ACTION = "dashboard_export"
 HOME_FILTER_ACTION = "home_filter_status"
 HOME_PAGE_ACTION = "home_page"
@@ -119,9 +121,13 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
             button("Jobs", JOBS_ACTION, client_id),
             button("History", HISTORY_ACTION, client_id),
             button("Log communication", LOG_ACTION, client_id),
+            button("Feedback history", FEEDBACK_HISTORY_ACTION, client_id),
         ]
         if can_edit:
-            buttons.append(button("Edit", EDIT_ACTION, client_id))
+            buttons += [
+                button("Give feedback", FEEDBACK_ACTION, client_id),
+                button("Edit", EDIT_ACTION, client_id),
+            ]
         blocks.append(actions(*buttons, block_id=f"dashboard_{client.id}"))
     return message(f"Dashboard: {client.name}", blocks)
 

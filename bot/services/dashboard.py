@@ -28,6 +28,7 @@ from bot.models import (
 from bot.services import clients, communications
 from bot.services.analytics import ACTIVE_JOB_STATUSES, JobAnalytics, client_job_analytics
 from bot.services.communications import TYPE_LABELS
+from bot.services.periods import last_completed_quarter
 
 TIMELINE_SIZE = 15
 MOVED_STAGES = (Stage.SHORTLISTED.value, Stage.INTERVIEWED.value, Stage.OFFERED.value, Stage.REJECTED.value)
@@ -232,12 +233,6 @@ async def snapshot_all(session: AsyncSession, day: date) -> int:
             statement.on_conflict_do_update(index_elements=["client_id", "date"], set_=updated)
         )
     return len(rows)
-
-
-def last_completed_quarter(today: date) -> str:
-    """`2026-Q3` when today is in 2026-Q4; `2025-Q4` in 2026-Q1."""
-    quarter = (today.month - 1) // 3
-    return f"{today.year - 1}-Q4" if quarter == 0 else f"{today.year}-Q{quarter}"
 
 
 @dataclass

@@ -1,0 +1,256 @@
+"""Client feedback in Slack: the feedback modal, feedback history, the performance report with its
+chart and PDF, and finalisation."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+
+from bot import reports
+from bot.errors import DomainError, ValidationFailed
+from bot.models import ClientFeedback, Role
+from bot.roles import has_role, require
+from bot.runtime import Runtime
+from bot.services import clients, communications, feedback, periods
+from handlers.commands import CommandRequest, subcommand
+from handlers.common import (
+    acting,
+    domain_error_reply,
+    notify_user,
+    reply,
+    runtime,
+    send_file_to_user,
+    show_modal,
+    split_args,
+)
+from views import feedback as feedback_views
+from views.dashboard import FEEDBACK_HISTORY_ACTION, progress_message, sent_message
+from views.feedback import FeedbackFormState
+
+HISTORY_ACTION = FEEDBACK_HISTORY_ACTION
+
+
+def _today(rt: Runtime) -> Any:
+    return datetime.now(rt.settings.tz).date()
+
+
+async def _form(
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    *,
+    client_id: uuid.UUID | None = None,
+    reference: str | None = None,
+    response_url: str | None = None,
+) -> dict[str, Any]:
+    rt = runtime(context)
+    async with acting(context, client) as (session, actor):
+        require(actor, Role.MANAGER, "submit client feedback")
+        record = (
+            await clients.get(session, client_id)
+            if client_id
+            else await clients.find(session, reference or "")
+        )
+        communications.require_view(actor, record)
+        choices = periods.recent(_today(rt), 8)
+        draft = await session.scalar(
+            select(ClientFeedback).where(
+                ClientFeedback.client_id == record.id,
+                ClientFeedback.feedback_period == choices[0],
+                ClientFeedback.submitted_by == actor.id,
+                ClientFeedback.is_finalized.is_(False),
+            )
+        )
+    return feedback_views.feedback_form(
+        state=FeedbackFormState(client_id=record.id, response_url=response_url),
+        client=record,
+        periods=choices,
+        period=choices[0],
+        draft=draft,
+    )
+
+
+@subcommand("feedback")
+async def command_feedback(request: CommandRequest) -> None:
+    view = await _form(
+        request.context, request.client, reference=request.args, response_url=request.response_url
+    )
+    await request.client.views_open(trigger_id=request.trigger_id, view=view)
+
+
+async def click_feedback(
+    ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    try:
+        view = await _form(context, client, client_id=uuid.UUID(action["value"]))
+    except DomainError as error:
+        await notify_user(client, context.user_id, domain_error_reply(error), body.get("response_url"))
+        return
+    await show_modal(client, body, view)
+
+
+async def submit_feedback(
+    ack: Any, view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    state = FeedbackFormState.decode(view.get("private_metadata"))
+    try:
+        data = feedback.parse_feedback(feedback_views.read_feedback_form(view["state"]["values"]))
+        async with acting(context, client) as (session, actor):
+            row, created = await feedback.submit(
+                session, actor=actor, client_id=state.client_id, data=data, today=_today(runtime(context))
+            )
+            record = await clients.get(session, state.client_id)
+    except ValidationFailed as error:
+        await ack(response_action="errors", errors=feedback_views.feedback_errors(error.fields))
+        return
+    except DomainError as error:
+        await ack(response_action="errors", errors={"feedback_period": str(error)[:150]})
+        return
+    await ack()
+    await notify_user(
+        client,
+        context.user_id,
+        feedback_views.saved_message(row, record, created=created),
+        state.response_url,
+    )
+
+
+async def _history(
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    *,
+    client_id: uuid.UUID | None = None,
+    reference: str | None = None,
+) -> dict[str, Any]:
+    async with acting(context, client) as (session, actor):
+        record = (
+            await clients.get(session, client_id)
+            if client_id
+            else await clients.find(session, reference or "")
+        )
+        summaries = await feedback.by_period(session, actor=actor, client_id=record.id)
+    return feedback_views.history_message(record, summaries)
+
+
+@subcommand("feedback-history")
+async def command_feedback_history(request: CommandRequest) -> None:
+    await request.reply(await _history(request.context, request.client, reference=request.args))
+
+
+async def click_history(
+    ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    try:
+        payload = await _history(context, client, client_id=uuid.UUID(action["value"]))
+    except DomainError as error:
+        payload = domain_error_reply(error)
+    await notify_user(client, context.user_id, payload, body.get("response_url"))
+
+
+def _report_args(words: list[str]) -> tuple[str, str | None, str | None]:
+    """`CODE [PERIOD] [vs PERIOD]` (the code may be a quoted name)."""
+    if not words:
+        raise ValidationFailed({"text": "Usage: `/client report CODE [PERIOD] [vs PERIOD]`"})
+    rest = words[1:]
+    period = rest[0] if rest and rest[0].lower() != "vs" else None
+    vs = (
+        rest[rest.index("vs") + 1] if "vs" in [w.lower() for w in rest] and rest[-1].lower() != "vs" else None
+    )
+    return words[0], period, vs
+
+
+@subcommand("report")
+async def command_report(request: CommandRequest) -> None:
+    reference, period, vs = _report_args(split_args(request.args))
+    await request.reply(progress_message("Building the performance report…"))
+    rt = runtime(request.context)
+    async with acting(request.context, request.client) as (session, actor):
+        record = await clients.find(session, reference)
+        report = await feedback.report(
+            session, actor=actor, client_id=record.id, period=period, vs=vs, today=_today(rt)
+        )
+        can_finalize = has_role(actor, Role.MANAGER)
+    chart = await asyncio.to_thread(reports.performance_chart, report)
+    filename = f"{record.client_code}-feedback-{report.period.period if report.period else 'trend'}.png"
+    comment = f"Client feedback of *{record.name}* by quarter."
+    try:  # into the conversation when the bot may post there, else to the requester privately
+        await request.client.files_upload_v2(
+            channel=request.body["channel_id"],
+            content=chart,
+            filename=filename,
+            title=filename,
+            initial_comment=comment,
+        )
+    except SlackApiError:
+        await send_file_to_user(
+            request.client, request.user_id, content=chart, filename=filename, comment=comment
+        )
+    await reply(
+        request.respond, feedback_views.report_message(report, can_finalize=can_finalize), replace=True
+    )
+
+
+async def click_pdf(
+    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    client_id, period, vs = feedback_views.read_report_value(action["value"])
+    rt = runtime(context)
+    await reply(respond, progress_message(f"Building the {period} PDF…"))
+    try:
+        async with acting(context, client) as (session, actor):
+            report = await feedback.report(
+                session, actor=actor, client_id=client_id, period=period, vs=vs, today=_today(rt)
+            )
+    except DomainError as error:
+        await reply(respond, domain_error_reply(error), replace=True)
+        return
+    pdf = await asyncio.to_thread(build_performance_pdf, report, rt)
+    await send_file_to_user(
+        client,
+        context.user_id,
+        content=pdf,
+        filename=f"{report.client.client_code}-performance-{period}.pdf",
+        comment=f"Performance report of *{report.client.name}*, {period} vs {vs}.",
+    )
+    await reply(
+        respond, sent_message(f"The {period} report of {report.client.name} is in your DMs."), replace=True
+    )
+
+
+def build_performance_pdf(report: feedback.PerformanceReport, rt: Runtime) -> bytes:
+    logo_key = report.client.logo_url
+    logo = rt.storage.get(logo_key) if logo_key and rt.storage.exists(logo_key) else None
+    return reports.performance_pdf(report, reports.performance_chart(report), logo)
+
+
+async def click_finalize(
+    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    client_id, period, _vs = feedback_views.read_report_value(action["value"])
+    try:
+        async with acting(context, client) as (session, actor):
+            count = await feedback.finalize(session, actor=actor, client_id=client_id, period=period)
+            record = await clients.get(session, client_id)
+    except DomainError as error:
+        await reply(respond, domain_error_reply(error))
+        return
+    await reply(respond, feedback_views.finalized_message(record, period, count))
+
+
+def register(app: AsyncApp) -> None:
+    app.view(feedback_views.FORM_CALLBACK)(submit_feedback)
+    app.action(feedback_views.OPEN_ACTION)(click_feedback)
+    app.action(HISTORY_ACTION)(click_history)
+    app.action(feedback_views.PDF_ACTION)(click_pdf)
+    app.action(feedback_views.FINALIZE_ACTION)(click_finalize)
