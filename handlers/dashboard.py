@@ -54,11 +54,7 @@ async def click_share(
 ) -> None:
     """Post the dashboard for everyone in the conversation, without the private figures."""
     await ack()
-    try:
-        board, _ = await _load(context, client, uuid.UUID(action["value"]))
-    except DomainError as error:
-        await reply(respond, domain_error_reply(error))
-        return
+    board, _ = await _load(context, client, uuid.UUID(action["value"]))  # errors: the global handler replies
     await respond(
         response_type="in_channel",
         replace_original=False,
@@ -76,11 +72,7 @@ async def click_chart(
     ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
-    try:
-        board, _ = await _load(context, client, uuid.UUID(action["value"]))
-    except DomainError as error:
-        await reply(respond, domain_error_reply(error))
-        return
+    board, _ = await _load(context, client, uuid.UUID(action["value"]))
     png = await asyncio.to_thread(_chart, board)  # matplotlib off the event loop
     await send_file_to_user(
         client,

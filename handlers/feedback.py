@@ -149,10 +149,7 @@ async def click_history(
     ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
-    try:
-        payload = await _history(context, client, client_id=uuid.UUID(action["value"]))
-    except DomainError as error:
-        payload = domain_error_reply(error)
+    payload = await _history(context, client, client_id=uuid.UUID(action["value"]))
     await notify_user(client, context.user_id, payload, body.get("response_url"))
 
 
@@ -238,13 +235,9 @@ async def click_finalize(
 ) -> None:
     await ack()
     client_id, period, _vs = feedback_views.read_report_value(action["value"])
-    try:
-        async with acting(context, client) as (session, actor):
-            count = await feedback.finalize(session, actor=actor, client_id=client_id, period=period)
-            record = await clients.get(session, client_id)
-    except DomainError as error:
-        await reply(respond, domain_error_reply(error))
-        return
+    async with acting(context, client) as (session, actor):
+        count = await feedback.finalize(session, actor=actor, client_id=client_id, period=period)
+        record = await clients.get(session, client_id)
     await reply(respond, feedback_views.finalized_message(record, period, count))
 
 
