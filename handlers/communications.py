@@ -162,6 +162,7 @@ async def submit_log_form(
     state = LogFormState.decode(view.get("private_metadata"))
     raw, files = comm_views.read_log_form(view["state"]["values"])
     raw["permalink"] = state.permalink
+    raw["supersedes_id"] = state.supersedes_id
     try:
         data = communications.parse_communication(raw)
         oversized = [f.get("name", "a file") for f in files if int(f.get("size") or 0) > ATTACHMENT_MAX_BYTES]
@@ -345,6 +346,9 @@ async def click_entry_menu(
     await ack()
     kind, comm_id, index = comm_views.read_menu_value(action["selected_option"]["value"])
     rt = runtime(context)
+    if kind == "fix":
+        await _open_correction(client, context, body, comm_id)
+        return
     try:
         async with acting(context, client) as (session, actor):
             if kind == "ar":
@@ -366,6 +370,34 @@ async def click_entry_menu(
         filename=meta["name"],
         comment=f"Here is {meta['name']}, as you asked.",
     )
+
+
+async def _open_correction(
+    client: AsyncWebClient, context: AsyncBoltContext, body: dict[str, Any], comm_id: uuid.UUID
+) -> None:
+    """The log form prefilled from a record, saved as a new record that supersedes it."""
+    async with acting(context, client) as (session, actor):
+        record, owner = await communications.get(session, actor=actor, communication_id=comm_id)
+        initial = {
+            "communication_type": record.communication_type,
+            "communication_date": record.communication_date,
+            "subject": record.subject,
+            "notes": record.notes,
+            "follow_up_date": record.follow_up_date,
+            "is_important": record.is_important,
+            "follow_up_required": record.follow_up_required,
+            "slack_participants": [
+                p["slack_user_id"] for p in record.participants or [] if p.get("slack_user_id")
+            ],
+            "external_participants": ", ".join(
+                p.get("email") or p.get("name") or ""
+                for p in record.participants or []
+                if not p.get("slack_user_id")
+            ),
+        }
+        state = LogFormState(supersedes_id=record.id, response_url=body.get("response_url"))
+        view = await _log_form_for(session, actor, owner, state, initial)
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 def register(app: AsyncApp) -> None:

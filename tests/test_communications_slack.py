@@ -351,3 +351,36 @@ async def test_global_shortcut_asks_for_the_client_first(slack, fake, rt) -> Non
     }
     reply = await slack.view_submission(pick, values, user_id=RECRUITER)
     assert reply.json["view"]["callback_id"] == "comm_log_form" and "JOB-7" in json.dumps(reply.json["view"])
+
+
+async def test_correction_is_a_new_record_referencing_the_old(slack, fake, rt) -> None:
+    acme = await _acme(rt)
+    async with rt.db.session() as session:
+        author = await factories.user(session, RECRUITER, Role.RECRUITER)
+        original = await communications.log(
+            session,
+            actor=author,
+            client_id=acme.id,
+            data=communications.parse_communication(
+                {
+                    "communication_type": "call",
+                    "subject": "Budget 50k",
+                    "communication_date": "2026-03-01T10:00",
+                }
+            ),
+        )
+    option = {"value": f"fix:{original.id}", "text": {"type": "plain_text", "text": "Log a correction"}}
+    await slack.block_action("comm_entry_menu", user_id=RECRUITER, selected_option=option)
+    form = (await fake.wait_for("views.open")).params["view"]
+    subject = next(b for b in form["blocks"] if b.get("block_id") == "subject")
+    assert subject["element"]["initial_value"] == "Budget 50k" and "corrects an earlier one" in json.dumps(
+        form
+    )
+    await slack.view_submission(
+        form,
+        slack.form_values(form, {"type": "call", "when": 1772352000, "subject": "Budget 60k"}),
+        user_id=RECRUITER,
+    )
+    await fake.wait_for("views.update", lambda c: c.params["view"]["callback_id"] == "comm_logged")
+    records = {r.subject: r for r in await _stored(rt)}
+    assert records["Budget 60k"].supersedes_id == original.id and records["Budget 50k"].archived_at is None

@@ -57,6 +57,7 @@ class LogFormState(ModalState):
     participants: list[str] = []
     message_file_ids: list[str] = []
     from_message: bool = False
+    supersedes_id: uuid.UUID | None = None
 
 
 def pick_client_form(*, state: LogFormState, notes: str | None = None) -> dict[str, Any]:
@@ -112,7 +113,12 @@ def log_form(
     blocks: list[dict[str, Any]] = []
     if error:
         blocks.append(section(f":warning: {escape(error)}", block_id="form_error"))
-    blocks.append(context(f"Client: *{escape(client.name)}* `{client.client_code}`"))
+    blocks.append(
+        context(
+            f"Client: *{escape(client.name)}* `{client.client_code}`"
+            + (" · this record corrects an earlier one, which stays as it was" if state.supersedes_id else "")
+        )
+    )
     chosen_type = initial.get("communication_type") or CommunicationType.MEETING.value
     types = [option(label, t.value) for t, label in TYPE_LABELS.items()]
     blocks += [
@@ -326,15 +332,14 @@ def _participants(record: ClientCommunication) -> str:
 
 def _entry_menu(entry: HistoryEntry, *, can_archive: bool) -> dict[str, Any] | None:
     record = entry.record
-    options = [
-        option(f"Download {meta.get('name', 'file')}", f"dl:{record.id}:{i}")
-        for i, meta in enumerate((record.attachments or [])[:4])
-    ]
+    options = [option("Log a correction", f"fix:{record.id}")]
     if can_archive and record.archived_at is None:
         options.append(option("Archive", f"ar:{record.id}"))
-    if not options:
-        return None
-    return {"type": "overflow", "action_id": ENTRY_MENU_ACTION, "options": options[:5]}
+    downloads = [
+        option(f"Download {meta.get('name', 'file')}", f"dl:{record.id}:{i}")
+        for i, meta in enumerate(record.attachments or [])
+    ]
+    return {"type": "overflow", "action_id": ENTRY_MENU_ACTION, "options": (downloads + options)[-5:]}
 
 
 def history_message(

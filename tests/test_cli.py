@@ -1,0 +1,43 @@
+"""The command line's own promises."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_serve_without_credentials_explains_how_to_create_the_app(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CLIENTBOT_"))}
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN" in result.stderr and "manifest.yml" in result.stderr
+
+
+def test_api_token_is_printed_once_and_stored_hashed(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "tokens.db"
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "api-token", "create", "--role", "manager", "--name", "ATS"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    token = result.stdout.strip()
+    assert token.startswith("cbt_") and len(token) > 40
+    stored = sqlite3.connect(db).execute("SELECT name, role, token_hash FROM api_tokens").fetchall()
+    assert stored[0][:2] == ("ATS", "manager") and token not in stored[0][2] and len(stored[0][2]) == 64
