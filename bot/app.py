@@ -8,6 +8,8 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -18,7 +20,7 @@ import handlers
 from bot import api
 from bot.errors import Ambiguous, DomainError, ValidationFailed
 from bot.runtime import Runtime
-from bot.services import email_ingest
+from bot.services import deliveries, email_ingest
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 BOLT_KEY = web.AppKey("bolt", AsyncApp)
@@ -47,7 +49,20 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
         context["rt"] = rt
         await next()
 
+    async def skip_redelivery(request: AsyncBoltRequest, next: Any) -> BoltResponse | None:
+        """Slack retries what it thinks was not acked (`X-Slack-Retry-Num`): answer a redelivery of
+        something already received with an empty 200 and do nothing, so it never writes twice."""
+        key = deliveries.delivery_key(request.body, request.raw_body)
+        if key is not None:
+            async with rt.db.session() as session:
+                first = await deliveries.first_delivery(session, key)
+            if not first and request.headers.get("x-slack-retry-num"):
+                return BoltResponse(status=200, body="")
+        await next()
+        return None
+
     app.use(attach_runtime)
+    app.use(skip_redelivery)
     handlers.register(app)
     return app
 

@@ -342,6 +342,10 @@ class ClientCommunication(Base):
     supersedes_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("client_communications.id"))
     permalink: Mapped[str | None] = mapped_column(String(500))
     source: Mapped[str] = mapped_column(String(20), default="slack", server_default="slack")
+    # Follow-up state is workflow, not content: it may change (done, snoozed); the record itself may not.
+    follow_up_done_at: Mapped[datetime | None]
+    follow_up_done_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    follow_up_snoozed_until: Mapped[date | None] = mapped_column(Date)
 
 
 def _rating(column: str) -> CheckConstraint:
@@ -384,6 +388,16 @@ class ClientFeedback(Base):
     finalized_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SlackDelivery(Base):
+    """A request Slack delivered (event id, or a digest of an interaction's body), so a retry
+    (`X-Slack-Retry-Num`) is recognised and never writes twice."""
+
+    __tablename__ = "slack_deliveries"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ScheduledRun(Base):

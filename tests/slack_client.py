@@ -90,6 +90,7 @@ class SlackClient:
     ) -> Reply:
         if self._http is None:
             self._http = aiohttp.ClientSession()
+        self._last = (body, content_type)
         ts = str(timestamp if timestamp is not None else int(time.time()))
         headers = {
             "Content-Type": content_type,
@@ -110,6 +111,11 @@ class SlackClient:
             if data.get("blocks"):
                 validate_message(data)
         return Reply(response.status, text, data if isinstance(data, dict) else None, dict(response.headers))
+
+    async def retry_last(self, retry_num: int = 1) -> Reply:
+        """Deliver the last request again, byte for byte, the way Slack retries (`X-Slack-Retry-Num`)."""
+        body, content_type = self._last
+        return await self._post(body, content_type, retry_num=retry_num)
 
     async def _interaction(self, payload: dict[str, Any], **signing: Any) -> Reply:
         body = urlencode({"payload": json.dumps(payload)})

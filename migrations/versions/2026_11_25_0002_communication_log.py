@@ -17,9 +17,22 @@ depends_on: str | Sequence[str] | None = None
 
 TYPES = "communication_type IN ('meeting', 'call', 'email', 'video_call', 'contract_signed')"
 CONTENT = (
-    "client_id", "communication_type", "subject", "notes", "communication_date", "participants",
-    "job_reference_id", "logged_by", "is_important", "follow_up_required", "follow_up_date", "attachments",
-    "created_at", "supersedes_id", "permalink", "source",
+    "client_id",
+    "communication_type",
+    "subject",
+    "notes",
+    "communication_date",
+    "participants",
+    "job_reference_id",
+    "logged_by",
+    "is_important",
+    "follow_up_required",
+    "follow_up_date",
+    "attachments",
+    "created_at",
+    "supersedes_id",
+    "permalink",
+    "source",
 )
 MESSAGE = "client_communications are immutable: archive a record or log a correction instead"
 
@@ -64,7 +77,9 @@ def upgrade() -> None:
         batch_op.create_index("idx_client_communications_follow_up", ["follow_up_date"])
         batch_op.create_foreign_key(
             "fk_client_communications_supersedes_id_client_communications",
-            "client_communications", ["supersedes_id"], ["id"],
+            "client_communications",
+            ["supersedes_id"],
+            ["id"],
         )
         batch_op.create_check_constraint("ck_client_communications_communication_type", TYPES)
     with op.batch_alter_table("users", schema=None) as batch_op:

@@ -1,0 +1,39 @@
+"""Remembering what Slack delivered, so that a retry never writes twice."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import dialect_insert
+from bot.models import SlackDelivery, utcnow
+
+KEEP = timedelta(days=2)
+
+
+def delivery_key(body: dict, raw_body: str) -> str | None:
+    """An event's id, or a digest of an interaction's or command's exact body (a retry repeats it)."""
+    if body.get("type") in ("url_verification", "ssl_check"):
+        return None
+    if body.get("event_id"):
+        return f"event:{body['event_id']}"[:64]
+    return hashlib.sha256(raw_body.encode()).hexdigest()
+
+
+async def first_delivery(session: AsyncSession, key: str) -> bool:
+    """Record `key`; False when it was already recorded (this is a redelivery)."""
+    result = await session.execute(
+        dialect_insert(session, SlackDelivery)
+        .values(key=key, received_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(SlackDelivery.key)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def forget_old(session: AsyncSession) -> int:
+    result = await session.execute(delete(SlackDelivery).where(SlackDelivery.received_at < utcnow() - KEEP))
+    return result.rowcount or 0
