@@ -344,6 +344,84 @@ def _text_match(session: AsyncSession, text: str) -> Any:
     return and_(*like)
 
 
+OPEN_FOLLOW_UP = (
+    ClientCommunication.follow_up_required.is_(True),
+    ClientCommunication.follow_up_done_at.is_(None),
+    ClientCommunication.archived_at.is_(None),
+)
+
+
+async def open_follow_ups(
+    session: AsyncSession, *, today: date
+) -> dict[uuid.UUID, list[tuple[ClientCommunication, str]]]:
+    """Per person who logged them: follow-ups due today or overdue and not snoozed past today, with
+    their client's code."""
+    rows = await session.execute(
+        select(ClientCommunication, Client.client_code)
+        .join(Client, Client.id == ClientCommunication.client_id)
+        .where(
+            *OPEN_FOLLOW_UP,
+            ClientCommunication.follow_up_date <= today,
+            or_(
+                ClientCommunication.follow_up_snoozed_until.is_(None),
+                ClientCommunication.follow_up_snoozed_until <= today,
+            ),
+        )
+        .order_by(ClientCommunication.follow_up_date)
+    )
+    due: dict[uuid.UUID, list[tuple[ClientCommunication, str]]] = {}
+    for record, code in rows:
+        due.setdefault(record.logged_by, []).append((record, code))
+    return due
+
+
+async def _follow_up_of(
+    session: AsyncSession, actor: User, communication_id: uuid.UUID
+) -> ClientCommunication:
+    record, _client = await get(session, actor=actor, communication_id=communication_id)
+    if not record.follow_up_required:
+        raise ValidationFailed({"follow_up": "This record has no follow-up."})
+    if record.logged_by != actor.id:
+        require(actor, Role.MANAGER, "close someone else's follow-up")
+    return record
+
+
+async def complete_follow_up(
+    session: AsyncSession, *, actor: User, communication_id: uuid.UUID
+) -> ClientCommunication:
+    record = await _follow_up_of(session, actor, communication_id)
+    if record.follow_up_done_at is None:
+        record.follow_up_done_at, record.follow_up_done_by = utcnow(), actor.id
+        audit.record(
+            session,
+            actor=actor,
+            action="follow_up.done",
+            entity=record,
+            before={"follow_up_done_at": None},
+            after={"follow_up_done_at": audit.jsonable(record.follow_up_done_at)},
+        )
+        await session.flush()
+    return record
+
+
+async def snooze_follow_up(
+    session: AsyncSession, *, actor: User, communication_id: uuid.UUID, today: date, days: int = 7
+) -> ClientCommunication:
+    record = await _follow_up_of(session, actor, communication_id)
+    before = audit.jsonable(record.follow_up_snoozed_until)
+    record.follow_up_snoozed_until = today + timedelta(days=days)
+    audit.record(
+        session,
+        actor=actor,
+        action="follow_up.snoozed",
+        entity=record,
+        before={"follow_up_snoozed_until": before},
+        after={"follow_up_snoozed_until": record.follow_up_snoozed_until.isoformat()},
+    )
+    await session.flush()
+    return record
+
+
 async def follow_ups_due(
     session: AsyncSession, *, client_id: uuid.UUID, until: date, limit: int = 10
 ) -> list[ClientCommunication]:
@@ -352,9 +430,8 @@ async def follow_ups_due(
         select(ClientCommunication)
         .where(
             ClientCommunication.client_id == client_id,
-            ClientCommunication.follow_up_required.is_(True),
+            *OPEN_FOLLOW_UP,
             ClientCommunication.follow_up_date <= until,
-            ClientCommunication.archived_at.is_(None),
         )
         .order_by(ClientCommunication.follow_up_date)
         .limit(limit)

@@ -319,9 +319,8 @@ async def portfolio(
         .join(Client, Client.id == ClientCommunication.client_id)
         .where(
             ClientCommunication.client_id.in_(managed),
-            ClientCommunication.follow_up_required.is_(True),
+            *communications.OPEN_FOLLOW_UP,
             ClientCommunication.follow_up_date <= today + timedelta(days=7),
-            ClientCommunication.archived_at.is_(None),
         )
         .order_by(ClientCommunication.follow_up_date)
         .limit(10)
