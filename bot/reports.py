@@ -56,6 +56,18 @@ def pipeline_chart(pipeline: dict[str, int], hires_by_month: Sequence[tuple[str,
     return _png(figure)
 
 
+def bar_chart(labels: Sequence[str], values: Sequence[int], *, title: str) -> bytes:
+    figure = Figure(figsize=(6, 2.6))
+    axis = figure.subplots()
+    axis.bar(labels, values, color=BRAND)
+    axis.set_title(title, fontsize=10, color=BRAND)
+    axis.tick_params(labelsize=8)
+    axis.yaxis.get_major_locator().set_params(integer=True)
+    axis.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    return _png(figure)
+
+
 def trend_chart(
     periods: Sequence[str],
     series: dict[str, Sequence[float | None]],

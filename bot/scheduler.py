@@ -4,6 +4,7 @@ each job is idempotent for its period on its own."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,11 +17,14 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from bot import reports
 from bot.app import slack_client
 from bot.models import ScheduledRun, User, utcnow
 from bot.runtime import Runtime
-from bot.services import dashboard, feedback
+from bot.services import communications, dashboard, deliveries, digest, feedback
 from bot.services.periods import last_completed_quarter
+from views import communications as comm_views
+from views import digest as digest_views
 from views import feedback as feedback_views
 
 log = logging.getLogger("clientbot.scheduler")
@@ -40,6 +44,7 @@ async def nightly_analytics(rt: Runtime, now: datetime) -> str:
     day = (now.astimezone(rt.settings.tz) - timedelta(minutes=5)).date()
     async with rt.db.session() as session:
         count = await dashboard.snapshot_all(session, day)
+        await deliveries.forget_old(session)
     return f"snapshot of {count} clients for {day}"
 
 
@@ -108,6 +113,61 @@ async def feedback_retention(rt: Runtime, now: datetime) -> str:
         removed = await feedback.purge_older_than(session, years=years, today=today)
     log.info("feedback retention: removed %s row(s) older than %s years", removed, years)
     return f"removed {removed} feedback row(s) older than {years} years"
+
+
+async def follow_up_nudges(rt: Runtime, now: datetime) -> str:
+    """Each morning: DM whoever logged a communication whose follow-up is due today or overdue."""
+    today = now.astimezone(rt.settings.tz).date()
+    if not await claim(rt, "follow_up_nudges", today.isoformat()):
+        return f"nudges for {today} were already sent"
+    async with rt.db.session() as session:
+        due = await communications.open_follow_ups(session, today=today)
+        people = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(due)))}
+    client = slack_client(rt)
+    sent = 0
+    for user_id, items in due.items():
+        person = people[user_id]
+        if person.slack_user_id.startswith(("api:", "cli:", "email:")):
+            continue
+        channel = (await client.conversations_open(users=person.slack_user_id))["channel"]["id"]
+        await client.chat_postMessage(channel=channel, **comm_views.nudge_message(items, today))
+        sent += 1
+    return await _finish(
+        rt,
+        "follow_up_nudges",
+        today.isoformat(),
+        f"nudged {sent} person(s) about {sum(len(i) for i in due.values())} follow-up(s)",
+    )
+
+
+async def weekly_digest(rt: Runtime, now: datetime) -> str:
+    """Mondays: the week's new clients, status changes, jobs, hires and revenue, feedback and overdue
+    follow-ups, with a chart, in CLIENTBOT_DIGEST_CHANNEL. Once per ISO week."""
+    if not rt.settings.digest_channel:
+        return "no CLIENTBOT_DIGEST_CHANNEL configured"
+    local = now.astimezone(rt.settings.tz)
+    year, week, _ = local.isocalendar()
+    key = f"{year}-W{week:02d}"
+    if not await claim(rt, "weekly_digest", key):
+        return f"the digest for {key} was already sent"
+    end = datetime.combine(local.date(), datetime.min.time(), rt.settings.tz)
+    async with rt.db.session() as session:
+        summary = await digest.weekly(session, start=end - timedelta(days=7), end=end, today=local.date())
+    chart = await asyncio.to_thread(
+        reports.bar_chart,
+        [d for d, _ in summary.hires_per_day],
+        [n for _, n in summary.hires_per_day],
+        title="Hires per day",
+    )
+    client = slack_client(rt)
+    await client.chat_postMessage(channel=rt.settings.digest_channel, **digest_views.digest_message(summary))
+    await client.files_upload_v2(
+        channel=rt.settings.digest_channel,
+        content=chart,
+        filename=f"hires-{key}.png",
+        title=f"Hires, week {key}",
+    )
+    return await _finish(rt, "weekly_digest", key, f"digest for {key}: {summary.hires} hire(s)")
 
 
 JOBS = {

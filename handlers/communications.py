@@ -400,6 +400,24 @@ async def _open_correction(
     await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
+async def click_follow_up(
+    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """Done or Snooze 1 week on a follow-up nudge."""
+    await ack()
+    comm_id = uuid.UUID(action["value"])
+    snooze = action["action_id"] == comm_views.FOLLOW_UP_SNOOZE_ACTION
+    async with acting(context, client) as (session, actor):
+        if snooze:
+            today = datetime.now(runtime(context).settings.tz).date()
+            record = await communications.snooze_follow_up(
+                session, actor=actor, communication_id=comm_id, today=today
+            )
+        else:
+            record = await communications.complete_follow_up(session, actor=actor, communication_id=comm_id)
+    await reply(respond, comm_views.follow_up_result_message(record, snoozed=snooze))
+
+
 def register(app: AsyncApp) -> None:
     app.shortcut("log_communication")(open_log_shortcut)
     app.shortcut("log_to_client")(open_log_message_shortcut)
@@ -409,3 +427,5 @@ def register(app: AsyncApp) -> None:
     app.action(comm_views.HISTORY_ACTION)(click_history)
     app.action(re.compile(f"^{comm_views.HISTORY_PAGE_ACTION}_(prev|next)$"))(click_history_page)
     app.action(comm_views.ENTRY_MENU_ACTION)(click_entry_menu)
+    app.action(comm_views.FOLLOW_UP_DONE_ACTION)(click_follow_up)
+    app.action(comm_views.FOLLOW_UP_SNOOZE_ACTION)(click_follow_up)

@@ -424,3 +424,37 @@ def read_menu_value(value: str) -> tuple[str, uuid.UUID, int]:
 def archived_message(record: ClientCommunication) -> dict[str, Any]:
     text = f":file_cabinet: Archived *{escape(record.subject or 'the record')}*. It stays in the audit trail."
     return message("Archived", [section(text)])
+
+
+FOLLOW_UP_DONE_ACTION = "follow_up_done"
+FOLLOW_UP_SNOOZE_ACTION = "follow_up_snooze"
+
+
+def nudge_message(items: list[tuple[ClientCommunication, str]], today: Any) -> dict[str, Any]:
+    """The morning DM: each follow-up due or overdue, with Done and Snooze 1 week."""
+    blocks: list[dict[str, Any]] = [section(f":alarm_clock: You have {len(items)} follow-up(s) due:")]
+    for record, code in items[:20]:
+        late = (today - record.follow_up_date).days if record.follow_up_date else 0
+        when = "due today" if late <= 0 else f"*{late} day(s) overdue*"
+        title = escape(truncate(record.subject or record.notes or "no subject", 150))
+        blocks += [
+            section(f"`{code}` · {title} · {when}"),
+            actions(
+                button("Done", FOLLOW_UP_DONE_ACTION, str(record.id), style="primary"),
+                button("Snooze 1 week", FOLLOW_UP_SNOOZE_ACTION, str(record.id)),
+                block_id=f"follow_up_{record.id}",
+            ),
+        ]
+    if len(items) > 20:
+        blocks.append(context(f"…and {len(items) - 20} more."))
+    return message(f"{len(items)} follow-up(s) due", blocks)
+
+
+def follow_up_result_message(record: ClientCommunication, *, snoozed: bool) -> dict[str, Any]:
+    subject = escape(record.subject or "the follow-up")
+    text = (
+        f":zzz: Snoozed *{subject}* until {record.follow_up_snoozed_until}."
+        if snoozed
+        else f":white_check_mark: Done: *{subject}*."
+    )
+    return message("Follow-up updated", [section(text)])
