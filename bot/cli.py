@@ -167,7 +167,7 @@ async def _jobs(settings: Settings, action: str, name: str | None) -> int:
             scheduler = build_scheduler(rt)
             scheduler.start(paused=True)
             for job in scheduler.get_jobs():
-                print(f"{job.id:<24} next {job.next_run_time:%Y-%m-%d %H:%M %Z}  {job.name}")
+                print(f"{job.id:<28} next {job.next_run_time:%Y-%m-%d %H:%M %Z}  {job.name}")
             scheduler.shutdown(wait=False)
             return 0
         if name not in JOBS:

@@ -183,6 +183,15 @@ JOBS = {
             {"month": "1,4,7,10", "day": "1-7", "day_of_week": "mon-fri", "hour": 9, "minute": 0},
         ),
         ScheduledJob(
+            "follow_up_nudges", "morning follow-up reminders", follow_up_nudges, {"hour": 8, "minute": 0}
+        ),
+        ScheduledJob(
+            "weekly_digest",
+            "weekly channel digest",
+            weekly_digest,
+            {"day_of_week": "mon", "hour": 9, "minute": 0},
+        ),
+        ScheduledJob(
             "feedback_retention",
             "remove feedback past its retention",
             feedback_retention,
