@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.errors import DomainError, NotFound, ValidationFailed
 from bot.models import Client, ClientStatus, Job, User
 from bot.runtime import Runtime
-from bot.services import api_tokens, audit, clients, jobs, pipeline, users
+from bot.services import api_tokens, audit, bulk, clients, jobs, pipeline, users
 from bot.services.analytics import client_job_analytics
 from bot.services.inputs import parse_input
 
@@ -287,6 +287,21 @@ async def list_client_jobs(req: ApiRequest) -> web.Response:
     )
 
 
+@endpoint
+async def bulk_operations(req: ApiRequest) -> web.Response:
+    data = bulk.parse_bulk(await req.body())
+    await req.session.commit()  # the token's account must be visible to the per-client transactions
+    results = await bulk.run(req.rt.db, actor_id=req.actor.id, data=data)
+    return ok(
+        {
+            "operation": data.operation,
+            "dry_run": data.dry_run,
+            "results": [r.as_dict() for r in results],
+            "summary": {"ok": sum(r.ok for r in results), "failed": sum(not r.ok for r in results)},
+        }
+    )
+
+
 @web.middleware
 async def json_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -310,6 +325,7 @@ def add_routes(app: web.Application, rt: Runtime) -> None:
     app[RUNTIME] = rt
     app.middlewares.append(json_errors)
     router = app.router
+    router.add_post("/api/clients/bulk-operations", bulk_operations)
     router.add_post("/api/clients", create_client)
     router.add_get("/api/clients", list_clients)
     router.add_get("/api/clients/{client_id}", get_client)

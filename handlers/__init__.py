@@ -6,7 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 
 def register(app: AsyncApp) -> None:
-    from handlers import clients, commands, common, communications, dashboard, feedback, jobs, users
+    from handlers import bulk, clients, commands, common, communications, dashboard, feedback, jobs, users
 
-    for module in (common, commands, clients, dashboard, jobs, communications, feedback, users):
+    for module in (common, commands, clients, dashboard, jobs, communications, feedback, bulk, users):
         module.register(app)

@@ -156,3 +156,45 @@ async def test_ats_feed_jobs_candidates_applications_and_linking(api: Api, rt) -
     async with rt.db.session() as session:
         rows = list(await session.scalars(select(ClientJobAssignment)))
     assert len(rows) == 2 and not any(r.is_active for r in rows)
+
+
+async def test_bulk_operations_dry_run_then_real_run(api: Api, rt) -> None:
+    manager, admin = await token(rt, Role.MANAGER), await token(rt, Role.ADMIN)
+    codes = []
+    for n in range(3):
+        _, made = await api.call(
+            "POST",
+            "/api/clients",
+            manager,
+            CLIENT
+            | {"name": f"Bulk {n}", "contacts": [{"full_name": "B", "email": f"b@bulk{n}.example.com"}]},
+        )
+        codes.append(made["client_code"])
+    body = {
+        "client_ids": [*codes, "CLT-1999-0001"],
+        "operation": "change_status",
+        "parameters": {"status": "on-hold", "reason": "hiring freeze"},
+        "dry_run": True,
+    }
+    status, preview = await api.call("POST", "/api/clients/bulk-operations", manager, body)
+    assert status == 200 and preview["summary"] == {"ok": 3, "failed": 1}
+    assert preview["results"][0]["change"] == "status active → on-hold"
+    _, listing = await api.call("GET", "/api/clients?status=on-hold", manager)
+    assert listing["pagination"]["total"] == 0  # the dry run wrote nothing
+    status, done = await api.call("POST", "/api/clients/bulk-operations", manager, body | {"dry_run": False})
+    assert status == 200 and done["summary"] == {"ok": 3, "failed": 1}
+    _, listing = await api.call("GET", "/api/clients?status=on-hold", manager)
+    assert listing["pagination"]["total"] == 3
+    archive = {
+        "client_ids": codes[:1],
+        "operation": "archive",
+        "parameters": {"reason": "closed"},
+        "dry_run": False,
+    }
+    assert (await api.call("POST", "/api/clients/bulk-operations", manager, archive))[0] == 403  # admins only
+    status, archived = await api.call("POST", "/api/clients/bulk-operations", admin, archive)
+    assert status == 200 and archived["results"][0]["change"] == "status on-hold → archived"
+    status, bad = await api.call(
+        "POST", "/api/clients/bulk-operations", manager, {"client_ids": [], "operation": "explode"}
+    )
+    assert status == 422 and {"client_ids", "operation"} <= set(bad["error"]["fields"])

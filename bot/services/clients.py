@@ -301,6 +301,28 @@ async def update(
     return await get(session, client_id)
 
 
+async def reassign(
+    session: AsyncSession, *, actor: User, client_id: uuid.UUID, manager_reference: str | None
+) -> Client:
+    """Give the client another account manager (an HR Manager or Admin), or none."""
+    require(actor, Role.MANAGER, "reassign account managers")
+    client = await get(session, client_id)
+    manager = await check_account_manager(session, manager_reference)
+    before = {"account_manager_id": audit.jsonable(client.account_manager_id)}
+    client.account_manager_id = manager.id if manager else None
+    audit.record(
+        session,
+        actor=actor,
+        action="client.reassigned",
+        entity=client,
+        before=before,
+        after={"account_manager_id": audit.jsonable(client.account_manager_id)},
+    )
+    await session.flush()
+    session.expire(client, ["account_manager"])
+    return await get(session, client_id)
+
+
 _ADMIN_STATUSES = {ClientStatus.INACTIVE, ClientStatus.ARCHIVED}
 
 
