@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.errors import DomainError, NotFound, ValidationFailed
 from bot.models import Client, ClientStatus, Job, User
 from bot.runtime import Runtime
-from bot.services import api_tokens, audit, bulk, clients, jobs, pipeline, users
+from bot.services import (
+    api_tokens,
+    audit,
+    bulk,
+    clients,
+    communications,
+    dashboard,
+    feedback,
+    jobs,
+    pipeline,
+    users,
+)
 from bot.services.analytics import client_job_analytics
 from bot.services.inputs import parse_input
 
@@ -201,8 +215,8 @@ async def update_client(req: ApiRequest) -> web.Response:
 @endpoint
 async def deactivate_client(req: ApiRequest) -> web.Response:
     client = await req.client()
-    body = await req.body()
-    reason = " — ".join(str(body[k]) for k in ("reason", "reason_details") if body.get(k))
+    body = parse_input(DeactivateIn, await req.body())
+    reason = " — ".join(part for part in (body.reason, body.reason_details) if part)
     updated = await clients.deactivate(req.session, actor=req.actor, client_id=client.id, reason=reason)
     return ok(client_json(updated))
 
@@ -244,14 +258,14 @@ async def update_application(req: ApiRequest) -> web.Response:
 @endpoint
 async def link_job(req: ApiRequest) -> web.Response:
     client = await req.client()
-    body = await req.body() if req.request.can_read_body else {}
+    body = parse_input(LinkIn, await req.body() if req.request.can_read_body else {})
     job = await jobs.get_job(req.session, req.param("job_id"))
     result = await jobs.link_jobs(
         req.session,
         actor=req.actor,
         client_id=client.id,
         references=[job.reference],
-        move=bool(body.get("move")),
+        move=body.move,
     )
     if result.conflicts:
         reference, other = result.conflicts[0]
@@ -302,6 +316,152 @@ async def bulk_operations(req: ApiRequest) -> web.Response:
     )
 
 
+class DeactivateIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+    reason_details: str | None = Field(default=None, max_length=1000)
+
+
+class LinkIn(BaseModel):
+    move: bool = False
+
+
+class HistoryQuery(BaseModel):
+    type: str | None = Field(default=None, max_length=100, description="comma-separated: meeting,call,...")
+    important: bool = False
+    followup: bool = False
+    job: str | None = Field(default=None, max_length=50)
+    date_from: date | None = Field(default=None, alias="from")
+    date_to: date | None = Field(default=None, alias="to")
+    q: str | None = Field(default=None, max_length=200)
+    page: int = Field(default=1, ge=1, le=100000)
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class ReportIn(BaseModel):
+    period: str | None = Field(default=None, pattern=r"^\d{4}-Q[1-4]$")
+    vs: str | None = Field(default=None, pattern=r"^\d{4}-Q[1-4]$")
+
+
+def _today(req: ApiRequest) -> date:
+    return datetime.now(req.rt.settings.tz).date()
+
+
+@endpoint
+async def client_dashboard(req: ApiRequest) -> web.Response:
+    client = await req.client()
+    board = await dashboard.build(req.session, actor=req.actor, client_id=client.id, today=_today(req))
+    return ok(
+        {
+            "client": client_json(client, details=True),
+            "metrics": board.stats.as_dict(),
+            "follow_ups": [audit.snapshot(r) for r in board.follow_ups],
+            "timeline": [{"at": i.at, "kind": i.kind, "text": i.text} for i in board.timeline],
+            "hires_by_month": dict(board.hires_by_month),
+        }
+    )
+
+
+@endpoint
+async def log_communication(req: ApiRequest) -> web.Response:
+    client = await req.client()
+    data = communications.parse_communication(await req.body())
+    record = await communications.log(
+        req.session, actor=req.actor, client_id=client.id, data=data, source="api"
+    )
+    return ok(audit.snapshot(record), 201)
+
+
+@endpoint
+async def list_communications(req: ApiRequest) -> web.Response:
+    client = await req.client()
+    query = parse_input(HistoryQuery, dict(req.request.query))
+    types = []
+    for name in (query.type or "").split(","):
+        if name.strip():
+            kind = communications.TYPE_ALIASES.get(name.strip().lower())
+            if kind is None:
+                raise ValidationFailed({"type": f"Unknown type {name!r}."})
+            types.append(kind)
+    filters = communications.HistoryFilter(
+        types=types,
+        important=query.important,
+        follow_up=query.followup,
+        job_reference=query.job,
+        date_from=query.date_from,
+        date_to=query.date_to,
+        text=query.q,
+    )
+    page = await communications.history(
+        req.session,
+        actor=req.actor,
+        client_id=client.id,
+        filters=filters,
+        page=query.page,
+        per_page=query.limit,
+        tz=req.rt.settings.tz,
+    )
+    return ok(
+        {
+            "communications": [
+                audit.snapshot(e.record) | {"job_reference": e.job_reference} for e in page.entries
+            ],
+            "pagination": {"page": page.page, "limit": query.limit, "total": page.total, "pages": page.pages},
+        }
+    )
+
+
+@endpoint
+async def submit_feedback(req: ApiRequest) -> web.Response:
+    client = await req.client()
+    data = feedback.parse_feedback(await req.body())
+    row, created = await feedback.submit(
+        req.session, actor=req.actor, client_id=client.id, data=data, today=_today(req)
+    )
+    return ok(audit.snapshot(row), 201 if created else 200)
+
+
+@endpoint
+async def list_feedback(req: ApiRequest) -> web.Response:
+    client = await req.client()
+    periods = await feedback.by_period(req.session, actor=req.actor, client_id=client.id)
+    return ok(
+        {
+            "periods": [
+                {
+                    "period": s.period,
+                    "responses": s.responses,
+                    "averages": s.averages,
+                    "finalized": s.finalized,
+                }
+                for s in periods
+            ]
+        }
+    )
+
+
+@endpoint
+async def performance_report(req: ApiRequest) -> web.Response:
+    client = await req.client()
+    body = parse_input(ReportIn, await req.body())
+    report = await feedback.report(
+        req.session, actor=req.actor, client_id=client.id, period=body.period, vs=body.vs, today=_today(req)
+    )
+    assert report.period is not None and report.compared is not None
+    return ok(
+        {
+            "client_code": client.client_code,
+            "period": report.period.period,
+            "compared_with": report.compared.period,
+            "averages": report.period.averages,
+            "compared_averages": report.compared.averages,
+            "deltas": report.deltas,
+            "finalized": report.period.finalized,
+            "written_feedback": report.period.written,
+            "trend": [{"period": s.period, "averages": s.averages} for s in report.periods],
+        }
+    )
+
+
 @web.middleware
 async def json_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -321,20 +481,187 @@ async def json_errors(
         return error_response(500, "internal", f"Something went wrong on our side (ref {ref}).")
 
 
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[[web.Request], Awaitable[web.Response]]
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    success: int = 200
+
+
+ROUTES = [
+    Route(
+        "POST",
+        "/api/clients/bulk-operations",
+        bulk_operations,
+        "Bulk operation (dry run or real)",
+        bulk.BulkIn,
+    ),
+    Route("POST", "/api/clients", create_client, "Create a client", clients.ClientIn, success=201),
+    Route("GET", "/api/clients", list_clients, "List clients with pagination and summary", query=ClientQuery),
+    Route("GET", "/api/clients/{client_id}", get_client, "A client with contacts and stats"),
+    Route("PUT", "/api/clients/{client_id}", update_client, "Update a client", clients.ClientIn),
+    Route(
+        "POST",
+        "/api/clients/{client_id}/deactivate",
+        deactivate_client,
+        "Deactivate (HR Admin)",
+        DeactivateIn,
+    ),
+    Route("GET", "/api/clients/{client_id}/dashboard", client_dashboard, "The client dashboard"),
+    Route(
+        "POST",
+        "/api/clients/{client_id}/communications",
+        log_communication,
+        "Log a communication",
+        communications.CommunicationIn,
+        success=201,
+    ),
+    Route(
+        "GET",
+        "/api/clients/{client_id}/communications",
+        list_communications,
+        "Communication history",
+        query=HistoryQuery,
+    ),
+    Route(
+        "POST",
+        "/api/clients/{client_id}/feedback",
+        submit_feedback,
+        "Submit feedback (draft)",
+        feedback.FeedbackIn,
+        success=201,
+    ),
+    Route("GET", "/api/clients/{client_id}/feedback", list_feedback, "Feedback by period"),
+    Route(
+        "POST",
+        "/api/clients/{client_id}/reports/performance",
+        performance_report,
+        "Performance report",
+        ReportIn,
+    ),
+    Route("GET", "/api/clients/{client_id}/jobs", list_client_jobs, "Jobs with pipeline", query=PageQuery),
+    Route("POST", "/api/clients/{client_id}/jobs/{job_id}", link_job, "Link a job", LinkIn, success=201),
+    Route("DELETE", "/api/clients/{client_id}/jobs/{job_id}", unlink_job, "Unlink a job"),
+    Route("POST", "/api/jobs", create_job, "Create a job", jobs.JobIn, success=201),
+    Route(
+        "POST",
+        "/api/candidates",
+        create_candidate,
+        "Create or find a candidate",
+        pipeline.CandidateIn,
+        success=201,
+    ),
+    Route(
+        "POST",
+        "/api/applications",
+        create_application,
+        "Add a candidate to a job",
+        pipeline.ApplicationIn,
+        success=201,
+    ),
+    Route(
+        "PATCH",
+        "/api/applications/{application_id}",
+        update_application,
+        "Move a stage, rate, offer",
+        pipeline.ApplicationPatch,
+    ),
+]
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.1 from the routes' pydantic models."""
+    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    paths: dict[str, Any] = {}
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    errors = {
+        str(code): {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code, text in (
+            (400, "bad request"),
+            (401, "no or bad token"),
+            (403, "role too low"),
+            (404, "not found"),
+            (409, "conflict"),
+            (422, "invalid fields"),
+        )
+    }
+    for route in ROUTES:
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "operationId": route.handler.__name__,
+            "security": [{"bearer": []}],
+            "responses": {
+                str(route.success): {
+                    "description": "success",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **errors,
+            },
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in re.findall(r"{(\w+)}", route.path)
+            ],
+        }
+        if route.query is not None:
+            for name, prop in route.query.model_json_schema(by_alias=True)["properties"].items():
+                operation["parameters"].append(
+                    {"name": name, "in": "query", "required": False, "schema": prop}
+                )
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(route.body)}},
+            }
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "clientbot API",
+            "version": "1.0.0",
+            "description": "Client management for recruitment agencies; tokens: clientbot api-token create.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
 def add_routes(app: web.Application, rt: Runtime) -> None:
     app[RUNTIME] = rt
     app.middlewares.append(json_errors)
-    router = app.router
-    router.add_post("/api/clients/bulk-operations", bulk_operations)
-    router.add_post("/api/clients", create_client)
-    router.add_get("/api/clients", list_clients)
-    router.add_get("/api/clients/{client_id}", get_client)
-    router.add_put("/api/clients/{client_id}", update_client)
-    router.add_post("/api/clients/{client_id}/deactivate", deactivate_client)
-    router.add_get("/api/clients/{client_id}/jobs", list_client_jobs)
-    router.add_post("/api/clients/{client_id}/jobs/{job_id}", link_job)
-    router.add_delete("/api/clients/{client_id}/jobs/{job_id}", unlink_job)
-    router.add_post("/api/jobs", create_job)
-    router.add_post("/api/candidates", create_candidate)
-    router.add_post("/api/applications", create_application)
-    router.add_patch("/api/applications/{application_id}", update_application)
+    app.router.add_get("/api/openapi.json", openapi)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)

@@ -198,3 +198,68 @@ async def test_bulk_operations_dry_run_then_real_run(api: Api, rt) -> None:
         "POST", "/api/clients/bulk-operations", manager, {"client_ids": [], "operation": "explode"}
     )
     assert status == 422 and {"client_ids", "operation"} <= set(bad["error"]["fields"])
+
+
+async def test_openapi_document_and_parity_endpoints(api: Api, rt) -> None:
+    async with api.http.get(api.base + "/api/openapi.json") as response:
+        document = await response.json()
+    assert document["openapi"].startswith("3.") and "ClientIn" in document["components"]["schemas"]
+    for path in (
+        "/api/clients/{client_id}/dashboard",
+        "/api/clients/{client_id}/communications",
+        "/api/clients/{client_id}/feedback",
+        "/api/clients/{client_id}/reports/performance",
+        "/api/clients/bulk-operations",
+    ):
+        assert path in document["paths"]
+    manager = await token(rt, Role.MANAGER)
+    _, client = await api.call("POST", "/api/clients", manager, CLIENT)
+    code = client["client_code"]
+    status, logged = await api.call(
+        "POST",
+        f"/api/clients/{code}/communications",
+        manager,
+        {
+            "communication_type": "Phone Call",
+            "communication_date": "2026-03-02T10:00:00Z",
+            "subject": "Intro",
+        },
+    )
+    assert status == 201 and logged["communication_type"] == "call" and logged["source"] == "api"
+    status, history = await api.call("GET", f"/api/clients/{code}/communications?type=call", manager)
+    assert status == 200 and history["pagination"]["total"] == 1
+    assert (await api.call("GET", f"/api/clients/{code}/communications?type=fax", manager))[0] == 422
+    ratings = {
+        "responsiveness_rating": 4,
+        "communication_rating": 4,
+        "requirements_clarity_rating": 3,
+        "decision_speed_rating": 5,
+        "overall_satisfaction": 4,
+    }
+    status, _ = await api.call(
+        "POST", f"/api/clients/{code}/feedback", manager, ratings | {"feedback_period": "2026-Q3"}
+    )
+    assert status == 201
+    status, bad = await api.call(
+        "POST",
+        f"/api/clients/{code}/feedback",
+        manager,
+        ratings | {"feedback_period": "2026-Q3", "overall_satisfaction": 6},
+    )
+    assert status == 422 and "overall_satisfaction" in bad["error"]["fields"]
+    status, listing = await api.call("GET", f"/api/clients/{code}/feedback", manager)
+    assert status == 200 and listing["periods"][0]["averages"]["decision_speed_rating"] == 5.0
+    status, report = await api.call(
+        "POST", f"/api/clients/{code}/reports/performance", manager, {"period": "2026-Q3"}
+    )
+    assert (
+        status == 200
+        and report["compared_with"] == "2026-Q2"
+        and report["deltas"]["overall_satisfaction"] is None
+    )
+    status, board = await api.call("GET", f"/api/clients/{code}/dashboard", manager)
+    assert (
+        status == 200
+        and board["metrics"]["total_jobs"] == 0
+        and board["timeline"][0]["kind"] in ("communication", "feedback")
+    )
