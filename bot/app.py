@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
 from bot import api
@@ -54,8 +55,11 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
         something already received with an empty 200 and do nothing, so it never writes twice."""
         key = deliveries.delivery_key(request.body, request.raw_body)
         if key is not None:
-            async with rt.db.session() as session:
-                first = await deliveries.first_delivery(session, key)
+            try:
+                async with rt.db.session() as session:
+                    first = await deliveries.first_delivery(session, key)
+            except (SQLAlchemyError, OSError):
+                first = True  # the database is down: let the listener ack and tell the user
             if not first and request.headers.get("x-slack-retry-num"):
                 return BoltResponse(status=200, body="")
         await next()

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     digest_channel: str | None = Field(None, alias="CLIENTBOT_DIGEST_CHANNEL")
     timezone: str = Field("UTC", alias="CLIENTBOT_TIMEZONE")
     email_secret: str | None = Field(None, alias="CLIENTBOT_EMAIL_SECRET")
+    # Per-job crontab overrides, e.g. {"weekly_digest": "0 9 * * fri"} (see `clientbot jobs list`).
+    schedules: dict[str, str] = Field(default_factory=dict, alias="CLIENTBOT_SCHEDULES")
     feedback_retention_years: int = Field(5, ge=1, le=100, alias="CLIENTBOT_FEEDBACK_RETENTION_YEARS")
 
     @field_validator("admins", mode="before")

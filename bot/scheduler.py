@@ -233,9 +233,15 @@ def build_scheduler(rt: Runtime) -> AsyncIOScheduler:
             except Exception:
                 log.exception("scheduled job %s failed", name)
 
+        override = rt.settings.schedules.get(job.name)
+        trigger = (
+            CronTrigger.from_crontab(override, timezone=rt.settings.tz)
+            if override
+            else CronTrigger(timezone=rt.settings.tz, **job.cron)
+        )
         scheduler.add_job(
             fire,
-            CronTrigger(timezone=rt.settings.tz, **job.cron),
+            trigger,
             id=job.name,
             name=job.description,
             coalesce=True,

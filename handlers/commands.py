@@ -11,7 +11,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DomainError
-from handlers.common import domain_error_reply, reply
+from handlers.common import domain_error_reply, log, on_error, reply
 from views.help import help_message
 
 
@@ -74,6 +74,8 @@ async def on_client_command(
         await route(request)
     except DomainError as error:
         await reply(respond, domain_error_reply(error))
+    except Exception as error:  # after the ack: report it here, Bolt would turn a quick failure into a 404
+        await on_error(error, body, context, log, client)
 
 
 def register(app: AsyncApp) -> None:

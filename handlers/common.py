@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import re
 import shlex
@@ -18,6 +19,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import Ambiguous, DomainError, ValidationFailed
@@ -158,6 +160,15 @@ async def fetch_slack_file(
     return info, content
 
 
+def _database_down(error: BaseException) -> bool:
+    """A lost or refused database connection (any driver), as opposed to a bug."""
+    return (
+        isinstance(error, OperationalError | InterfaceError | ConnectionError)
+        or (isinstance(error, DBAPIError) and error.connection_invalidated)
+        or (isinstance(error, OSError) and error.errno in (errno.ECONNREFUSED, errno.ECONNRESET))
+    )
+
+
 async def on_error(
     error: Exception,
     body: dict[str, Any],
@@ -168,6 +179,12 @@ async def on_error(
     """The one global error handler: known errors become friendly text, others get a reference id."""
     if isinstance(error, DomainError):
         payload = domain_error_reply(error)
+    elif _database_down(error):
+        logger.error("database unreachable: %s", error)
+        payload = error_message(
+            "The client database can't be reached right now, so nothing was saved. "
+            "Please try again in a minute."
+        )
     else:
         ref = uuid.uuid4().hex[:8]
         logger.exception("unhandled error ref=%s", ref, exc_info=error)

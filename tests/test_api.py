@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -263,3 +264,13 @@ async def test_openapi_document_and_parity_endpoints(api: Api, rt) -> None:
         and board["metrics"]["total_jobs"] == 0
         and board["timeline"][0]["kind"] in ("communication", "feedback")
     )
+
+
+async def test_every_endpoint_refuses_missing_and_bad_tokens(api: Api, rt) -> None:
+    from bot.api import ROUTES
+
+    for route in ROUTES:
+        path = route.path.format(client_id="CLT-2026-0001", job_id="JOB-1", application_id=str(uuid.uuid4()))
+        for bad in (None, "cbt_wrong"):
+            status, body = await api.call(route.method, path, bad, {})
+            assert (status, body["error"]["code"]) == (401, "unauthorized"), (route.method, route.path, bad)

@@ -40,3 +40,34 @@ async def test_a_retried_event_is_handled_once(slack, fake, rt) -> None:
     await fake.wait_for("views.publish", lambda c: len(fake.calls_to("views.publish")) >= 2)
     await asyncio.sleep(0.3)
     assert len(fake.calls_to("views.publish")) == 2  # Ev1 once, its retry skipped, Ev2 once
+
+
+async def test_database_outage_gives_a_clear_message_and_writes_nothing(settings, fake) -> None:
+    from aiohttp import web
+
+    from bot.app import create_bolt_app, create_web_app
+    from bot.db import Database
+    from bot.runtime import Runtime
+    from bot.storage import LocalStorage
+    from tests.conftest import SIGNING_SECRET
+    from tests.slack_client import SlackClient
+
+    down = Runtime(
+        settings=settings,
+        db=Database("postgresql+asyncpg://nobody@127.0.0.1:1/none"),
+        storage=LocalStorage(settings.storage_dir),
+    )
+    runner = web.AppRunner(create_web_app(down, create_bolt_app(down)))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    client = SlackClient(f"http://127.0.0.1:{port}", SIGNING_SECRET, fake)
+    try:
+        reply = await client.command("list", user_id=MANAGER)
+        assert reply.status == 200
+        answer = json.dumps(await fake.wait_for_response(client.last_response_url, timeout=15))
+        assert "database can't be reached" in answer and "nothing was saved" in answer
+    finally:
+        await client.close()
+        await runner.cleanup()

@@ -152,3 +152,16 @@ async def test_two_schedulers_on_one_database_send_one_digest(fake, rt, settings
         await replica.db.dispose()
     async with rt.db.session() as session:
         assert len(list(await session.scalars(select(Job)))) == 1
+
+
+def test_schedules_are_configurable(settings, db) -> None:
+    from bot.scheduler import JOBS, build_scheduler
+
+    settings.schedules = {"weekly_digest": "30 16 * * fri"}
+    scheduler = build_scheduler(Runtime(settings=settings, db=db, storage=LocalStorage(settings.storage_dir)))
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == set(JOBS)
+    assert "day_of_week='fri'" in str(jobs["weekly_digest"].trigger) and "hour='16'" in str(
+        jobs["weekly_digest"].trigger
+    )
+    assert "hour='0'" in str(jobs["nightly_analytics"].trigger)
