@@ -34,6 +34,7 @@ from bot.services import (
 )
 from bot.services.analytics import client_job_analytics
 from bot.services.inputs import parse_input
+from bot.storage import ATTACHMENT_MAX_BYTES
 
 log = logging.getLogger("clientbot.api")
 RUNTIME = web.AppKey("api_runtime", Runtime)
@@ -372,6 +373,38 @@ async def log_communication(req: ApiRequest) -> web.Response:
 
 
 @endpoint
+async def upload_attachments(req: ApiRequest) -> web.Response:
+    """multipart/form-data, one or more `file` parts, each at most 10 MB, judged by content."""
+    client = await req.client()
+    try:
+        comm_id = uuid.UUID(req.param("comm_id"))
+    except ValueError:
+        raise NotFound("No such communication.") from None
+    if not req.request.content_type.startswith("multipart/"):
+        raise ApiError(415, "unsupported_media_type", "Send the files as multipart/form-data.")
+    files = []
+    reader = await req.request.multipart()
+    while (part := await reader.next()) is not None:
+        if not getattr(part, "filename", None):
+            continue
+        content = await part.read_chunk(ATTACHMENT_MAX_BYTES + 1)
+        while len(content) <= ATTACHMENT_MAX_BYTES and (chunk := await part.read_chunk()):
+            content += chunk
+        if len(content) > ATTACHMENT_MAX_BYTES:
+            raise ApiError(413, "too_large", f"{part.filename} is larger than 10 MB.")
+        files.append(communications.IncomingFile(name=part.filename, content=content))
+        if len(files) > communications.MAX_ATTACHMENTS:
+            raise ValidationFailed({"attachments": "At most 10 files."})
+    record, owner = await communications.get(req.session, actor=req.actor, communication_id=comm_id)
+    if owner.id != client.id:
+        raise NotFound("No such communication for this client.")
+    record = await communications.add_attachments(
+        req.session, req.rt.storage, actor=req.actor, communication_id=comm_id, files=files
+    )
+    return ok({"id": record.id, "attachments": record.attachments}, 201)
+
+
+@endpoint
 async def list_communications(req: ApiRequest) -> web.Response:
     client = await req.client()
     query = parse_input(HistoryQuery, dict(req.request.query))
@@ -526,6 +559,13 @@ ROUTES = [
         list_communications,
         "Communication history",
         query=HistoryQuery,
+    ),
+    Route(
+        "POST",
+        "/api/clients/{client_id}/communications/{comm_id}/attachments",
+        upload_attachments,
+        "Attach files (multipart/form-data, append-only)",
+        success=201,
     ),
     Route(
         "POST",

@@ -493,6 +493,13 @@ class ImmutableRecord(Exception):
     """Raised when code tries to edit or delete a communication (the database refuses it too)."""
 
 
+def _appended(history: Any) -> bool:
+    """Attachments may grow: the old list must stay, unchanged, at the start of the new one."""
+    old = (history.deleted or [None])[0] or []
+    new = (history.added or [None])[0] or []
+    return len(new) >= len(old) and new[: len(old)] == old
+
+
 @event.listens_for(Session, "before_flush")
 def _communications_are_immutable(session: Session, _context: Any, _instances: Any) -> None:
     for record in session.deleted:
@@ -501,7 +508,12 @@ def _communications_are_immutable(session: Session, _context: Any, _instances: A
     for record in session.dirty:
         if isinstance(record, ClientCommunication):
             state = inspect(record)
-            changed = [name for name in COMMUNICATION_CONTENT if state.attrs[name].history.has_changes()]
+            changed = [
+                name
+                for name in COMMUNICATION_CONTENT
+                if state.attrs[name].history.has_changes()
+                and not (name == "attachments" and _appended(state.attrs[name].history))
+            ]
             if changed:
                 raise ImmutableRecord(
                     f"Communications cannot be edited ({', '.join(changed)}); log a correction."

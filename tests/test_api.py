@@ -270,7 +270,45 @@ async def test_every_endpoint_refuses_missing_and_bad_tokens(api: Api, rt) -> No
     from bot.api import ROUTES
 
     for route in ROUTES:
-        path = route.path.format(client_id="CLT-2026-0001", job_id="JOB-1", application_id=str(uuid.uuid4()))
+        path = route.path.format(
+            client_id="CLT-2026-0001",
+            job_id="JOB-1",
+            application_id=str(uuid.uuid4()),
+            comm_id=str(uuid.uuid4()),
+        )
         for bad in (None, "cbt_wrong"):
             status, body = await api.call(route.method, path, bad, {})
             assert (status, body["error"]["code"]) == (401, "unauthorized"), (route.method, route.path, bad)
+
+
+async def test_attachments_upload_is_append_only_and_checked_by_content(api: Api, rt) -> None:
+    manager = await token(rt, Role.MANAGER)
+    _, client = await api.call("POST", "/api/clients", manager, CLIENT)
+    code = client["client_code"]
+    _, logged = await api.call(
+        "POST",
+        f"/api/clients/{code}/communications",
+        manager,
+        {
+            "communication_type": "meeting",
+            "communication_date": "2026-03-02T10:00:00Z",
+            "subject": "Kick-off",
+        },
+    )
+    url = f"{api.base}/api/clients/{code}/communications/{logged['id']}/attachments"
+    headers = {"Authorization": f"Bearer {manager}"}
+
+    async def upload(name: str, content: bytes) -> tuple[int, dict]:
+        form = aiohttp.FormData()
+        form.add_field("file", content, filename=name, content_type="application/octet-stream")
+        async with api.http.post(url, data=form, headers=headers) as response:
+            return response.status, await response.json()
+
+    status, body = await upload("notes.pdf", b"%PDF-1.4 minutes of the kick-off\n%%EOF")
+    assert status == 201 and [a["mime"] for a in body["attachments"]] == ["application/pdf"]
+    status, body = await upload("more.txt", b"plain text notes")
+    assert status == 201 and [a["name"] for a in body["attachments"]] == ["notes.pdf", "more.txt"]
+    assert (await upload("evil.pdf", b"MZ\x90\x00\x03" + b"\x00" * 64))[0] == 422
+    assert (await upload("huge.pdf", b"%PDF-" + b"0" * (10 * 1024 * 1024)))[0] == 413
+    async with api.http.post(url, json={"file": "x"}, headers=headers) as response:
+        assert response.status == 415

@@ -86,6 +86,7 @@ async def test_no_5xx_for_any_body_from_the_schema(app_url: str, rt) -> None:
                 client_id=acme.client_code,
                 job_id="FUZZ-1",
                 application_id="00000000-0000-0000-0000-000000000000",
+                comm_id="00000000-0000-0000-0000-000000000000",
             )
             for method, operation in operations.items():
                 schema = (

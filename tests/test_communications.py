@@ -168,3 +168,30 @@ async def test_history_filters_search_and_pages_over_1000_records(db) -> None:
         assert (await query(text="budget")).total == 4
         day = (START + timedelta(hours=24)).date()
         assert (await query(date_from=day, date_to=day)).total == 24
+
+
+async def test_attachments_can_grow_but_never_shrink_in_the_database(db) -> None:
+    async with db.session() as session:
+        manager, _recruiter, acme = await _setup(session)
+        record = await communications.log(
+            session,
+            actor=manager,
+            client_id=acme.id,
+            data=entry(),
+            attachments=[{"name": "a.pdf", "sha256": "0" * 64}],
+        )
+    record_id = record.id.hex if not db.is_postgres else str(record.id)
+    grown = '[{"name": "a.pdf", "sha256": "' + "0" * 64 + '"}, {"name": "b.pdf", "sha256": "1"}]'
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE client_communications SET attachments = :a WHERE id = :id"),
+            {"a": grown, "id": record_id},
+        )
+    with pytest.raises((DBAPIError, IntegrityError)):
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE client_communications SET attachments = '[]' WHERE id = :id"), {"id": record_id}
+            )
+    with pytest.raises(ImmutableRecord):
+        async with db.session() as session:
+            (await session.get(ClientCommunication, record.id)).attachments = []

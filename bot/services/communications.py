@@ -207,6 +207,37 @@ async def get(
     return record, client
 
 
+async def add_attachments(
+    session: AsyncSession,
+    storage: LocalStorage,
+    *,
+    actor: User,
+    communication_id: uuid.UUID,
+    files: list[IncomingFile],
+) -> ClientCommunication:
+    """Attach more files to a record (append-only: what is attached stays as it is). The author, HR
+    Managers and Admins may."""
+    record, _client = await get(session, actor=actor, communication_id=communication_id)
+    if record.logged_by != actor.id:
+        require(actor, Role.MANAGER, "attach files to someone else's communication")
+    existing = list(record.attachments or [])
+    if not files:
+        raise ValidationFailed({"attachments": "Send at least one file."})
+    if len(existing) + len(files) > MAX_ATTACHMENTS:
+        raise ValidationFailed({"attachments": f"A communication holds at most {MAX_ATTACHMENTS} files."})
+    added = store_attachments(storage, files)
+    record.attachments = [*existing, *added]
+    audit.record(
+        session,
+        actor=actor,
+        action="communication.attachments_added",
+        entity=record,
+        after={"added": [{k: a[k] for k in ("name", "sha256", "size")} for a in added]},
+    )
+    await session.flush()
+    return record
+
+
 async def archive(session: AsyncSession, *, actor: User, communication_id: uuid.UUID) -> ClientCommunication:
     """Only the author, HR Managers and Admins archive; archiving twice changes nothing."""
     record, _client = await get(session, actor=actor, communication_id=communication_id)
