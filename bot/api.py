@@ -140,7 +140,11 @@ class ClientQuery(BaseModel):
     industry: str | None = Field(default=None, max_length=100)
     account_manager_id: str | None = None
     search: str | None = Field(default=None, max_length=200)
-    sort_by: str | None = None
+    sort_by: str = Field(
+        default="name",
+        max_length=30,
+        description="name, client_code, created_at, status, industry; prefix - for descending",
+    )
     page: int = Field(default=1, ge=1, le=100000)
     limit: int = Field(default=20, ge=1, le=100)
 
@@ -177,6 +181,7 @@ async def list_clients(req: ApiRequest) -> web.Response:
             industry=filters.industry,
             account_manager_id=manager.id if manager else None,
             search=filters.search,
+            sort_by=filters.sort_by,
         ),
         page=filters.page,
         per_page=filters.limit,

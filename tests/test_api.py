@@ -312,3 +312,21 @@ async def test_attachments_upload_is_append_only_and_checked_by_content(api: Api
     assert (await upload("huge.pdf", b"%PDF-" + b"0" * (10 * 1024 * 1024)))[0] == 413
     async with api.http.post(url, json={"file": "x"}, headers=headers) as response:
         assert response.status == 415
+
+
+async def test_list_sorts_and_rejects_unknown_sorts(api: Api, rt) -> None:
+    manager = await token(rt, Role.MANAGER)
+    for name in ("Beta", "Alpha", "Gamma"):
+        await api.call(
+            "POST",
+            "/api/clients",
+            manager,
+            CLIENT
+            | {"name": name, "contacts": [{"full_name": "C", "email": f"c@{name.lower()}.example.com"}]},
+        )
+    _, by_name = await api.call("GET", "/api/clients?sort_by=-name", manager)
+    assert [c["name"] for c in by_name["clients"]] == ["Gamma", "Beta", "Alpha"]
+    _, by_code = await api.call("GET", "/api/clients?sort_by=client_code&limit=2&page=2", manager)
+    assert [c["name"] for c in by_code["clients"]] == ["Gamma"] and by_code["pagination"]["pages"] == 2
+    status, body = await api.call("GET", "/api/clients?sort_by=password", manager)
+    assert status == 422 and "sort_by" in body["error"]["fields"]

@@ -449,6 +449,15 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+SORTS = {
+    "name": Client.name,
+    "client_code": Client.client_code,
+    "created_at": Client.created_at,
+    "status": Client.status,
+    "industry": Client.industry,
+}
+
+
 @dataclass
 class ClientFilter:
     status: ClientStatus | None = None
@@ -457,6 +466,7 @@ class ClientFilter:
     created_from: date | None = None
     created_to: date | None = None
     search: str | None = None
+    sort_by: str = "name"  # a key of SORTS, "-" in front for descending
 
 
 @dataclass
@@ -501,11 +511,18 @@ async def list_clients(
     page = min(max(1, page), pages)
     rows = await session.scalars(
         _with_details(select(Client).where(*conditions))
-        .order_by(Client.name, Client.client_code)
+        .order_by(_order(filters.sort_by), Client.client_code)
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
     return ClientPage(clients=list(rows), total=total, page=page, pages=pages, per_page=per_page)
+
+
+def _order(sort_by: str) -> Any:
+    column = SORTS.get(sort_by.lstrip("-"))
+    if column is None:
+        raise ValidationFailed({"sort_by": f"Sort by one of {', '.join(SORTS)} (prefix - for descending)."})
+    return column.desc() if sort_by.startswith("-") else column
 
 
 def primary_contact(client: Client) -> ClientContact | None:
