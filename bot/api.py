@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import api_models
 from bot.errors import DomainError, NotFound, ValidationFailed
 from bot.models import Client, ClientStatus, Job, User
 from bot.runtime import Runtime
@@ -64,7 +65,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def ok(data: Any, status: int = 200) -> web.Response:
+def ok(data: Any, status: int = 200, model: type[BaseModel] | None = None) -> web.Response:
+    """A JSON response; with `model`, the body is checked against (and shaped by) the response model."""
+    if model is not None:
+        data = model.model_validate(data).model_dump(mode="json")
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=_json_default))
 
 
@@ -162,7 +166,7 @@ async def create_client(req: ApiRequest) -> web.Response:
     client = await clients.create(
         req.session, actor=req.actor, data=data, confirm_duplicate=confirm, tz=req.rt.settings.tz
     )
-    return ok(client_json(client, details=True), 201)
+    return ok(client_json(client, details=True), 201, model=api_models.ClientOut)
 
 
 @endpoint
@@ -198,7 +202,8 @@ async def list_clients(req: ApiRequest) -> web.Response:
                 "pages": page.pages,
             },
             "summary": summary,
-        }
+        },
+        model=api_models.ClientListOut,
     )
 
 
@@ -207,7 +212,7 @@ async def get_client(req: ApiRequest) -> web.Response:
     client = await req.client()
     data = client_json(client, details=True)
     data["stats"] = (await client_job_analytics(req.session, client.id)).as_dict()
-    return ok(data)
+    return ok(data, model=api_models.ClientOut)
 
 
 @endpoint
@@ -215,7 +220,7 @@ async def update_client(req: ApiRequest) -> web.Response:
     client = await req.client()
     data = clients.parse_client(await req.body())
     updated = await clients.update(req.session, actor=req.actor, client_id=client.id, data=data)
-    return ok(client_json(updated, details=True))
+    return ok(client_json(updated, details=True), model=api_models.ClientOut)
 
 
 @endpoint
@@ -224,28 +229,28 @@ async def deactivate_client(req: ApiRequest) -> web.Response:
     body = parse_input(DeactivateIn, await req.body())
     reason = " — ".join(part for part in (body.reason, body.reason_details) if part)
     updated = await clients.deactivate(req.session, actor=req.actor, client_id=client.id, reason=reason)
-    return ok(client_json(updated))
+    return ok(client_json(updated), model=api_models.ClientOut)
 
 
 @endpoint
 async def create_job(req: ApiRequest) -> web.Response:
     data = jobs.parse_job(await req.body())
     job = await jobs.create_job(req.session, actor=req.actor, data=data, tz=req.rt.settings.tz)
-    return ok({"id": job.id, "reference": job.reference, **job_json(job)}, 201)
+    return ok({"id": job.id, "reference": job.reference, **job_json(job)}, 201, model=api_models.JobOut)
 
 
 @endpoint
 async def create_candidate(req: ApiRequest) -> web.Response:
     data = parse_input(pipeline.CandidateIn, await req.body())
     candidate, created = await pipeline.upsert_candidate(req.session, actor=req.actor, data=data)
-    return ok(audit.snapshot(candidate), 201 if created else 200)
+    return ok(audit.snapshot(candidate), 201 if created else 200, model=api_models.CandidateOut)
 
 
 @endpoint
 async def create_application(req: ApiRequest) -> web.Response:
     data = parse_input(pipeline.ApplicationIn, await req.body())
     application = await pipeline.create_application(req.session, actor=req.actor, data=data)
-    return ok(audit.snapshot(application), 201)
+    return ok(audit.snapshot(application), 201, model=api_models.ApplicationOut)
 
 
 @endpoint
@@ -258,7 +263,7 @@ async def update_application(req: ApiRequest) -> web.Response:
     application = await pipeline.update_application(
         req.session, actor=req.actor, application_id=application_id, patch=patch
     )
-    return ok(audit.snapshot(application))
+    return ok(audit.snapshot(application), model=api_models.ApplicationOut)
 
 
 @endpoint
@@ -281,6 +286,7 @@ async def link_job(req: ApiRequest) -> web.Response:
     return ok(
         {"client_id": client.id, "job_id": job.id, "reference": job.reference, "linked": bool(result.linked)},
         201 if result.linked else 200,
+        model=api_models.LinkOut,
     )
 
 
@@ -290,7 +296,10 @@ async def unlink_job(req: ApiRequest) -> web.Response:
     job = await jobs.unlink_job(
         req.session, actor=req.actor, client_id=client.id, reference=req.param("job_id")
     )
-    return ok({"client_id": client.id, "job_id": job.id, "reference": job.reference, "linked": False})
+    return ok(
+        {"client_id": client.id, "job_id": job.id, "reference": job.reference, "linked": False},
+        model=api_models.LinkOut,
+    )
 
 
 @endpoint
@@ -303,7 +312,8 @@ async def list_client_jobs(req: ApiRequest) -> web.Response:
             "jobs": [job_json(row.job) | {"pipeline": row.pipeline} for row in page.rows],
             "pagination": {"page": page.page, "limit": query.limit, "total": page.total, "pages": page.pages},
             "analytics": (await client_job_analytics(req.session, client.id)).as_dict(),
-        }
+        },
+        model=api_models.JobListOut,
     )
 
 
@@ -318,7 +328,8 @@ async def bulk_operations(req: ApiRequest) -> web.Response:
             "dry_run": data.dry_run,
             "results": [r.as_dict() for r in results],
             "summary": {"ok": sum(r.ok for r in results), "failed": sum(not r.ok for r in results)},
-        }
+        },
+        model=api_models.BulkOut,
     )
 
 
@@ -363,7 +374,8 @@ async def client_dashboard(req: ApiRequest) -> web.Response:
             "follow_ups": [audit.snapshot(r) for r in board.follow_ups],
             "timeline": [{"at": i.at, "kind": i.kind, "text": i.text} for i in board.timeline],
             "hires_by_month": dict(board.hires_by_month),
-        }
+        },
+        model=api_models.DashboardOut,
     )
 
 
@@ -374,7 +386,7 @@ async def log_communication(req: ApiRequest) -> web.Response:
     record = await communications.log(
         req.session, actor=req.actor, client_id=client.id, data=data, source="api"
     )
-    return ok(audit.snapshot(record), 201)
+    return ok(audit.snapshot(record), 201, model=api_models.CommunicationOut)
 
 
 @endpoint
@@ -406,7 +418,7 @@ async def upload_attachments(req: ApiRequest) -> web.Response:
     record = await communications.add_attachments(
         req.session, req.rt.storage, actor=req.actor, communication_id=comm_id, files=files
     )
-    return ok({"id": record.id, "attachments": record.attachments}, 201)
+    return ok({"id": record.id, "attachments": record.attachments}, 201, model=api_models.AttachmentsOut)
 
 
 @endpoint
@@ -444,7 +456,8 @@ async def list_communications(req: ApiRequest) -> web.Response:
                 audit.snapshot(e.record) | {"job_reference": e.job_reference} for e in page.entries
             ],
             "pagination": {"page": page.page, "limit": query.limit, "total": page.total, "pages": page.pages},
-        }
+        },
+        model=api_models.CommunicationListOut,
     )
 
 
@@ -455,7 +468,7 @@ async def submit_feedback(req: ApiRequest) -> web.Response:
     row, created = await feedback.submit(
         req.session, actor=req.actor, client_id=client.id, data=data, today=_today(req)
     )
-    return ok(audit.snapshot(row), 201 if created else 200)
+    return ok(audit.snapshot(row), 201 if created else 200, model=api_models.FeedbackOut)
 
 
 @endpoint
@@ -473,7 +486,8 @@ async def list_feedback(req: ApiRequest) -> web.Response:
                 }
                 for s in periods
             ]
-        }
+        },
+        model=api_models.FeedbackListOut,
     )
 
 
@@ -496,7 +510,8 @@ async def performance_report(req: ApiRequest) -> web.Response:
             "finalized": report.period.finalized,
             "written_feedback": report.period.written,
             "trend": [{"period": s.period, "averages": s.averages} for s in report.periods],
-        }
+        },
+        model=api_models.PerformanceReportOut,
     )
 
 
@@ -617,6 +632,29 @@ ROUTES = [
     ),
 ]
 
+RESPONSES: dict[str, type[BaseModel]] = {
+    "create_client": api_models.ClientOut,
+    "list_clients": api_models.ClientListOut,
+    "get_client": api_models.ClientOut,
+    "update_client": api_models.ClientOut,
+    "deactivate_client": api_models.ClientOut,
+    "client_dashboard": api_models.DashboardOut,
+    "log_communication": api_models.CommunicationOut,
+    "list_communications": api_models.CommunicationListOut,
+    "upload_attachments": api_models.AttachmentsOut,
+    "submit_feedback": api_models.FeedbackOut,
+    "list_feedback": api_models.FeedbackListOut,
+    "performance_report": api_models.PerformanceReportOut,
+    "list_client_jobs": api_models.JobListOut,
+    "link_job": api_models.LinkOut,
+    "unlink_job": api_models.LinkOut,
+    "create_job": api_models.JobOut,
+    "create_candidate": api_models.CandidateOut,
+    "create_application": api_models.ApplicationOut,
+    "update_application": api_models.ApplicationOut,
+    "bulk_operations": api_models.BulkOut,
+}
+
 ERROR_SCHEMA = {
     "type": "object",
     "properties": {
@@ -665,7 +703,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": {
                 str(route.success): {
                     "description": "success",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "content": {"application/json": {"schema": ref(RESPONSES[route.handler.__name__])}},
                 },
                 **errors,
             },

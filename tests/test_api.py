@@ -205,6 +205,12 @@ async def test_openapi_document_and_parity_endpoints(api: Api, rt) -> None:
     async with api.http.get(api.base + "/api/openapi.json") as response:
         document = await response.json()
     assert document["openapi"].startswith("3.") and "ClientIn" in document["components"]["schemas"]
+    schemas = document["components"]["schemas"]
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            success = next(v for k, v in operation["responses"].items() if k.startswith("2"))
+            model = success["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+            assert model.endswith("Out") and model in schemas, operation["operationId"]
     for path in (
         "/api/clients/{client_id}/dashboard",
         "/api/clients/{client_id}/communications",
