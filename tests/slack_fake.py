@@ -47,6 +47,7 @@ class FakeSlack:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
     uploads: dict[str, Upload] = field(default_factory=dict)
+    rate_limited: dict[str, int] = field(default_factory=dict)  # method -> how many calls to answer 429
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -173,6 +174,11 @@ class FakeSlack:
         self.calls.append(Call(method, params, dict(request.headers)))
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if self.rate_limited.get(method):
+            self.rate_limited[method] -= 1
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+            )
         try:
             if method in VIEW_METHODS:
                 validate_view(params.get("view") or {})

@@ -336,3 +336,20 @@ async def test_list_sorts_and_rejects_unknown_sorts(api: Api, rt) -> None:
     assert [c["name"] for c in by_code["clients"]] == ["Gamma"] and by_code["pagination"]["pages"] == 2
     status, body = await api.call("GET", "/api/clients?sort_by=password", manager)
     assert status == 422 and "sort_by" in body["error"]["fields"]
+
+
+async def test_get_and_update_a_client(api: Api, rt) -> None:
+    manager, recruiter = await token(rt, Role.MANAGER), await token(rt, Role.RECRUITER)
+    _, client = await api.call("POST", "/api/clients", manager, CLIENT)
+    status, details = await api.call("GET", f"/api/clients/{client['id']}", recruiter)
+    assert status == 200 and details["contacts"][0]["phone"] == "+14155552671" and "stats" in details
+    assert (await api.call("PUT", f"/api/clients/{client['client_code']}", recruiter, CLIENT))[0] == 403
+    status, updated = await api.call(
+        "PUT",
+        f"/api/clients/{client['client_code']}",
+        manager,
+        CLIENT | {"name": "Tech Corp Group", "city": "Oakland"},
+    )
+    assert status == 200 and (updated["name"], updated["city"]) == ("Tech Corp Group", "Oakland")
+    assert updated["client_code"] == client["client_code"]
+    assert (await api.call("GET", "/api/clients/CLT-1999-0001", manager))[0] == 404

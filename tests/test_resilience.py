@@ -71,3 +71,12 @@ async def test_database_outage_gives_a_clear_message_and_writes_nothing(settings
     finally:
         await client.close()
         await runner.cleanup()
+
+
+async def test_rate_limited_web_api_calls_are_retried(slack, fake, rt) -> None:
+    async with rt.db.session() as session:
+        await factories.user(session, MANAGER, Role.MANAGER)
+    fake.rate_limited["views.open"] = 1
+    await slack.command("new", user_id=MANAGER)
+    await fake.wait_for("views.open", lambda c: len(fake.calls_to("views.open")) == 2, timeout=8)
+    assert fake.rate_limited["views.open"] == 0  # the 429 was honoured (Retry-After) and the call repeated
