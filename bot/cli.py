@@ -180,11 +180,23 @@ async def _jobs(settings: Settings, action: str, name: str | None) -> int:
         await rt.db.dispose()
 
 
+async def _demo(settings: Settings) -> list[str]:
+    from bot.demo import build
+
+    rt = Runtime.from_settings(settings)
+    try:
+        await migrate(rt.db)
+        return await build(rt.db, today=datetime.now(settings.tz).date())
+    finally:
+        await rt.db.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="clientbot", description="Client management for recruitment teams.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate, then serve Slack, /api and /healthz")
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
+    commands.add_parser("demo", help="fill the database with a demo agency (offline, idempotent)")
     token = commands.add_parser("api-token", help="REST API tokens").add_subparsers(
         dest="action", required=True
     )
@@ -213,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         print(f"database is at the latest schema ({settings.database_url.split('@')[-1]})")
+        return 0
+    if args.command == "demo":
+        made = asyncio.run(_demo(settings))
+        print("\n".join(made) if made else "the demo agency is already there; nothing to add")
         return 0
     if args.command == "api-token":
         print(asyncio.run(_create_token(settings, Role(args.role), args.name)))

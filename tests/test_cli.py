@@ -41,3 +41,35 @@ def test_api_token_is_printed_once_and_stored_hashed(tmp_path: Path) -> None:
     assert token.startswith("cbt_") and len(token) > 40
     stored = sqlite3.connect(db).execute("SELECT name, role, token_hash FROM api_tokens").fetchall()
     assert stored[0][:2] == ("ATS", "manager") and token not in stored[0][2] and len(stored[0][2]) == 64
+
+
+def test_demo_fills_a_realistic_agency_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "demo.db"
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{db}", "CLIENTBOT_STORAGE_DIR": str(tmp_path)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+
+    first = run("demo")
+    assert first.stdout.count("client CLT-") == 6 and "feedback for 4 quarters" in first.stdout
+    counts = {
+        t: sqlite3.connect(db).execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("clients", "jobs", "applications", "client_communications", "client_feedback")
+    }
+    assert counts["clients"] == 6 and all(n > 0 for n in counts.values()), counts
+    assert "already there" in run("demo").stdout
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM clients").fetchone()[0] == 6
+    out = tmp_path / "northwind.pdf"
+    assert (
+        "wrote" in run("report", "Northwind Traders", "--out", str(out)).stdout
+        and out.stat().st_size > 10_000
+    )
