@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -137,15 +137,23 @@ async def publish_home(
     context: AsyncBoltContext,
     user_id: str,
     *,
-    status: str | None = None,
+    filters: dict[str, Any] | None = None,
     page: int = 1,
 ) -> None:
+    """Publish the portfolio with `filters` ({"status", "industry", "from", "to"}, kept in the Home view)."""
+    filters = {k: v for k, v in (filters or {}).items() if v and v != "all"}
+    chosen = dashboard.PortfolioFilter(
+        status=filters.get("status"),
+        industry=filters.get("industry"),
+        created_from=date.fromisoformat(filters["from"]) if filters.get("from") else None,
+        created_to=date.fromisoformat(filters["to"]) if filters.get("to") else None,
+    )
     async with acting(context, client) as (session, actor):
         board = await dashboard.portfolio(
-            session, manager_id=actor.id, today=_today(runtime(context)), status=status, page=page
+            session, manager_id=actor.id, today=_today(runtime(context)), filters=chosen, page=page
         )
         view = dashboard_views.home_view(
-            actor, board, can_create=has_role(actor, Role.MANAGER), status=status
+            actor, board, can_create=has_role(actor, Role.MANAGER), filters=filters
         )
     await client.views_publish(user_id=user_id, view=view)
 
@@ -157,20 +165,31 @@ async def on_app_home_opened(
         await publish_home(client, context, event["user"])
 
 
-async def pick_home_status(
+_FILTER_KEYS = {
+    dashboard_views.HOME_FILTER_ACTION: "status",
+    dashboard_views.HOME_INDUSTRY_ACTION: "industry",
+    dashboard_views.HOME_FROM_ACTION: "from",
+    dashboard_views.HOME_TO_ACTION: "to",
+}
+
+
+async def change_home_filter(
     ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
+    """Any Home filter: update that one in the view's filters and publish page 1."""
     await ack()
-    status = action["selected_option"]["value"]
-    await publish_home(client, context, body["user"]["id"], status=None if status == "all" else status)
+    filters = json.loads(body.get("view", {}).get("private_metadata") or "{}")
+    value = (action.get("selected_option") or {}).get("value") or action.get("selected_date")
+    filters[_FILTER_KEYS[action["action_id"]]] = value
+    await publish_home(client, context, body["user"]["id"], filters=filters)
 
 
 async def click_home_page(
     ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
-    data = json.loads(action["value"])
-    await publish_home(client, context, body["user"]["id"], status=data.get("s"), page=int(data.get("p", 1)))
+    filters = json.loads(body.get("view", {}).get("private_metadata") or "{}")
+    await publish_home(client, context, body["user"]["id"], filters=filters, page=int(action["value"]))
 
 
 def register(app: AsyncApp) -> None:
@@ -178,5 +197,6 @@ def register(app: AsyncApp) -> None:
     app.action(dashboard_views.CHART_ACTION)(click_chart)
     app.action(dashboard_views.EXPORT_ACTION)(click_export)
     app.event("app_home_opened")(on_app_home_opened)
-    app.action(dashboard_views.HOME_FILTER_ACTION)(pick_home_status)
+    for action_id in _FILTER_KEYS:
+        app.action(action_id)(change_home_filter)
     app.action(re.compile(f"^{dashboard_views.HOME_PAGE_ACTION}_(prev|next)$"))(click_home_page)

@@ -235,7 +235,22 @@ async def test_app_home_portfolio_filters_and_pages(slack, fake, rt) -> None:
     await fake.wait_for("views.publish", lambda c: "page 2 of 3" in json.dumps(c.params["view"]))
     option = {"value": "archived", "text": {"type": "plain_text", "text": "archived"}}
     await slack.block_action("home_filter_status", selected_option=option, user_id=MANAGER, view=home)
-    await fake.wait_for("views.publish", lambda c: "No clients here" in json.dumps(c.params["view"]))
+    archived = await fake.wait_for(
+        "views.publish", lambda c: "No clients here" in json.dumps(c.params["view"])
+    )
+    assert json.loads(archived.params["view"]["private_metadata"]) == {"status": "archived"}
+    fake.calls.clear()
+    dated = archived.params["view"]
+    await slack.block_action(
+        "home_filter_status",
+        selected_option={"value": "all", "text": {"type": "plain_text", "text": "all"}},
+        user_id=MANAGER,
+        view=dated,
+    )
+    everything = (await fake.wait_for("views.publish")).params["view"]
+    fake.calls.clear()
+    await slack.block_action("home_filter_from", user_id=MANAGER, view=everything)  # no date: unchanged
+    await fake.wait_for("views.publish", lambda c: "page 1 of 3" in json.dumps(c.params["view"]))
 
 
 async def test_nightly_snapshot_is_idempotent(rt) -> None:

@@ -117,10 +117,12 @@ def test_dashboard_at_its_largest() -> None:
 def test_home_help_and_roles_at_their_largest() -> None:
     comm = ClientCommunication(id=uuid.uuid4(), subject=LONG, follow_up_date=date(2026, 1, 1))
     rows = [PortfolioRow(_client(n, 0), 10**6, 10**6, 10**6, datetime.now(UTC)) for n in range(20)]
+    industries = [f"Industry {n} " + "x" * 90 for n in range(150)]
     page = PortfolioPage(
-        rows, 1000, 2, 50, [(comm, "CLT-2026-0001")] * 20, ["CLT-2026-0001"] * 100, "2026-Q3"
+        rows, 1000, 2, 50, [(comm, "CLT-2026-0001")] * 20, ["CLT-2026-0001"] * 100, "2026-Q3", industries
     )
-    for status in (None, "archived"):
-        validate_view(home_view(_user(), page, can_create=True, status=status))
+    chosen = {"status": "archived", "industry": industries[3], "from": "2026-01-01", "to": "2026-12-31"}
+    for filters in ({}, chosen):
+        validate_view(home_view(_user(), page, can_create=True, filters=filters))
     validate_message(help_message(list(COMMANDS), intro=LONG))
     validate_message(role_changed_message(_user()))

@@ -41,6 +41,9 @@ CHART_ACTION = "dashboard_chart"
 FEEDBACK_HISTORY_ACTION = "feedback_history_open"  # handled by handlers/feedback.py
 EXPORT_ACTION = "dashboard_export"
 HOME_FILTER_ACTION = "home_filter_status"
+HOME_INDUSTRY_ACTION = "home_filter_industry"
+HOME_FROM_ACTION = "home_filter_from"
+HOME_TO_ACTION = "home_filter_to"
 HOME_PAGE_ACTION = "home_page"
 TIMELINE_ICONS = {
     "job": ":briefcase:",
@@ -140,9 +143,12 @@ def sent_message(text: str) -> dict[str, Any]:
     return message(text, [section(f":white_check_mark: {text}")])
 
 
-def home_view(user: User, page: PortfolioPage, *, can_create: bool, status: str | None) -> dict[str, Any]:
-    """The viewer's portfolio: their clients with health figures, follow-ups due this week, and clients
-    still without feedback for the last quarter."""
+def home_view(
+    user: User, page: PortfolioPage, *, can_create: bool, filters: dict[str, Any]
+) -> dict[str, Any]:
+    """The viewer's portfolio: their clients with health figures (filtered by status, industry and
+    created dates, 20 a page), follow-ups due this week, and clients without last quarter's feedback.
+    The filters travel in the view's private_metadata."""
     blocks: list[dict[str, Any]] = [
         header("Your client portfolio"),
         context(f"You are {ROLE_TITLES[user.role_enum]}. Type `/client help` for every command."),
@@ -150,14 +156,13 @@ def home_view(user: User, page: PortfolioPage, *, can_create: bool, status: str 
     statuses = [option("All statuses", "all")] + [
         option(s, s) for s in ("active", "on-hold", "inactive", "archived")
     ]
-    picker: dict[str, Any] = {
-        "type": "static_select",
-        "action_id": HOME_FILTER_ACTION,
-        "options": statuses,
-        "initial_option": next(o for o in statuses if o["value"] == (status or "all")),
-        "placeholder": plain("Status"),
-    }
-    controls = [picker]
+    industries = [option("All industries", "all")] + [option(i, i) for i in page.industries[:99]]
+    controls: list[dict[str, Any]] = [
+        _select(HOME_FILTER_ACTION, statuses, filters.get("status")),
+        _select(HOME_INDUSTRY_ACTION, industries, filters.get("industry")),
+        _date(HOME_FROM_ACTION, "Created from", filters.get("from")),
+        _date(HOME_TO_ACTION, "Created to", filters.get("to")),
+    ]
     if can_create:
         controls.append(button("New client", NEW_CLIENT_ACTION, style="primary"))
     blocks.append(actions(*controls, block_id="home_controls"))
@@ -186,13 +191,21 @@ def home_view(user: User, page: PortfolioPage, *, can_create: bool, status: str 
         )
     nav = []
     if page.page > 1:
-        nav.append(
-            button("◀ Previous", f"{HOME_PAGE_ACTION}_prev", json.dumps({"p": page.page - 1, "s": status}))
-        )
+        nav.append(button("◀ Previous", f"{HOME_PAGE_ACTION}_prev", str(page.page - 1)))
     if page.page < page.pages:
-        nav.append(
-            button("Next ▶", f"{HOME_PAGE_ACTION}_next", json.dumps({"p": page.page + 1, "s": status}))
-        )
+        nav.append(button("Next ▶", f"{HOME_PAGE_ACTION}_next", str(page.page + 1)))
     if nav:
         blocks.append(actions(*nav, block_id="home_nav"))
-    return {"type": "home", "blocks": blocks[:100]}
+    return {"type": "home", "blocks": blocks[:100], "private_metadata": json.dumps(filters)[:3000]}
+
+
+def _select(action_id: str, options: list[dict[str, Any]], chosen: str | None) -> dict[str, Any]:
+    initial = next((o for o in options if o["value"] == (chosen or "all")), options[0])
+    return {"type": "static_select", "action_id": action_id, "options": options, "initial_option": initial}
+
+
+def _date(action_id: str, label: str, chosen: str | None) -> dict[str, Any]:
+    element: dict[str, Any] = {"type": "datepicker", "action_id": action_id, "placeholder": plain(label)}
+    if chosen:
+        element["initial_date"] = chosen
+    return element

@@ -253,6 +253,15 @@ class PortfolioPage:
     follow_ups: list[tuple[ClientCommunication, str]]
     feedback_due: list[str]
     feedback_period: str
+    industries: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PortfolioFilter:
+    status: str | None = None
+    industry: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
 
 
 async def portfolio(
@@ -260,16 +269,36 @@ async def portfolio(
     *,
     manager_id: uuid.UUID,
     today: date,
-    status: str | None = None,
+    filters: PortfolioFilter | None = None,
     page: int = 1,
     per_page: int = 20,
 ) -> PortfolioPage:
     """An account manager's clients with health figures (grouped queries over the page), their follow-ups
     due this week, and their active clients without feedback for the last completed quarter."""
-    filters = clients.ClientFilter(
-        account_manager_id=manager_id, status=ClientStatus(status) if status else None
+    chosen = filters or PortfolioFilter()
+    listed = await clients.list_clients(
+        session,
+        filters=clients.ClientFilter(
+            account_manager_id=manager_id,
+            status=ClientStatus(chosen.status) if chosen.status else None,
+            industry=chosen.industry,
+            created_from=chosen.created_from,
+            created_to=chosen.created_to,
+        ),
+        page=page,
+        per_page=per_page,
     )
-    listed = await clients.list_clients(session, filters=filters, page=page, per_page=per_page)
+    industries = [
+        i
+        for i in await session.scalars(
+            select(Client.industry)
+            .where(Client.account_manager_id == manager_id, Client.industry.is_not(None))
+            .distinct()
+            .order_by(Client.industry)
+            .limit(99)
+        )
+        if i
+    ]
     ids = [c.id for c in listed.clients]
     active = dict(
         (
@@ -340,5 +369,12 @@ async def portfolio(
         )
     )
     return PortfolioPage(
-        rows, listed.total, listed.page, listed.pages, [(r, code) for r, code in due], feedback_due, period
+        rows,
+        listed.total,
+        listed.page,
+        listed.pages,
+        [(r, code) for r, code in due],
+        feedback_due,
+        period,
+        industries,
     )
