@@ -127,7 +127,9 @@ class PdfReport:
 
     def table(self, rows: Sequence[Sequence[Any]], widths: Sequence[float] | None = None) -> None:
         cell = self.styles["BodyText"]
-        head = cell.clone("table-head", textColor=colors.white, fontName="Helvetica-Bold")
+        head = cell.clone(
+            "table-head", textColor=colors.white, fontName="Helvetica-Bold", fontSize=8.5, leading=10
+        )
         data = [
             [Paragraph(escape(str(v)), head if index == 0 else cell) for v in row]
             for index, row in enumerate(rows)
@@ -293,12 +295,13 @@ def performance_pdf(report: PerformanceReport, chart: bytes, logo: bytes | None 
     pdf.heading("Trend")
     pdf.table(
         [
-            ("Period", *CRITERIA.values(), "Responses"),
+            ("Period", *CRITERIA.values(), "Replies"),
             *(
                 (s.period, *(_score(s.averages[c]) for c in CRITERIA), str(s.responses))
                 for s in report.periods
             ),
-        ]
+        ],
+        widths=[18 * mm, *[29 * mm] * len(CRITERIA), 17 * mm],
     )
     pdf.heading(f"Written feedback, {current.period}")
     for text in current.written or ["No written feedback."]:
