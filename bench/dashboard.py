@@ -14,13 +14,13 @@ from datetime import date
 from sqlalchemy import select
 
 from bench.analytics import percentile
+from bot import reports
 from bot.config import Settings
 from bot.db import Database
 from bot.models import Client, User
 from bot.runtime import Runtime
 from bot.services import dashboard
 from bot.storage import LocalStorage
-from handlers.dashboard import build_dashboard_pdf
 
 
 async def run(url: str, samples: int, pdfs: int) -> None:
@@ -47,7 +47,7 @@ async def run(url: str, samples: int, pdfs: int) -> None:
     pdf_times, sizes = [], []
     for board in boards[:pdfs]:
         started = time.perf_counter()
-        sizes.append(len(build_dashboard_pdf(board, rt)))
+        sizes.append(len(reports.build_dashboard_pdf(board, rt.storage)))
         pdf_times.append((time.perf_counter() - started) * 1000)
     print(
         f"PDF with chart over {len(pdf_times)} clients: p50 {percentile(pdf_times, 50):.0f} ms, "

@@ -140,20 +140,25 @@ async def _import(settings: Settings, kind: str, path: Path) -> int:
 
 
 async def _report(settings: Settings, code: str, period: str | None, vs: str | None) -> tuple[str, bytes]:
-    from bot.services import clients, dashboard
-    from handlers.dashboard import build_dashboard_pdf
+    """The dashboard PDF, or with a period the performance report of that period against `vs`."""
+    from bot import reports
+    from bot.services import clients, dashboard, feedback
 
     rt = Runtime.from_settings(settings)
     try:
         await migrate(rt.db)
         operator = await _operator(rt)
+        today = datetime.now(settings.tz).date()
         async with rt.db.session() as session:
             actor = await users.get(session, operator)
             client = await clients.find(session, code)
-            board = await dashboard.build(
-                session, actor=actor, client_id=client.id, today=datetime.now(settings.tz).date()
-            )
-        return client.name, await asyncio.to_thread(build_dashboard_pdf, board, rt)
+            if period or vs:
+                report = await feedback.report(
+                    session, actor=actor, client_id=client.id, period=period, vs=vs, today=today
+                )
+                return client.name, await asyncio.to_thread(reports.build_performance_pdf, report, rt.storage)
+            board = await dashboard.build(session, actor=actor, client_id=client.id, today=today)
+        return client.name, await asyncio.to_thread(reports.build_dashboard_pdf, board, rt.storage)
     finally:
         await rt.db.dispose()
 

@@ -13,6 +13,7 @@ from bot.services.feedback import CRITERIA, PerformanceReport
 
 if TYPE_CHECKING:
     from bot.services.dashboard import Dashboard
+    from bot.storage import LocalStorage as Storage
 
 from matplotlib.figure import Figure
 from reportlab.lib import colors
@@ -307,3 +308,23 @@ def performance_pdf(report: PerformanceReport, chart: bytes, logo: bytes | None 
     for text in current.written or ["No written feedback."]:
         pdf.paragraph(text)
     return pdf.build()
+
+
+def dashboard_chart(dashboard: Dashboard) -> bytes:
+    return pipeline_chart(
+        dashboard.stats.pipeline, dashboard.hires_by_month, f"{dashboard.client.name} · pipeline and hires"
+    )
+
+
+def _logo(storage: Storage, key: str | None) -> bytes | None:
+    return storage.get(key) if key and storage.exists(key) else None
+
+
+def build_dashboard_pdf(dashboard: Dashboard, storage: Storage) -> bytes:
+    """The whole dashboard export (chart, logo, PDF); slow, so callers run it in a worker thread."""
+    return dashboard_pdf(dashboard, dashboard_chart(dashboard), _logo(storage, dashboard.client.logo_url))
+
+
+def build_performance_pdf(report: PerformanceReport, storage: Storage) -> bytes:
+    """The whole performance report (trend chart, logo, PDF); slow, so callers run it in a worker thread."""
+    return performance_pdf(report, performance_chart(report), _logo(storage, report.client.logo_url))

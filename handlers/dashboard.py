@@ -62,18 +62,12 @@ async def click_share(
     )
 
 
-def _chart(board: dashboard.Dashboard) -> bytes:
-    return reports.pipeline_chart(
-        board.stats.pipeline, board.hires_by_month, f"{board.client.name} · pipeline and hires"
-    )
-
-
 async def click_chart(
     ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
     board, _ = await _load(context, client, uuid.UUID(action["value"]))
-    png = await asyncio.to_thread(_chart, board)  # matplotlib off the event loop
+    png = await asyncio.to_thread(reports.dashboard_chart, board)  # matplotlib off the event loop
     await send_file_to_user(
         client,
         context.user_id,
@@ -81,15 +75,6 @@ async def click_chart(
         filename=f"{board.client.client_code}-pipeline.png",
         comment=f"Pipeline and hires of *{board.client.name}*.",
     )
-
-
-def build_dashboard_pdf(board: dashboard.Dashboard, rt: Runtime) -> bytes:
-    logo = (
-        rt.storage.get(board.client.logo_url)
-        if board.client.logo_url and rt.storage.exists(board.client.logo_url)
-        else None
-    )
-    return reports.dashboard_pdf(board, _chart(board), logo)
 
 
 async def _export(
@@ -107,7 +92,7 @@ async def _export(
         await reply(respond, domain_error_reply(error), replace=True)
         return
     rt = runtime(context)
-    pdf = await asyncio.to_thread(build_dashboard_pdf, board, rt)
+    pdf = await asyncio.to_thread(reports.build_dashboard_pdf, board, rt.storage)
     await send_file_to_user(
         client,
         context.user_id,

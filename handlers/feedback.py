@@ -211,7 +211,7 @@ async def click_pdf(
     except DomainError as error:
         await reply(respond, domain_error_reply(error), replace=True)
         return
-    pdf = await asyncio.to_thread(build_performance_pdf, report, rt)
+    pdf = await asyncio.to_thread(reports.build_performance_pdf, report, rt.storage)
     await send_file_to_user(
         client,
         context.user_id,
@@ -222,12 +222,6 @@ async def click_pdf(
     await reply(
         respond, sent_message(f"The {period} report of {report.client.name} is in your DMs."), replace=True
     )
-
-
-def build_performance_pdf(report: feedback.PerformanceReport, rt: Runtime) -> bytes:
-    logo_key = report.client.logo_url
-    logo = rt.storage.get(logo_key) if logo_key and rt.storage.exists(logo_key) else None
-    return reports.performance_pdf(report, reports.performance_chart(report), logo)
 
 
 async def click_finalize(

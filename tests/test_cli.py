@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+from pypdf import PdfReader
 
 
 def test_serve_without_credentials_explains_how_to_create_the_app(tmp_path: Path) -> None:
@@ -73,3 +76,13 @@ def test_demo_fills_a_realistic_agency_once(tmp_path: Path) -> None:
         "wrote" in run("report", "Northwind Traders", "--out", str(out)).stdout
         and out.stat().st_size > 10_000
     )
+    latest = re.search(r"feedback for 4 quarters up to (\d{4}-Q\d)", first.stdout).group(1)
+    year, quarter = map(int, latest.split("-Q"))
+    earlier = f"{year}-Q{quarter - 1}" if quarter > 1 else f"{year - 1}-Q4"
+    perf = tmp_path / "northwind-perf.pdf"
+    run("report", "Northwind Traders", "--period", latest, "--vs", earlier, "--out", str(perf))
+    text = "".join(page.extract_text() for page in PdfReader(perf).pages)
+    assert f"Performance report · {latest} compared with {earlier}" in text
+    assert "Responsiveness" in text and "Key figures" not in text
+    dashboard_text = "".join(page.extract_text() for page in PdfReader(out).pages)
+    assert "Key figures" in dashboard_text and "Performance report" not in dashboard_text
