@@ -152,6 +152,15 @@ async def test_recruiters_cannot_submit_and_finalised_feedback_is_read_only(slac
         view, slack.form_values(view, RATINGS | {"feedback_period": "2026-Q3"}), user_id=MANAGER
     )
     assert "read-only" in reply.json["errors"]["feedback_period"]
+    other_manager = "UMANAGER2"
+    async with rt.db.session() as session:
+        await factories.user(session, other_manager, Role.MANAGER)
+    view = await _open(slack, fake, acme.client_code, user_id=other_manager)
+    reply = await slack.view_submission(
+        view, slack.form_values(view, RATINGS | {"feedback_period": "2026-Q3"}), user_id=other_manager
+    )
+    assert "read-only" in reply.json["errors"]["feedback_period"]
+    assert len(await _rows(rt)) == 1, "a finalised period takes no new submissions"
 
 
 async def _two_quarters(rt, acme) -> None:

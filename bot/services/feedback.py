@@ -65,13 +65,12 @@ async def submit(
     require(actor, Role.MANAGER, "submit client feedback")
     client = await clients.get(session, client_id)
     communications.require_view(actor, client)
-    row = await session.scalar(
-        select(ClientFeedback).where(
-            ClientFeedback.client_id == client.id,
-            ClientFeedback.feedback_period == data.feedback_period,
-            ClientFeedback.submitted_by == actor.id,
-        )
+    period_rows = select(ClientFeedback).where(
+        ClientFeedback.client_id == client.id, ClientFeedback.feedback_period == data.feedback_period
     )
+    if await session.scalar(select(period_rows.where(ClientFeedback.is_finalized.is_(True)).exists())):
+        raise Conflict(f"Feedback for {data.feedback_period} is finalised and read-only.")
+    row = await session.scalar(period_rows.where(ClientFeedback.submitted_by == actor.id))
     values = data.model_dump(exclude={"feedback_period"})
     if row is None:
         row = ClientFeedback(
@@ -86,8 +85,6 @@ async def submit(
         await session.flush()
         audit.record(session, actor=actor, action="feedback.submitted", entity=row, after=audit.snapshot(row))
         return row, True
-    if row.is_finalized:
-        raise Conflict(f"Feedback for {data.feedback_period} is finalised and read-only.")
     before = audit.snapshot(row)
     for key, value in values.items():
         setattr(row, key, value)
