@@ -518,3 +518,6 @@ def _communications_are_immutable(session: Session, _context: Any, _instances: A
                 raise ImmutableRecord(
                     f"Communications cannot be edited ({', '.join(changed)}); log a correction."
                 )
+            archived = state.attrs["archived_at"].history
+            if (archived.deleted or [None])[0] is not None and archived.has_changes():
+                raise ImmutableRecord("An archived communication stays archived.")

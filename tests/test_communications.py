@@ -81,6 +81,17 @@ async def test_raw_sql_update_and_delete_fail_in_the_database(db) -> None:
             text("UPDATE client_communications SET archived_at = CURRENT_TIMESTAMP WHERE id = :id"),
             {"id": record_id},
         )
+    with pytest.raises((DBAPIError, IntegrityError)) as caught:  # and it cannot be undone
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE client_communications SET archived_at = NULL WHERE id = :id"), {"id": record_id}
+            )
+    assert "stays archived" in str(caught.value)
+    with pytest.raises(ImmutableRecord):
+        async with db.session() as session:
+            (await session.get(ClientCommunication, record.id)).archived_at = None
+    async with db.session() as session:
+        assert (await session.get(ClientCommunication, record.id)).archived_at is not None
 
 
 async def test_archive_rights_and_corrections(db) -> None:
