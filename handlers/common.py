@@ -129,14 +129,23 @@ async def show_modal(client: AsyncWebClient, body: dict[str, Any], view: dict[st
         await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
+async def send_files_to_user(
+    client: AsyncWebClient, user_id: str, *, files: list[tuple[str, bytes]], comment: str
+) -> None:
+    """Files go out privately: uploaded (files upload v2, one message) into the requester's DM, never as a
+    public link."""
+    channel = (await client.conversations_open(users=user_id))["channel"]["id"]
+    await client.files_upload_v2(
+        channel=channel,
+        file_uploads=[{"content": content, "filename": name, "title": name} for name, content in files],
+        initial_comment=comment,
+    )
+
+
 async def send_file_to_user(
     client: AsyncWebClient, user_id: str, *, content: bytes, filename: str, comment: str
 ) -> None:
-    """Files go out privately: uploaded (files upload v2) into the requester's DM, never as a public link."""
-    channel = (await client.conversations_open(users=user_id))["channel"]["id"]
-    await client.files_upload_v2(
-        channel=channel, content=content, filename=filename, title=filename, initial_comment=comment
-    )
+    await send_files_to_user(client, user_id, files=[(filename, content)], comment=comment)
 
 
 class FileTooLarge(Exception):

@@ -30,7 +30,7 @@ from handlers.common import (
     notify_user,
     reply,
     runtime,
-    send_file_to_user,
+    send_files_to_user,
     show_modal,
     split_args,
 )
@@ -354,7 +354,7 @@ async def click_entry_menu(
             if kind == "ar":
                 record = await communications.archive(session, actor=actor, communication_id=comm_id)
             else:
-                meta, content = await communications.attachment(
+                files = await communications.attachments(
                     session, rt.storage, actor=actor, communication_id=comm_id, index=index
                 )
     except DomainError as error:
@@ -363,12 +363,12 @@ async def click_entry_menu(
     if kind == "ar":
         await reply(respond, comm_views.archived_message(record))
         return
-    await send_file_to_user(
+    names = ", ".join(meta["name"] for meta, _ in files)
+    await send_files_to_user(
         client,
         context.user_id,
-        content=content,
-        filename=meta["name"],
-        comment=f"Here is {meta['name']}, as you asked.",
+        files=[(meta["name"], content) for meta, content in files],
+        comment=f"Here is {names}, as you asked.",
     )
 
 

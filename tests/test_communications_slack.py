@@ -110,6 +110,34 @@ async def test_attachment_accepted_and_downloaded_by_dm(slack, fake, rt) -> None
     assert upload.content == PDF and upload.filename == "proposal.pdf" and upload.channel_id.startswith("D")
 
 
+async def test_every_attachment_stays_reachable_from_the_timeline(slack, fake, rt) -> None:
+    """Slack's overflow menu holds five options: many files become one "Download all" entry."""
+    acme = await _acme(rt)
+    view = await _open_log(slack, fake, acme)
+    names = [f"cv-{n}.txt" for n in range(6)]
+    files = [
+        fake.add_file(name, f"CV number {n}".encode(), "text/plain", "text") for n, name in enumerate(names)
+    ]
+    await slack.view_submission(
+        view, slack.form_values(view, FORM | {"type": "meeting", "attachments": files}), user_id=RECRUITER
+    )
+    await fake.wait_for("views.update", lambda c: c.params["view"]["callback_id"] == "comm_logged")
+    await slack.command(f"history {acme.client_code}", user_id=MANAGER)
+    timeline = await fake.wait_for_response(slack.last_response_url)
+    menu = next(
+        b["accessory"] for b in timeline["blocks"] if b.get("accessory", {}).get("type") == "overflow"
+    )
+    assert len(menu["options"]) <= 5
+    [everything] = [o for o in menu["options"] if o["value"].startswith("dl:")]
+    assert everything["text"]["text"] == "Download all 6 files"
+    await slack.block_action("comm_entry_menu", user_id=MANAGER, selected_option=everything, message=timeline)
+    await fake.wait_for("files.completeUploadExternal")
+    uploads = fake.uploaded_files()
+    assert sorted(u.filename for u in uploads) == names
+    assert {u.content for u in uploads} == {f"CV number {n}".encode() for n in range(6)}
+    assert all(u.channel_id.startswith("D") for u in uploads)
+
+
 @pytest.mark.parametrize(
     ("content", "name", "expect"),
     [

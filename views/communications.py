@@ -37,6 +37,7 @@ PICK_CALLBACK = "comm_pick_client"
 LOG_CALLBACK = "comm_log_form"
 HISTORY_PAGE_ACTION = "comm_history_page"
 ENTRY_MENU_ACTION = "comm_entry_menu"
+OVERFLOW_OPTIONS = 5  # Slack's limit for an overflow menu
 FILETYPES = ["pdf", "docx", "doc", "xlsx", "pptx", "txt", "png", "jpg", "jpeg", "eml"]
 NOTES_INPUT_MAX = 3000
 TYPE_ICONS = {
@@ -335,11 +336,13 @@ def _entry_menu(entry: HistoryEntry, *, can_archive: bool) -> dict[str, Any] | N
     options = [option("Log a correction", f"fix:{record.id}")]
     if can_archive and record.archived_at is None:
         options.append(option("Archive", f"ar:{record.id}"))
+    files = record.attachments or []
     downloads = [
-        option(f"Download {meta.get('name', 'file')}", f"dl:{record.id}:{i}")
-        for i, meta in enumerate(record.attachments or [])
+        option(f"Download {meta.get('name', 'file')}", f"dl:{record.id}:{i}") for i, meta in enumerate(files)
     ]
-    return {"type": "overflow", "action_id": ENTRY_MENU_ACTION, "options": (downloads + options)[-5:]}
+    if len(downloads) + len(options) > OVERFLOW_OPTIONS:  # one entry that sends them all, so none is lost
+        downloads = [option(f"Download all {len(files)} files", f"dl:{record.id}:all")]
+    return {"type": "overflow", "action_id": ENTRY_MENU_ACTION, "options": downloads + options}
 
 
 def history_message(
@@ -414,11 +417,12 @@ def read_page_value(value: str) -> tuple[uuid.UUID, str, int]:
     return uuid.UUID(data["c"]), str(data.get("q", "")), int(data.get("p", 1))
 
 
-def read_menu_value(value: str) -> tuple[str, uuid.UUID, int]:
-    """`dl:<id>:<index>` or `ar:<id>` -> (action, communication id, attachment index)."""
+def read_menu_value(value: str) -> tuple[str, uuid.UUID, int | None]:
+    """`dl:<id>:<index>`, `dl:<id>:all` or `ar:<id>` -> (action, communication id, attachment index or None
+    for all of them)."""
     kind, _, rest = value.partition(":")
     comm_id, _, index = rest.partition(":")
-    return kind, uuid.UUID(comm_id), int(index or 0)
+    return kind, uuid.UUID(comm_id), int(index) if index.isdigit() else None
 
 
 def archived_message(record: ClientCommunication) -> dict[str, Any]:

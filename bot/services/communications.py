@@ -257,23 +257,32 @@ async def archive(session: AsyncSession, *, actor: User, communication_id: uuid.
     return record
 
 
-async def attachment(
-    session: AsyncSession, storage: LocalStorage, *, actor: User, communication_id: uuid.UUID, index: int
-) -> tuple[dict[str, Any], bytes]:
-    """An attachment's metadata and bytes, for users who may see the client."""
+async def attachments(
+    session: AsyncSession,
+    storage: LocalStorage,
+    *,
+    actor: User,
+    communication_id: uuid.UUID,
+    index: int | None,
+) -> list[tuple[dict[str, Any], bytes]]:
+    """One attachment (or all of them, index None) as (metadata, bytes), for users who may see the client.
+    Every download is audited."""
     record, _client = await get(session, actor=actor, communication_id=communication_id)
     files = record.attachments or []
-    if not 0 <= index < len(files):
+    if index is not None and not 0 <= index < len(files):
         raise NotFound("No such attachment.")
-    meta = files[index]
-    audit.record(
-        session,
-        actor=actor,
-        action="attachment.downloaded",
-        entity=record,
-        after={"name": meta["name"], "sha256": meta["sha256"]},
-    )
-    return meta, storage.get(meta["storage_key"])
+    chosen = files if index is None else [files[index]]
+    if not chosen:
+        raise NotFound("This record has no attachments.")
+    for meta in chosen:
+        audit.record(
+            session,
+            actor=actor,
+            action="attachment.downloaded",
+            entity=record,
+            after={"name": meta["name"], "sha256": meta["sha256"]},
+        )
+    return [(meta, storage.get(meta["storage_key"])) for meta in chosen]
 
 
 @dataclass
