@@ -143,7 +143,7 @@ async def submit_pick_client(
                 actor,
                 record,
                 state,
-                {"notes": notes, "communication_type": "email" if False else None},
+                {"notes": notes},
             )
     except (KeyError, ValueError):
         await ack(response_action="errors", errors={"client": "Pick a client."})
@@ -170,6 +170,8 @@ async def submit_log_form(
             raise ValidationFailed({"attachments": f"{oversized[0]} is larger than 10 MB."})
         if len(files) + len(state.message_file_ids) > communications.MAX_ATTACHMENTS:
             raise ValidationFailed({"attachments": "Attach at most 10 files."})
+        if state.client_id is None:
+            raise ValidationFailed({"attachments": "The form lost its client; please start again."})
     except ValidationFailed as error:
         await ack(response_action="errors", errors=comm_views.log_form_errors(error.fields))
         return
@@ -180,12 +182,16 @@ async def submit_log_form(
     )
     rt = runtime(context)
     view_id = body["view"]["id"]
-    if state.client_id is None:
-        raise ValidationFailed({"client": "The form lost its client; please start again."})
     try:
-        incoming = [
-            await _download(client, file_id) for file_id in [f["id"] for f in files] + state.message_file_ids
-        ]
+        incoming = [await _download(client, f["id"]) for f in files]
+        try:
+            incoming += [await _download(client, file_id) for file_id in state.message_file_ids]
+        except ValidationFailed as error:
+            state.message_file_ids = []  # the form comes back without them, so it can still be saved
+            reason = " ".join(error.fields.values())
+            raise ValidationFailed(
+                {"attachments": f"{reason} The message's files were left out; attach them by hand if needed."}
+            ) from None
         async with acting(context, client) as (session, actor):
             stored = communications.store_attachments(rt.storage, incoming)
             record = await communications.log(

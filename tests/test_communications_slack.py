@@ -201,18 +201,11 @@ async def test_download_denied_for_recruiter_on_archived_client_and_for_guests(s
     await fake.wait_for("files.completeUploadExternal")
 
 
-async def test_message_shortcut_logs_the_message_with_its_file(slack, fake, rt) -> None:
-    acme = await _acme(rt)
-    attachment = fake.add_file("notes.txt", b"Meeting notes: hire 3 engineers", "text/plain", "text")
-    message = {
-        "ts": "1700000000.000200",
-        "user": "UCOLLEAGUE",
-        "files": [attachment],
-        "text": "Call with Acme: they want <@UMANAGER> on the next one",
-    }
+async def _log_message(slack, fake, message: dict) -> dict:
+    """Run "Log to client" on a message, pick Acme: the prefilled log form."""
     await slack.message_shortcut("log_to_client", message, user_id=RECRUITER)
     pick = (await fake.wait_for("views.open")).params["view"]
-    assert pick["callback_id"] == "comm_pick_client" and "Call with Acme" in json.dumps(pick)
+    assert pick["callback_id"] == "comm_pick_client" and message["text"][:14] in json.dumps(pick)
     options = await slack.block_suggestion(
         "client_picker", "acme", block_id="client", view=pick, user_id=RECRUITER
     )
@@ -223,12 +216,24 @@ async def test_message_shortcut_logs_the_message_with_its_file(slack, fake, rt) 
         "notes": {"value": {"type": "plain_text_input", "value": message["text"]}},
     }
     reply = await slack.view_submission(pick, values, user_id=RECRUITER)
-    form = reply.json["view"]
-    assert reply.json["response_action"] == "update" and form["callback_id"] == "comm_log_form"
+    assert reply.json["response_action"] == "update" and reply.json["view"]["callback_id"] == "comm_log_form"
+    return reply.json["view"]
+
+
+async def test_message_shortcut_logs_the_message_with_its_file(slack, fake, rt) -> None:
+    acme = await _acme(rt)
+    attachment = fake.add_file("notes.txt", b"Meeting notes: hire 3 engineers", "text/plain", "text")
+    message = {
+        "ts": "1700000000.000200",
+        "user": "UCOLLEAGUE",
+        "files": [attachment],
+        "text": "Call with Acme: they want <@UMANAGER> on the next one",
+    }
+    form = await _log_message(slack, fake, message)
     users_block = next(b for b in form["blocks"] if b.get("block_id") == "participants")
     assert users_block["element"]["initial_users"] == ["UCOLLEAGUE", "UMANAGER"]
     notes_block = next(b for b in form["blocks"] if b.get("block_id") == "notes")
-    reply = await slack.view_submission(
+    await slack.view_submission(
         form,
         slack.form_values(
             form,
@@ -246,6 +251,23 @@ async def test_message_shortcut_logs_the_message_with_its_file(slack, fake, rt) 
     assert record.client_id == acme.id and record.notes.startswith("Call with Acme")
     assert record.permalink and "1700000000" in record.permalink
     assert [a["name"] for a in record.attachments] == ["notes.txt"]
+
+
+async def test_a_message_file_slack_will_not_hand_over_never_blocks_the_log(slack, fake, rt) -> None:
+    acme = await _acme(rt)
+    gone = {"id": "FGONE", "name": "gone.pdf", "size": 10}
+    message = {"ts": "1700000000.000300", "user": "UCOLLEAGUE", "files": [gone], "text": "Offer call notes"}
+    form = await _log_message(slack, fake, message)
+    answers = {"type": "call", "when": 1772352000, "subject": "Offer call"}
+    await slack.view_submission(form, slack.form_values(form, answers), user_id=RECRUITER)
+    again = (
+        await fake.wait_for("views.update", lambda c: c.params["view"]["callback_id"] == "comm_log_form")
+    ).params["view"]
+    assert "left out" in json.dumps(again) and await _stored(rt) == []
+    await slack.view_submission(again, slack.form_values(again, answers), user_id=RECRUITER)
+    await fake.wait_for("views.update", lambda c: c.params["view"]["callback_id"] == "comm_logged")
+    [record] = await _stored(rt)
+    assert record.client_id == acme.id and record.subject == "Offer call" and not record.attachments
 
 
 async def test_history_filters_and_pages_in_slack(slack, fake, rt) -> None:
