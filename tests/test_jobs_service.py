@@ -157,7 +157,8 @@ async def test_stage_moves_are_timestamped_and_audited(db) -> None:
 
 
 async def test_analytics_match_a_hand_computed_fixture(db) -> None:
-    """Two filled jobs (10 and 30 days), one open (2 openings), one on hold; six applications."""
+    """Three filled jobs (10, 20 and 60 days: mean 30, median 20, so mean and median differ), one open
+    (2 openings), one on hold; six applications."""
     start = datetime(2026, 1, 1, tzinfo=UTC)
     async with db.session() as session:
         manager, acme, globex = await _setup(session)
@@ -178,7 +179,8 @@ async def test_analytics_match_a_hand_computed_fixture(db) -> None:
 
         jobs_ = [
             job("F1", "filled", 10, "5000"),
-            job("F2", "filled", 30, None),
+            job("F2", "filled", 20, None),
+            job("F3", "filled", 60, None),
             job("O1", "open", None, None, 2),
             job("H1", "on-hold", None, None),
         ]
@@ -219,7 +221,7 @@ async def test_analytics_match_a_hand_computed_fixture(db) -> None:
                 offer_status=offer,
             )
 
-        f1, f2, o1, _h1 = jobs_
+        f1, f2, _f3, o1, _h1 = jobs_
         session.add_all(
             [
                 app(f1, 0, "hired", 5, None, "accepted"),  # revenue falls back to the job fee 5000
@@ -233,7 +235,7 @@ async def test_analytics_match_a_hand_computed_fixture(db) -> None:
         )
         await session.flush()
         result = await analytics.client_job_analytics(session, acme.id)
-    assert (result.total_jobs, result.active_jobs, result.open_positions) == (4, 2, 2)
+    assert (result.total_jobs, result.active_jobs, result.open_positions) == (5, 2, 2)
     assert result.pipeline == {
         "screened": 1,
         "shortlisted": 0,
@@ -244,6 +246,153 @@ async def test_analytics_match_a_hand_computed_fixture(db) -> None:
     }
     assert (result.total_candidates, result.placements) == (5, 2)
     assert result.revenue == Decimal("12000.50")
-    assert (result.avg_time_to_fill_days, result.median_time_to_fill_days) == (20.0, 20.0)
+    assert result.avg_time_to_fill_days == 30.0  # (10 + 20 + 60) / 3
+    assert result.median_time_to_fill_days == 20.0
     assert result.avg_quality_score == 3.5  # (5 + 4 + 2 + 3) / 4
     assert (result.offers, result.offers_accepted, result.offer_acceptance_rate) == (4, 2, 0.5)
+
+
+async def test_generated_reference_skips_references_supplied_earlier(db) -> None:
+    """An ATS sent JOB-YYYY-0001..0003 explicitly: the next generated reference must not collide."""
+    async with db.session() as session:
+        manager, _acme, _ = await _setup(session)
+        year = datetime.now(UTC).year
+        for n in (1, 2, 3, 5):
+            await jobs.create_job(
+                session,
+                actor=manager,
+                data=jobs.parse_job({"reference": f"JOB-{year}-{n:04d}", "title": "Imported"}),
+            )
+        made = [
+            (await jobs.create_job(session, actor=manager, data=jobs.parse_job({"title": "New"}))).reference
+            for _ in range(3)
+        ]
+        assert made == [f"JOB-{year}-0004", f"JOB-{year}-0006", f"JOB-{year}-0007"]
+        with pytest.raises(Conflict):
+            await jobs.create_job(
+                session, actor=manager, data=jobs.parse_job({"reference": made[0], "title": "Again"})
+            )
+        assert await session.scalar(select(func.count()).select_from(Job)) == 7
+
+
+async def test_job_created_filled_is_stamped_and_counts_in_time_to_fill(db) -> None:
+    async with db.session() as session:
+        manager, acme, _ = await _setup(session)
+        job = await jobs.create_job(
+            session,
+            actor=manager,
+            data=jobs.parse_job({"title": "Done", "status": "filled", "client_id": acme.client_code}),
+        )
+        assert job.filled_at is not None and job.filled_at >= job.opened_at
+        given = datetime(2026, 2, 1, tzinfo=UTC)
+        other = await jobs.create_job(
+            session,
+            actor=manager,
+            data=jobs.parse_job(
+                {"title": "Done", "status": "filled", "opened_at": "2026-01-01", "filled_at": "2026-02-01"}
+            ),
+        )
+        assert other.filled_at == given
+        result = await analytics.client_job_analytics(session, acme.id)
+        assert result.avg_time_to_fill_days is not None
+
+
+async def test_upsert_job_creates_then_updates_through_update_job(db) -> None:
+    async with db.session() as session:
+        manager, acme, globex = await _setup(session)
+        job, created = await jobs.upsert_job(
+            session,
+            actor=manager,
+            data=jobs.parse_job({"reference": "ATS-1", "title": "Engineer", "fee": "5000"}),
+        )
+        assert created and job.status == "open"
+        again, created = await jobs.upsert_job(
+            session,
+            actor=manager,
+            data=jobs.parse_job(
+                {
+                    "reference": "ats-1",
+                    "title": "Senior Engineer",
+                    "status": "filled",
+                    "client_id": acme.id.hex,
+                }
+            ),
+        )
+        assert not created and again.id == job.id
+        # update_job's rules applied: filled stamped; fields not sent (fee) kept; linked to the client.
+        assert again.title == "Senior Engineer" and again.filled_at is not None
+        assert again.fee == Decimal("5000") and again.client_id == acme.id
+        actions = list(await session.scalars(select(AuditLog.action).where(AuditLog.entity_id == job.id)))
+        assert actions == ["job.created", "job.updated", "job.linked"]
+        # Linked elsewhere: an explicit move is needed, the job stays where it is.
+        with pytest.raises(Conflict):
+            await jobs.upsert_job(
+                session,
+                actor=manager,
+                data=jobs.parse_job({"reference": "ATS-1", "title": "X", "client_id": globex.client_code}),
+            )
+        assert (await session.get(Job, job.id)).client_id == acme.id
+        assert await session.scalar(select(func.count()).select_from(Job)) == 1
+
+
+async def test_upsert_application_updates_the_pair_with_an_audited_stage_move(db) -> None:
+    async with db.session() as session:
+        manager, _acme, _ = await _setup(session)
+        job = await jobs.create_job(session, actor=manager, data=jobs.parse_job({"title": "T"}))
+        candidate, _ = await pipeline.upsert_candidate(
+            session,
+            actor=manager,
+            data=parse_input(pipeline.CandidateIn, {"full_name": "A", "email": "a@x.com"}),
+        )
+        ids = {"job_id": job.reference, "candidate_id": str(candidate.id)}
+        first, created = await pipeline.upsert_application(
+            session, actor=manager, data=parse_input(pipeline.ApplicationIn, {**ids, "quality_score": 4})
+        )
+        assert created and first.stage == "screened"
+        second, created = await pipeline.upsert_application(
+            session, actor=manager, data=parse_input(pipeline.ApplicationIn, {**ids, "stage": "interviewed"})
+        )
+        assert not created and second.id == first.id
+        assert second.stage == "interviewed" and second.interviewed_at and second.quality_score == 4
+        moves = list(
+            await session.scalars(select(AuditLog).where(AuditLog.action == "application.stage_moved"))
+        )
+        assert [m.after["stage"] for m in moves] == ["interviewed"]
+        assert await session.scalar(select(func.count()).select_from(Application)) == 1
+        with pytest.raises(Conflict):  # the plain create still refuses a second application
+            await pipeline.create_application(
+                session, actor=manager, data=parse_input(pipeline.ApplicationIn, ids)
+            )
+
+
+async def test_concurrent_links_to_two_clients_never_move_the_job(db, is_postgres: bool) -> None:
+    """Two links of one job to different clients at once: one wins, the other is a conflict (rows are
+    locked with SELECT ... FOR UPDATE). PostgreSQL only: SQLite serialises writers anyway."""
+    if not is_postgres:
+        pytest.skip("row locks need PostgreSQL")
+    import asyncio
+
+    async with db.session() as session:
+        manager, acme, globex = await _setup(session)
+        await jobs.create_job(
+            session, actor=manager, data=jobs.parse_job({"reference": "RACE-1", "title": "T"})
+        )
+
+    async def link(client_id):
+        async with db.session() as session:
+            actor = await session.get(type(manager), manager.id)
+            result = await jobs.link_jobs(session, actor=actor, client_id=client_id, references=["RACE-1"])
+            await asyncio.sleep(0.2)  # hold the lock while the other one tries
+            return result
+
+    results = await asyncio.gather(link(acme.id), link(globex.id))
+    assert sorted(len(r.linked) for r in results) == [0, 1]
+    assert sorted(len(r.conflicts) for r in results) == [0, 1]
+    async with db.session() as session:
+        job = await jobs.get_job(session, "RACE-1")
+        winner = acme.id if results[0].linked else globex.id
+        assert job.client_id == winner
+        active = await session.scalar(
+            select(func.count()).select_from(ClientJobAssignment).where(ClientJobAssignment.is_active)
+        )
+        assert active == 1

@@ -8,16 +8,29 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from itertools import count
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import next_code
 from bot.errors import Conflict, NotFound, ValidationFailed
-from bot.models import Application, Client, ClientJobAssignment, Job, JobStatus, Role, Stage, User, utcnow
+from bot.models import (
+    Application,
+    Client,
+    ClientJobAssignment,
+    CodeCounter,
+    Job,
+    JobStatus,
+    Role,
+    Stage,
+    User,
+    utcnow,
+)
 from bot.roles import require
 from bot.services import audit, clients, users
 from bot.services.inputs import parse_input
@@ -129,31 +142,70 @@ async def _unassign(session: AsyncSession, *, actor: User, client: Client, job: 
     )
 
 
+class ReferenceTaken(Conflict):
+    """The job reference is already used by another job."""
+
+
+def _reference(year: int, number: int) -> str:
+    return f"JOB-{year}-{number:04d}"
+
+
+async def _free_reference(session: AsyncSession, year: int) -> str:
+    """The next JOB-YYYY-NNNN no job uses yet. References supplied by an ATS or a CSV may already hold
+    numbers the counter has not reached: those are skipped in one go and the counter moved past them.
+    The counter row stays locked until the transaction ends, so concurrent creations queue up."""
+    reference = await next_code(session, "JOB", year)
+    if not await session.scalar(select(Job.id).where(Job.reference == reference)):
+        return reference
+    taken = set(await session.scalars(select(Job.reference).where(Job.reference.like(f"JOB-{year}-%"))))
+    number = next(n for n in count(int(reference.rsplit("-", 1)[1]) + 1) if _reference(year, n) not in taken)
+    await session.execute(
+        update(CodeCounter)
+        .where(CodeCounter.prefix == "JOB", CodeCounter.year == year)
+        .values(last_value=number)
+    )
+    return _reference(year, number)
+
+
 async def create_job(session: AsyncSession, *, actor: User, data: JobIn, tz: ZoneInfo | None = None) -> Job:
-    """Create a job, linked to its client at creation when one is given."""
+    """Create a job, linked to its client at creation when one is given. A generated reference never
+    collides with one supplied earlier; a supplied reference already in use is a conflict."""
     require(actor, Role.MANAGER, "create jobs")
     client = await clients.find(session, data.client_id) if data.client_id else None
     owner = await users.by_reference(session, data.owner_id) if data.owner_id else actor
     if owner is None:
         raise ValidationFailed({"owner_id": "No such user."})
+    taken = ReferenceTaken(f"A job with reference {data.reference} already exists.")
     if data.reference and await session.scalar(select(Job.id).where(Job.reference == data.reference)):
-        raise Conflict(f"A job with reference {data.reference} already exists.")
+        raise taken
     now = utcnow()
     year = now.astimezone(tz).year if tz else now.year
-    job = Job(
-        id=uuid.uuid4(),
-        reference=data.reference or await next_code(session, "JOB", year),
-        title=data.title,
-        status=data.status.value,
-        openings=data.openings,
-        opened_at=data.opened_at or now,
-        filled_at=data.filled_at,
-        fee=data.fee,
-        salary=data.salary,
-        owner_id=owner.id,
-    )
-    session.add(job)
-    await session.flush()
+    filled_at = data.filled_at or (now if data.status == JobStatus.FILLED else None)
+    opened_at = data.opened_at or (min(now, filled_at) if filled_at else now)
+    for _attempt in range(5):
+        job = Job(
+            id=uuid.uuid4(),
+            reference=data.reference or await _free_reference(session, year),
+            title=data.title,
+            status=data.status.value,
+            openings=data.openings,
+            opened_at=opened_at,
+            filled_at=filled_at,
+            fee=data.fee,
+            salary=data.salary,
+            owner_id=owner.id,
+        )
+        try:
+            # A savepoint: a reference taken meanwhile by a concurrent transaction fails only this insert.
+            async with session.begin_nested():
+                session.add(job)
+                await session.flush()
+            break
+        except IntegrityError:
+            if data.reference:
+                raise taken from None
+    else:
+        raise Conflict("Could not allocate a job reference; try again.")
     audit.record(session, actor=actor, action="job.created", entity=job, after=audit.snapshot(job))
     if client is not None:
         await _assign(session, actor=actor, client=client, job=job)
@@ -176,6 +228,58 @@ async def update_job(session: AsyncSession, *, actor: User, job: Job, data: JobI
     return job
 
 
+async def upsert_job(
+    session: AsyncSession, *, actor: User, data: JobIn, tz: ZoneInfo | None = None
+) -> tuple[Job, bool]:
+    """For an ATS: create the job, or update the one with the same reference. Returns (job, created).
+    An update goes through `update_job` (filled_at stamping, audit); fields absent from `data` keep
+    their current values. A `client_id` links the job when it is unlinked; a job linked to another
+    client is a conflict (linking elsewhere is an explicit move)."""
+    require(actor, Role.MANAGER, "create jobs")
+    existing = None
+    if data.reference:
+        existing = await session.scalar(select(Job).where(Job.reference == data.reference).with_for_update())
+    if existing is None:
+        try:
+            return await create_job(session, actor=actor, data=data, tz=tz), True
+        except ReferenceTaken:  # created concurrently since we looked: update it instead
+            existing = await session.scalar(
+                select(Job)
+                .where(Job.reference == data.reference)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            if existing is None:
+                raise
+    kept = {
+        "title": existing.title,
+        "status": JobStatus(existing.status),
+        "openings": existing.openings,
+        "opened_at": existing.opened_at,
+        "filled_at": existing.filled_at,
+        "fee": existing.fee,
+        "salary": existing.salary,
+    }
+    merged = data.model_copy(update={k: v for k, v in kept.items() if k not in data.model_fields_set})
+    if "status" in data.model_fields_set and "filled_at" not in data.model_fields_set:
+        merged.filled_at = existing.filled_at if data.status == JobStatus.FILLED else None
+    await update_job(session, actor=actor, job=existing, data=merged)
+    if data.owner_id:
+        owner = await users.by_reference(session, data.owner_id)
+        if owner is None:
+            raise ValidationFailed({"owner_id": "No such user."})
+        existing.owner_id = owner.id
+    if data.client_id:
+        client = await clients.find(session, data.client_id)
+        result = await link_jobs(session, actor=actor, client_id=client.id, references=[existing.reference])
+        if result.conflicts:
+            raise Conflict(
+                f"{existing.reference} is linked to {result.conflicts[0][1]}; "
+                "move it explicitly to link it to another client."
+            )
+    return existing, False
+
+
 @dataclass
 class LinkResult:
     linked: list[str] = field(default_factory=list)
@@ -194,7 +298,18 @@ async def link_jobs(
         raise ValidationFailed({"jobs": f"Link at most {MAX_JOBS_PER_LINK} jobs at once."})
     client = await clients.get(session, client_id)
     wanted = list(dict.fromkeys(r.strip().upper() for r in references if r.strip()))
-    found = {j.reference: j for j in await session.scalars(select(Job).where(Job.reference.in_(wanted)))}
+    # Lock the jobs (SELECT ... FOR UPDATE; a no-op on SQLite, where writers are serialised anyway) and
+    # re-read them: a concurrent link waits here and then sees the other client, never moves silently.
+    found = {
+        j.reference: j
+        for j in await session.scalars(
+            select(Job)
+            .where(Job.reference.in_(wanted))
+            .order_by(Job.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
     others = {
         c.id: c.client_code
         for c in await session.scalars(
@@ -224,6 +339,12 @@ async def unlink_job(session: AsyncSession, *, actor: User, client_id: uuid.UUID
     require(actor, Role.MANAGER, "unlink jobs")
     client = await clients.get(session, client_id)
     job = await get_job(session, reference)
+    job = (
+        await session.scalar(
+            select(Job).where(Job.id == job.id).with_for_update().execution_options(populate_existing=True)
+        )
+        or job
+    )
     if job.client_id != client.id:
         raise Conflict(f"{job.reference} is not linked to {client.client_code}.")
     await _unassign(session, actor=actor, client=client, job=job)

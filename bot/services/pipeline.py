@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
@@ -120,14 +121,19 @@ async def _fill_when_complete(session: AsyncSession, *, actor: User, job: Job) -
         )
 
 
+class AlreadyApplied(Conflict):
+    """The candidate is already in the job's pipeline."""
+
+
 async def create_application(session: AsyncSession, *, actor: User, data: ApplicationIn) -> Application:
     require(actor, Role.RECRUITER, "add candidates to jobs")
     job = await get_job(session, data.job_id)
     candidate = await _candidate(session, data.candidate_id)
+    already = AlreadyApplied(f"{candidate.full_name} is already in the pipeline of {job.reference}.")
     if await session.scalar(
         select(Application.id).where(Application.job_id == job.id, Application.candidate_id == candidate.id)
     ):
-        raise Conflict(f"{candidate.full_name} is already in the pipeline of {job.reference}.")
+        raise already
     application = Application(
         id=uuid.uuid4(),
         job_id=job.id,
@@ -137,8 +143,13 @@ async def create_application(session: AsyncSession, *, actor: User, data: Applic
         offer_status=data.offer_status,
     )
     _enter_stage(application, data.stage)
-    session.add(application)
-    await session.flush()
+    try:
+        # A savepoint: the same pair added concurrently fails only this insert, as a conflict.
+        async with session.begin_nested():
+            session.add(application)
+            await session.flush()
+    except IntegrityError:
+        raise already from None
     audit.record(
         session,
         actor=actor,
@@ -174,3 +185,29 @@ async def update_application(
         assert job is not None
         await _fill_when_complete(session, actor=actor, job=job)
     return application
+
+
+async def upsert_application(
+    session: AsyncSession, *, actor: User, data: ApplicationIn
+) -> tuple[Application, bool]:
+    """For an ATS: add the candidate to the job, or update the existing application of the pair.
+    Returns (application, created). An update goes through `update_application`, so a stage move is
+    timestamped and audited like any other; fields absent from `data` are left as they are."""
+    require(actor, Role.RECRUITER, "add candidates to jobs")
+    job = await get_job(session, data.job_id)
+    candidate = await _candidate(session, data.candidate_id)
+    pair = select(Application.id).where(
+        Application.job_id == job.id, Application.candidate_id == candidate.id
+    )
+    existing_id = await session.scalar(pair)
+    if existing_id is None:
+        try:
+            return await create_application(session, actor=actor, data=data), True
+        except AlreadyApplied:  # added concurrently since we looked: update it instead
+            existing_id = await session.scalar(pair)
+            if existing_id is None:
+                raise
+    fields = data.model_fields_set & {"stage", "quality_score", "placement_fee", "offer_status"}
+    patch = ApplicationPatch.model_validate({name: getattr(data, name) for name in fields})
+    application = await update_application(session, actor=actor, application_id=existing_id, patch=patch)
+    return application, False
