@@ -77,3 +77,52 @@ JOB-A1,Ann Lee,ann@example.com,referral,offered,4,,made
             select(Application).join(Candidate).where(Candidate.email == "ann@example.com")
         )
         assert ann.stage == "offered" and ann.offer_status == "made"
+
+
+async def test_unreadable_and_database_failing_rows_are_reported_and_good_rows_kept(
+    db, tmp_path: Path, monkeypatch
+) -> None:
+    """Extra columns, non-UTF-8 bytes and a database error each fail only their own row; the good rows
+    of the same batch survive (on PostgreSQL a database error would otherwise abort the transaction)."""
+    from sqlalchemy import insert
+
+    from bot.services import imports
+
+    async with db.session() as session:
+        manager = await factories.user(session, "UMANAGER", Role.MANAGER)
+    path = tmp_path / "jobs.csv"
+    path.write_bytes(
+        b"reference,title,status\n"
+        b"JOB-G1,Good one,open\n"
+        b"JOB-X1,Too many,open,surprise,extra\n"
+        b"JOB-L1,Caf\xe9 manager,open\n"  # Latin-1, not UTF-8
+        b"JOB-D1,Boom,open\n"
+        b"JOB-G2,Good two,open\n"
+    )
+    real = imports.IMPORTERS["jobs"]
+
+    async def exploding(session, actor, row, tz):
+        if row["title"] == "Boom":  # a real constraint violation inside the row's savepoint
+            await session.execute(
+                insert(Job).values(reference="JOB-G1", title="dup", status="open", owner_id=actor.id)
+            )
+        return await real(session, actor, row, tz)
+
+    monkeypatch.setitem(imports.IMPORTERS, "jobs", exploding)
+    report = await imports.import_csv(db, kind="jobs", path=path, actor_id=manager.id)
+    assert (report.rows, report.created, len(report.failed)) == (5, 2, 3)
+    failed = {f.line: f.errors["row"] for f in report.failed}
+    assert "5 values but the header has 3 columns" in failed[3]
+    assert "UTF-8" in failed[4]
+    assert failed[5].startswith("Conflicts with existing data")
+    async with db.session() as session:
+        assert set(await session.scalars(select(Job.reference))) == {"JOB-G1", "JOB-G2"}
+
+
+def test_cli_reports_a_latin1_file_without_a_traceback(database_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("reference,title\nJOB-Z1,Caf\u00e9\nJOB-Z2,Ni\u00f1o\n".encode("latin-1"))
+    result = run_cli(database_url, "import", "jobs", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "2 rows: 0 created, 0 updated, 2 failed" in result.stdout
+    assert "line 2: row: Not valid UTF-8" in result.stdout

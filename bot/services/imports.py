@@ -4,20 +4,22 @@ savepoint), good rows are kept, bad rows are reported with their line number and
 from __future__ import annotations
 
 import csv
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
 from bot.errors import DomainError, ValidationFailed
-from bot.models import Application, Job
-from bot.services import clients, jobs, pipeline, users
+from bot.services import jobs, pipeline, users
 from bot.services.inputs import parse_input
+
+log = logging.getLogger(__name__)
 
 BATCH = 500
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -41,34 +43,61 @@ class ImportReport:
         return self.created + self.updated
 
 
-def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs; header names are matched case-insensitively."""
+def _undecodable(text: str) -> bool:
+    return any("\udc80" <= char <= "\udcff" for char in text)
+
+
+def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str] | RowError]]:
+    """(line number, row) pairs; header names are matched case-insensitively. A row that cannot be
+    read (not UTF-8, more values than the header has columns, malformed CSV) comes as a RowError
+    instead, so it is reported with its line and the rows around it are still imported."""
     if path.stat().st_size > MAX_FILE_BYTES:
         raise ValidationFailed({"file": f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB."})
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    # Undecodable bytes become lone surrogates (UTF-8 never has a newline inside a character, so the
+    # damage stays on its own lines) and the rows holding them are reported, not the whole file.
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         reader = csv.DictReader(handle)
-        for row in reader:
-            yield reader.line_num, {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        try:
+            header = reader.fieldnames or []
+        except csv.Error as error:
+            yield 1, RowError(1, {"file": f"The header line is not valid CSV: {error}."})
+            return
+        width = len(header)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield reader.line_num, RowError(reader.line_num, {"row": f"Not valid CSV: {error}."})
+                continue
+            line = reader.line_num
+            extra = row.pop(None, None)  # type: ignore[call-overload]
+            if extra:
+                yield (
+                    line,
+                    RowError(
+                        line,
+                        {"row": f"{width + len(extra)} values but the header has {width} columns."},
+                    ),
+                )
+                continue
+            if any(_undecodable(v or "") for v in row.values()):
+                yield (
+                    line,
+                    RowError(
+                        line, {"row": "Not valid UTF-8 text: save the file as CSV UTF-8 and import it again."}
+                    ),
+                )
+                continue
+            yield line, {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
 
 
 async def _job_row(session: AsyncSession, actor: Any, row: dict[str, str], tz: Any) -> bool:
     """Create or update one job; returns True when created."""
     data = jobs.parse_job({**row, "client_id": row.get("client_code") or row.get("client_id")})
-    existing = (
-        await session.scalar(select(Job).where(Job.reference == data.reference)) if data.reference else None
-    )
-    if existing is None:
-        await jobs.create_job(session, actor=actor, data=data, tz=tz)
-        return True
-    await jobs.update_job(session, actor=actor, job=existing, data=data)
-    if data.client_id:
-        client = await clients.find(session, data.client_id)
-        result = await jobs.link_jobs(
-            session, actor=actor, client_id=client.id, references=[existing.reference]
-        )
-        if result.conflicts:
-            raise ValidationFailed({"client_code": f"The job is linked to {result.conflicts[0][1]}."})
-    return False
+    _job, created = await jobs.upsert_job(session, actor=actor, data=data, tz=tz)
+    return created
 
 
 async def _application_row(session: AsyncSession, actor: Any, row: dict[str, str], tz: Any) -> bool:
@@ -83,18 +112,18 @@ async def _application_row(session: AsyncSession, actor: Any, row: dict[str, str
     candidate, _ = await pipeline.upsert_candidate(session, actor=actor, data=candidate_in)
     job = await jobs.get_job(session, row.get("job_reference") or row.get("job_id") or "")
     values = {k: row[k] for k in ("stage", "quality_score", "placement_fee", "offer_status") if row.get(k)}
-    existing = await session.scalar(
-        select(Application).where(Application.job_id == job.id, Application.candidate_id == candidate.id)
+    data = parse_input(
+        pipeline.ApplicationIn, {"job_id": str(job.id), "candidate_id": str(candidate.id), **values}
     )
-    if existing is None:
-        data = parse_input(
-            pipeline.ApplicationIn, {"job_id": str(job.id), "candidate_id": str(candidate.id), **values}
-        )
-        await pipeline.create_application(session, actor=actor, data=data)
-        return True
-    patch = parse_input(pipeline.ApplicationPatch, values)
-    await pipeline.update_application(session, actor=actor, application_id=existing.id, patch=patch)
-    return False
+    _application, created = await pipeline.upsert_application(session, actor=actor, data=data)
+    return created
+
+
+def _database_problem(error: SQLAlchemyError) -> str:
+    detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:200]
+    if isinstance(error, IntegrityError):
+        return f"Conflicts with existing data ({detail})."
+    return f"Could not be saved ({detail})."
 
 
 IMPORTERS = {"jobs": _job_row, "applications": _application_row}
@@ -124,15 +153,27 @@ async def import_csv(
                     done = True
                     break
                 report.rows += 1
+                if isinstance(row, RowError):
+                    report.failed.append(row)
+                    if progress:
+                        progress(report.rows)
+                    continue
                 try:
+                    # Each row in its own savepoint: a failing row (even a database error, which on
+                    # PostgreSQL aborts the transaction) rolls back only itself, never the batch.
                     async with session.begin_nested():
                         created = await importer(session, actor, row, tz)
                     report.created += created
                     report.updated += not created
                 except ValidationFailed as error:
-                    report.failed.append(RowError(line, error.fields))
+                    report.failed.append(RowError(line, error.fields or {"row": str(error)}))
                 except DomainError as error:
                     report.failed.append(RowError(line, {"row": str(error)}))
+                except SQLAlchemyError as error:
+                    report.failed.append(RowError(line, {"row": _database_problem(error)}))
+                except (ArithmeticError, ValueError, TypeError) as error:
+                    log.warning("import %s line %s: %r", kind, line, error)
+                    report.failed.append(RowError(line, {"row": f"Invalid value ({error})."}))
                 if progress:
                     progress(report.rows)
     return report
