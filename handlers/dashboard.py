@@ -85,21 +85,30 @@ async def _export(
     client_id: uuid.UUID | None = None,
     reference: str | None = None,
 ) -> None:
-    await reply(respond, dashboard_views.progress_message("Building the PDF report…"))
+    async def progress(step: str) -> None:
+        await reply(respond, dashboard_views.progress_message(step), replace=True)
+
+    await reply(respond, dashboard_views.progress_message("PDF report 1/3: gathering the figures…"))
     try:
         board, _ = await _load(context, client, client_id, reference)
+        await progress(f"PDF report of {board.client.name} 2/3: drawing charts and pages…")
+        pdf = await asyncio.to_thread(reports.build_dashboard_pdf, board, runtime(context).storage)
+        await progress(f"PDF report of {board.client.name} 3/3: sending it to your DMs…")
+        await send_file_to_user(
+            client,
+            context.user_id,
+            content=pdf,
+            filename=f"{board.client.client_code}-dashboard.pdf",
+            comment=f"Dashboard report of *{board.client.name}*.",
+        )
     except DomainError as error:
         await reply(respond, domain_error_reply(error), replace=True)
         return
-    rt = runtime(context)
-    pdf = await asyncio.to_thread(reports.build_dashboard_pdf, board, rt.storage)
-    await send_file_to_user(
-        client,
-        context.user_id,
-        content=pdf,
-        filename=f"{board.client.client_code}-dashboard.pdf",
-        comment=f"Dashboard report of *{board.client.name}*.",
-    )
+    except Exception:  # the progress message never stays up after a failure; the error handler reports it
+        await reply(
+            respond, dashboard_views.failed_message("The PDF report could not be built."), replace=True
+        )
+        raise
     await reply(
         respond, dashboard_views.sent_message(f"The PDF of {board.client.name} is in your DMs."), replace=True
     )

@@ -48,6 +48,7 @@ class FakeSlack:
     files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
     uploads: dict[str, Upload] = field(default_factory=dict)
     rate_limited: dict[str, int] = field(default_factory=dict)  # method -> how many calls to answer 429
+    failing: dict[str, str] = field(default_factory=dict)  # method -> the Slack error it answers with
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -174,6 +175,8 @@ class FakeSlack:
         self.calls.append(Call(method, params, dict(request.headers)))
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method in self.failing:
+            return web.json_response({"ok": False, "error": self.failing[method]})
         if self.rate_limited.get(method):
             self.rate_limited[method] -= 1
             return web.json_response(

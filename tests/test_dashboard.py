@@ -198,7 +198,13 @@ async def test_show_share_chart_and_pdf_in_slack(slack, fake, rt) -> None:
     await slack.block_action("dashboard_export", value=share["value"], user_id=MANAGER, response_url=url)
     done = await fake.wait_for_response(url, contains="in your DMs")
     assert "in your DMs" in json.dumps(done)
-    assert "Building the PDF" in json.dumps(fake.responses[url.rsplit("/", 1)[-1]][0])
+    steps = [json.dumps(r) for r in fake.responses[url.rsplit("/", 1)[-1]]]
+    assert [next(n for n in ("1/3", "2/3", "3/3", "DMs") if n in step) for step in steps] == [
+        "1/3",
+        "2/3",
+        "3/3",
+        "DMs",
+    ]
     pdf = next(u for u in fake.uploaded_files() if u.filename.endswith(".pdf"))
     reader = PdfReader(io.BytesIO(pdf.content))
     text = "\n".join(page.extract_text() for page in reader.pages)
@@ -290,3 +296,17 @@ async def test_report_command_line_writes_a_pdf(rt, database_url, tmp_path) -> N
     assert result.returncode == 0, result.stderr
     text = "\n".join(p.extract_text() for p in PdfReader(out).pages)
     assert "Acme Analytics" in text and "Offer acceptance rate" in text and "67%" in text
+
+
+async def test_export_command_reports_progress_and_never_leaves_it_hanging(slack, fake, rt) -> None:
+    acme = await seed_account(rt)
+    await slack.command(f"export {acme.client_code}", user_id=MANAGER)
+    await fake.wait_for_response(slack.last_response_url, contains="in your DMs")
+    [pdf] = [u for u in fake.uploaded_files() if u.filename == f"{acme.client_code}-dashboard.pdf"]
+    assert "Acme Analytics" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+
+    fake.failing["files.getUploadURLExternal"] = "not_allowed_token_type"
+    await slack.command(f"export {acme.client_code}", user_id=MANAGER)
+    failed = await fake.wait_for_response(slack.last_response_url, contains="could not be built")
+    assert "3/3" not in json.dumps(failed)
+    assert len([u for u in fake.uploaded_files() if u.filename.endswith(".pdf")]) == 1

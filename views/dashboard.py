@@ -143,6 +143,10 @@ def sent_message(text: str) -> dict[str, Any]:
     return message(text, [section(f":white_check_mark: {text}")])
 
 
+def failed_message(text: str) -> dict[str, Any]:
+    return message(text, [section(f":x: {text}")])
+
+
 def home_view(
     user: User, page: PortfolioPage, *, can_create: bool, filters: dict[str, Any]
 ) -> dict[str, Any]:
