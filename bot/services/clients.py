@@ -176,7 +176,7 @@ async def check_account_manager(session: AsyncSession, reference: str | None) ->
     manager = await users.by_reference(session, reference)
     if manager is None:
         raise ValidationFailed({"account_manager_id": "No such user."})
-    if manager.role_enum.rank < Role.MANAGER.rank:
+    if not users.may_manage_accounts(manager):
         raise ValidationFailed({"account_manager_id": "The account manager must be an HR Manager or Admin."})
     return manager
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
@@ -95,11 +95,27 @@ async def set_role(
     return target
 
 
+# Users that stand for an integration, not a person in Slack (API tokens, the CLI, email ingest).
+SERVICE_PREFIXES = ("api:", "cli:", "email:")
+
+
+def is_service_account(user: User) -> bool:
+    return user.slack_user_id.startswith(SERVICE_PREFIXES)
+
+
+def may_manage_accounts(user: User) -> bool:
+    """A real Slack HR Manager or Admin: not a service account, not a Slack guest."""
+    return user.role_enum.rank >= Role.MANAGER.rank and not is_service_account(user) and not user.is_guest
+
+
 async def account_managers(session: AsyncSession, limit: int = 100) -> list[User]:
-    """Users who may be assigned as account manager (HR Managers and Admins)."""
+    """Users who may be assigned as account manager: real Slack HR Managers and Admins (no service
+    accounts such as API tokens or the CLI, no guests)."""
     rows = await session.scalars(
         select(User)
         .where(User.role.in_([Role.MANAGER.value, Role.ADMIN.value]))
+        .where(~or_(*(User.slack_user_id.startswith(prefix) for prefix in SERVICE_PREFIXES)))
+        .where(User.is_guest.is_(False))
         .order_by(User.display_name)
         .limit(limit)
     )
