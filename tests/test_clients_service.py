@@ -72,7 +72,18 @@ def test_website_without_scheme_is_accepted() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("ACME, Inc.", "Acme"), ("Acme LLC", "acme ltd"), ("Müller GmbH", "Muller"), ("The Acme Co.", "Acme")],
+    [
+        ("ACME, Inc.", "Acme"),
+        ("Acme LLC", "acme ltd"),
+        ("Müller GmbH", "Muller"),
+        ("The Acme Co.", "Acme"),
+        ("Acme L.L.C.", "Acme"),
+        ("Acme S.A.", "Acme"),
+        ("ACME P.L.C.", "Acme"),
+        ("Acme Inc.", "Acme"),
+        ("Acme S.A", "Acme"),
+        ("Acme Pty. Ltd.", "Acme"),
+    ],
 )
 def test_name_normalisation_ignores_case_punctuation_and_legal_suffixes(a: str, b: str) -> None:
     assert normalize_company_name(a) == normalize_company_name(b)
@@ -289,3 +300,36 @@ async def test_list_filters_and_pages(db) -> None:
             session, filters=clients.ClientFilter(account_manager_id=manager.id)
         )
         assert mine.total == 10
+
+
+async def test_recruiter_cannot_deactivate_and_nothing_is_written(db) -> None:
+    async with db.session() as session:
+        admin = await factories.user(session, "UADMIN", Role.ADMIN)
+        recruiter = await factories.user(session, "URECRUITER")
+        acme = await factories.client(session, admin, "Acme")
+        with pytest.raises(PermissionDenied, match="HR Admin"):
+            await clients.deactivate(session, actor=recruiter, client_id=acme.id, reason="Contract ended")
+        stored = await session.get(Client, acme.id)
+        assert stored.status == "active" and stored.deactivated_at is None
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(AuditLog).where(AuditLog.actor_id == recruiter.id)
+            )
+            == 0
+        )
+
+
+async def test_account_managers_are_real_slack_managers_only(db) -> None:
+    from bot.services import users
+
+    async with db.session() as session:
+        manager = await factories.user(session, "UMANAGER", Role.MANAGER)
+        admin = await factories.user(session, "UADMIN", Role.ADMIN)
+        for service in ("api:0123456789ab", "cli:operator", "email:ingest"):
+            await factories.user(session, service, Role.ADMIN)
+        await factories.user(session, "URECRUITER")
+        selectable = {u.slack_user_id for u in await users.account_managers(session)}
+        assert selectable == {manager.slack_user_id, admin.slack_user_id}
+        with pytest.raises(ValidationFailed) as caught:
+            await factories.client(session, admin, account_manager_id="cli:operator")
+        assert "account_manager_id" in caught.value.fields

@@ -108,10 +108,15 @@ def company_domain(email: str) -> str | None:
     return None if domain in FREE_MAIL_DOMAINS else domain
 
 
+_DOTTED = re.compile(r"\b[a-z](?:\.[a-z])+\b\.?")
+
+
 def normalize_company_name(name: str) -> str:
     """Case, accents, punctuation and trailing legal suffixes removed: "ACME, Inc." -> "acme"."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().casefold()
     text = text.replace("&", " and ")
+    # Dotted abbreviations are one word: "L.L.C." -> "llc", "S.A." -> "sa", "P.L.C." -> "plc".
+    text = _DOTTED.sub(lambda match: match.group(0).replace(".", ""), text)
     words = re.sub(r"[^a-z0-9]+", " ", text).split()
     while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
         words.pop()
