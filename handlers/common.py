@@ -73,11 +73,13 @@ async def acting(
 
 
 def split_args(text: str) -> list[str]:
-    """Slash-command words, quotes respected; Slack's HTML escaping undone."""
+    """Slash-command words, quotes respected; Slack's HTML escaping undone. A lone quote is part of a
+    word (`/client show O'Reilly`): then the text is split on whitespace only."""
+    text = unescape(text or "")
     try:
-        return shlex.split(unescape(text or ""))
+        return shlex.split(text)
     except ValueError:
-        raise ValidationFailed({"text": "A quote is not closed."}, "A quote is not closed.") from None
+        return text.split()
 
 
 def mentioned_user(token: str) -> str | None:

@@ -167,6 +167,37 @@ async def test_only_admin_deactivates(slack, fake, rt) -> None:
     assert stored.status == "inactive" and stored.deactivation_reason == "contract ended"
 
 
+async def test_recruiter_cannot_deactivate(slack, fake, rt) -> None:
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        await factories.user(session, RECRUITER, Role.RECRUITER)
+        acme = await factories.client(session, manager, "Acme")
+    await slack.command(f"deactivate {acme.client_code} contract ended", user_id=RECRUITER)
+    answer = await fake.wait_for_response(slack.last_response_url)
+    assert "Only an HR Admin" in json.dumps(answer)
+    async with rt.db.session() as session:
+        stored = await session.get(Client, acme.id)
+        audits = await session.scalar(
+            select(func.count()).select_from(AuditLog).where(AuditLog.action == "client.status_changed")
+        )
+    assert stored.status == "active" and stored.deactivated_at is None and audits == 0
+
+
+async def test_show_a_name_with_an_apostrophe(slack, fake, rt) -> None:
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        oreilly = await factories.client(
+            session,
+            manager,
+            "O'Reilly Media",
+            website=None,
+            contacts=[{"full_name": "Tim", "email": "tim@oreilly.example.com", "is_primary": True}],
+        )
+    await slack.command("show O'Reilly", user_id=MANAGER)
+    card = await fake.wait_for_response(slack.last_response_url)
+    assert oreilly.client_code in json.dumps(card) and "quote" not in json.dumps(card)
+
+
 @pytest.mark.parametrize(
     ("content", "name", "accepted", "error"),
     [
@@ -357,3 +388,11 @@ async def test_healthz_is_503_when_the_database_is_down(settings) -> None:
             assert await response.json() == {"status": "unavailable", "database": "unreachable"}
     finally:
         await runner.cleanup()
+
+
+def test_split_args_falls_back_to_whitespace_on_a_lone_quote() -> None:
+    from handlers.common import split_args
+
+    assert split_args("show O'Reilly") == ["show", "O'Reilly"]
+    assert split_args("show O&#39;Reilly Media") == ["show", "O'Reilly", "Media"]
+    assert split_args('show "Acme Widgets" extra') == ["show", "Acme Widgets", "extra"]
