@@ -286,6 +286,8 @@ async def test_history_filters_and_pages_in_slack(slack, fake, rt) -> None:
                         "communication_date": f"2026-02-{1 + n % 28:02d}T10:00",
                         "is_important": n == 7,
                         "job_id": "JOB-7" if n % 5 == 0 else None,
+                        "follow_up_required": n % 9 == 0,
+                        "follow_up_date": "2026-03-02" if n % 9 == 0 else None,
                     }
                 ),
             )
@@ -299,6 +301,8 @@ async def test_history_filters_and_pages_in_slack(slack, fake, rt) -> None:
     for query, count in (
         ("type:call", 15),
         ("important", 1),
+        ("followup", 5),
+        ("followup job:JOB-7", 1),
         ("job:JOB-7", 9),
         ("type:call job:JOB-7", 3),
         ("from:2026-02-01 to:2026-02-01", 2),

@@ -181,6 +181,13 @@ async def test_show_share_chart_and_pdf_in_slack(slack, fake, rt) -> None:
         for e in b["elements"]
         if e["action_id"] == "dashboard_share"
     )
+    for action, expect in (
+        ("comm_history_open", "History \\u00b7"),
+        ("feedback_history_open", "Feedback \\u00b7"),
+    ):
+        url = fake.new_response_url()
+        await slack.block_action(action, value=share["value"], user_id=MANAGER, response_url=url)
+        assert expect in json.dumps(await fake.wait_for_response(url)), action
     url = fake.new_response_url()
     await slack.block_action("dashboard_share", value=share["value"], user_id=MANAGER, response_url=url)
     shared = await fake.wait_for_response(url)
