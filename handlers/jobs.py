@@ -9,10 +9,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import or_, select
 
 from bot.errors import DomainError, ValidationFailed
-from bot.models import Client, Job, Role
+from bot.models import Client, Role
 from bot.roles import has_role, require
 from bot.services import clients, jobs
 from bot.services.analytics import client_job_analytics
@@ -211,24 +210,13 @@ async def submit_link_form(
     )
 
 
-def _search(text: str) -> str:
-    return "%" + text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 async def load_client_options(
     ack: Any, payload: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    """Type-ahead for the client picker: active clients by name or code."""
-    pattern = _search(payload.get("value", ""))
-    async with acting(context, client) as (session, _actor):
-        rows = await session.scalars(
-            select(Client)
-            .where(
-                or_(Client.name.ilike(pattern, escape="\\"), Client.client_code.ilike(pattern, escape="\\"))
-            )
-            .where(Client.status.in_(["active", "on-hold"]))
-            .order_by(Client.name)
-            .limit(OPTION_LIMIT)
+    """Type-ahead for the client picker: the clients the user may pick, by name or code."""
+    async with acting(context, client) as (session, actor):
+        rows = await clients.picker_options(
+            session, actor=actor, text=payload.get("value", ""), limit=OPTION_LIMIT
         )
         await ack(options=[job_views.client_option(c) for c in rows])
 
@@ -237,13 +225,9 @@ async def load_job_options(
     ack: Any, payload: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     """Type-ahead for the job picker: jobs by reference or title."""
-    pattern = _search(payload.get("value", ""))
-    async with acting(context, client) as (session, _actor):
-        rows = await session.scalars(
-            select(Job)
-            .where(or_(Job.reference.ilike(pattern, escape="\\"), Job.title.ilike(pattern, escape="\\")))
-            .order_by(Job.opened_at.desc())
-            .limit(OPTION_LIMIT)
+    async with acting(context, client) as (session, actor):
+        rows = await jobs.picker_options(
+            session, actor=actor, text=payload.get("value", ""), limit=OPTION_LIMIT
         )
         await ack(options=[job_views.job_option(j) for j in rows])
 

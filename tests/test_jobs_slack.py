@@ -176,3 +176,44 @@ async def test_link_modal_never_moves_silently(slack, fake, rt) -> None:
     async with rt.db.session() as session:
         assert (await jobs.get_job(session, "JOB-G")).client_id == acme.id
         assert (await jobs.get_job(session, "JOB-F")).client_id == acme.id
+
+
+async def test_client_picker_offers_what_client_log_accepts_and_nothing_to_guests(slack, fake, rt) -> None:
+    """Recruiters: every client but archived ones; managers: all; Slack guests: none."""
+    from bot.models import Client, User
+
+    manager, acme = await _acme(rt)
+    async with rt.db.session() as session:
+        await factories.user(session, RECRUITER, Role.RECRUITER)
+        guest = await factories.user(session, "UGUEST", Role.MANAGER)
+        guest.is_guest = True
+        paused = await factories.client(
+            session,
+            manager,
+            "Acme Paused",
+            website=None,
+            contacts=[{"full_name": "P", "email": "p@gmail.com"}],
+        )
+        old = await factories.client(
+            session, manager, "Acme Old", website=None, contacts=[{"full_name": "O", "email": "o@gmail.com"}]
+        )
+        (await session.get(Client, paused.id)).status = "inactive"
+        (await session.get(Client, old.id)).status = "archived"
+    await slack.command(f"job new {acme.client_code}", user_id=MANAGER)
+    view = (await fake.wait_for("views.open")).params["view"]
+
+    async def offered(user_id: str) -> set[str]:
+        reply = await slack.block_suggestion(
+            "client_picker", "acme", block_id="client", view=view, user_id=user_id
+        )
+        return {o["value"] for o in reply.json["options"]}
+
+    assert await offered(MANAGER) == {str(acme.id), str(paused.id), str(old.id)}
+    assert await offered(RECRUITER) == {str(acme.id), str(paused.id)}
+    assert await offered("UGUEST") == set()
+    job_reply = await slack.block_suggestion(
+        "job_picker", "job", block_id="jobs", view=view, user_id="UGUEST"
+    )
+    assert job_reply.json["options"] == []
+    async with rt.db.session() as session:
+        assert (await session.scalar(select(User).where(User.slack_user_id == "UGUEST"))).is_guest

@@ -11,14 +11,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.db import next_code
 from bot.errors import Ambiguous, DuplicateSuspected, NotFound, ValidationFailed
 from bot.models import Client, ClientContact, ClientStatus, Role, User, utcnow
-from bot.roles import require
+from bot.roles import has_role, require
 from bot.services import audit, users
 from bot.services.fields import (
     company_domain,
@@ -443,6 +443,32 @@ async def status_summary(session: AsyncSession) -> dict[str, int]:
     rows = dict((await session.execute(select(Client.status, func.count()).group_by(Client.status))).all())
     summary = {s.value: int(rows.get(s.value, 0)) for s in ClientStatus}
     return summary | {"total": sum(summary.values())}
+
+
+def visible_to(user: User) -> Any:
+    """SQL condition for the clients `user` may see and log against (the rule of
+    `communications.can_view_client`): guests none, recruiters all but archived, managers all."""
+    if user.is_guest:
+        return false()
+    if has_role(user, Role.MANAGER):
+        return true()
+    return Client.status != ClientStatus.ARCHIVED.value
+
+
+async def picker_options(session: AsyncSession, *, actor: User, text: str, limit: int = 100) -> list[Client]:
+    """Type-ahead for client pickers: clients by name or code among those the actor may see (the same
+    ones `/client log` accepts; nothing for Slack guests), active and on-hold ones first."""
+    if actor.is_guest:
+        return []
+    pattern = f"%{escape_like(text.strip())}%"
+    rows = await session.scalars(
+        select(Client)
+        .where(or_(Client.name.ilike(pattern, escape="\\"), Client.client_code.ilike(pattern, escape="\\")))
+        .where(visible_to(actor))
+        .order_by(Client.status.notin_([ClientStatus.ACTIVE.value, ClientStatus.ON_HOLD.value]), Client.name)
+        .limit(limit)
+    )
+    return list(rows)
 
 
 def escape_like(text: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -411,3 +411,18 @@ async def job_candidates(session: AsyncSession, *, job_id: uuid.UUID) -> list[tu
         ((a, c) for a, c in rows),
         key=lambda pair: (stage_order[pair[0].stage], -pair[0].stage_changed_at.timestamp()),
     )
+
+
+async def picker_options(session: AsyncSession, *, actor: User, text: str, limit: int = 100) -> list[Job]:
+    """Type-ahead for job pickers: jobs by reference or title, newest first; nothing for Slack guests
+    (they see no client data)."""
+    if actor.is_guest:
+        return []
+    pattern = f"%{clients.escape_like(text.strip())}%"
+    rows = await session.scalars(
+        select(Job)
+        .where(or_(Job.reference.ilike(pattern, escape="\\"), Job.title.ilike(pattern, escape="\\")))
+        .order_by(Job.opened_at.desc())
+        .limit(limit)
+    )
+    return list(rows)
