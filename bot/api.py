@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import api_models
@@ -51,10 +52,42 @@ class Unauthorized(DomainError):
 def error_response(
     status: int, code: str, message: str, fields: dict[str, str] | None = None
 ) -> web.Response:
-    body: dict[str, Any] = {"error": {"code": code, "message": message}}
-    if fields:
-        body["error"]["fields"] = fields
+    """The contract's error body; `fields` is always there (empty when no field is to blame)."""
+    body = {"error": {"code": code, "message": message, "fields": dict(fields or {})}}
     return web.json_response(body, status=status)
+
+
+NUL_MESSAGE = "Must not contain NUL (\\u0000) characters."
+
+
+def nul_fields(value: Any, path: str = "") -> dict[str, str]:
+    """Where `value` (parsed JSON, or a string) holds a NUL character, by field path.
+
+    PostgreSQL cannot store U+0000 in text or JSON, so every string that reaches the API is checked here
+    (path and query parameters in `endpoint`, JSON bodies in `ApiRequest.body`) instead of in each model."""
+    found: dict[str, str] = {}
+    if isinstance(value, str):
+        if "\x00" in value:
+            found[path or "body"] = NUL_MESSAGE
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            name = (f"{path}.{key}" if path else str(key)).replace("\x00", "\\u0000")
+            if "\x00" in str(key):
+                found[name] = NUL_MESSAGE
+            found.update(nul_fields(item, name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.update(nul_fields(item, f"{path}.{index}" if path else str(index)))
+    return found
+
+
+def check_no_nul(pairs: Iterable[tuple[str, Any]]) -> None:
+    """A JSON body's items, or path and query parameters: 422 naming each field that holds a NUL."""
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        fields.update(nul_fields({name: value}))
+    if fields:
+        raise ValidationFailed(fields, "Text must not contain NUL characters.")
 
 
 def _json_default(value: Any) -> Any:
@@ -88,6 +121,7 @@ class ApiRequest:
             raise ApiError(400, "bad_json", "The body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise ApiError(400, "bad_json", "The body must be a JSON object.")
+        check_no_nul(data.items())
         return data
 
     def param(self, name: str) -> str:
@@ -114,6 +148,7 @@ def endpoint(func: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
                 actor = await api_tokens.authenticate(session, token.strip()) if scheme == "Bearer" else None
                 if actor is None:
                     raise Unauthorized("A valid bearer token is required (clientbot api-token create).")
+                check_no_nul([*request.match_info.items(), *request.query.items()])
                 return await func(ApiRequest(request, session, actor))
         except ValidationFailed as error:
             return error_response(422, error.code, str(error), error.fields)
@@ -404,6 +439,7 @@ async def upload_attachments(req: ApiRequest) -> web.Response:
     while (part := await reader.next()) is not None:
         if not getattr(part, "filename", None):
             continue
+        check_no_nul([("file", part.filename)])
         content = await part.read_chunk(ATTACHMENT_MAX_BYTES + 1)
         while len(content) <= ATTACHMENT_MAX_BYTES and (chunk := await part.read_chunk()):
             content += chunk
@@ -515,6 +551,13 @@ async def performance_report(req: ApiRequest) -> web.Response:
     )
 
 
+async def database_unavailable(rt: Runtime, error: BaseException) -> bool:
+    """A failure that could come from the database, while the database does not answer the same ping
+    `/healthz` uses: an outage (503), not a bug (500)."""
+    could_be_database = isinstance(error, SQLAlchemyError | OSError)  # OSError: refused, reset, timeout
+    return could_be_database and not await rt.db.ping()
+
+
 @web.middleware
 async def json_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -528,7 +571,12 @@ async def json_errors(
         if error.status < 400:
             raise
         return error_response(error.status, error.reason.lower().replace(" ", "_"), error.reason)
-    except Exception:
+    except Exception as error:
+        if await database_unavailable(request.app[RUNTIME], error):
+            log.error("API call while the database is unreachable: %s", error)
+            return error_response(
+                503, "database_unavailable", "The client database can't be reached right now; try again soon."
+            )
         ref = uuid.uuid4().hex[:8]
         log.exception("API error ref=%s", ref)
         return error_response(500, "internal", f"Something went wrong on our side (ref {ref}).")
@@ -543,6 +591,7 @@ class Route:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     success: int = 200
+    files: bool = False  # a multipart/form-data upload of `file` parts instead of a JSON body
 
 
 ROUTES = [
@@ -551,7 +600,7 @@ ROUTES = [
         "/api/clients/bulk-operations",
         bulk_operations,
         "Bulk operation (dry run or real)",
-        bulk.BulkIn,
+        bulk.BulkRequest,
     ),
     Route("POST", "/api/clients", create_client, "Create a client", clients.ClientIn, success=201),
     Route("GET", "/api/clients", list_clients, "List clients with pagination and summary", query=ClientQuery),
@@ -586,6 +635,7 @@ ROUTES = [
         upload_attachments,
         "Attach files (multipart/form-data, append-only)",
         success=201,
+        files=True,
     ),
     Route(
         "POST",
@@ -669,6 +719,19 @@ ERROR_SCHEMA = {
     },
 }
 
+UPLOAD_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "file": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"},
+            "maxItems": communications.MAX_ATTACHMENTS,
+            "description": "One part per file, each at most 10 MB; the type is judged by the content.",
+        }
+    },
+    "required": ["file"],
+}
+
 
 def openapi_document() -> dict[str, Any]:
     """OpenAPI 3.1 from the routes' pydantic models."""
@@ -692,7 +755,10 @@ def openapi_document() -> dict[str, Any]:
             (403, "role too low"),
             (404, "not found"),
             (409, "conflict"),
+            (413, "body or file too large"),
+            (415, "unsupported media type"),
             (422, "invalid fields"),
+            (503, "database unavailable"),
         )
     }
     for route in ROUTES:
@@ -705,7 +771,11 @@ def openapi_document() -> dict[str, Any]:
                     "description": "success",
                     "content": {"application/json": {"schema": ref(RESPONSES[route.handler.__name__])}},
                 },
-                **errors,
+                **{
+                    code: response
+                    for code, response in errors.items()
+                    if (code != "413" or route.body or route.files) and (code != "415" or route.files)
+                },
             },
             "parameters": [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -717,6 +787,11 @@ def openapi_document() -> dict[str, Any]:
                 operation["parameters"].append(
                     {"name": name, "in": "query", "required": False, "schema": prop}
                 )
+        if route.files:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": UPLOAD_SCHEMA}},
+            }
         if route.body is not None:
             operation["requestBody"] = {
                 "required": True,
