@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -34,32 +35,42 @@ async def _actor_id(context: AsyncBoltContext, client: AsyncWebClient, data: bul
 async def submit_bulk_form(
     ack: Any, view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    """Validate, then dry-run: the preview is pushed on top of the form, which keeps what was chosen."""
-    request = bulk_views.read_bulk_form(view["state"]["values"])
+    """Check the form (field errors stay on it), ack at once by pushing a "working" view over the form
+    (which keeps what was chosen), then dry-run and put the preview in its place."""
     try:
-        data = bulk.parse_bulk(request | {"dry_run": True})
-        actor_id = await _actor_id(context, client, data)
-        results = await bulk.run(runtime(context).db, actor_id=actor_id, data=data)
+        data = bulk.parse_bulk(bulk_views.read_bulk_form(view["state"]["values"]) | {"dry_run": True})
+        bulk_views.check_fits(data)
     except ValidationFailed as error:
         await ack(response_action="errors", errors=bulk_views.bulk_errors(error.fields))
         return
+    external_id = f"bulk-preview-{uuid.uuid4().hex}"
+    await ack(response_action="push", view=bulk_views.working_view(external_id))
+    try:
+        actor_id = await _actor_id(context, client, data)
+        results = await bulk.run(
+            runtime(context).db, actor_id=actor_id, data=data, limit=bulk_views.MAX_MODAL_CLIENTS
+        )
+        preview = bulk_views.preview_view(results, data, external_id)
     except DomainError as error:
-        await ack(response_action="errors", errors={"operation": str(error)[:150]})
-        return
-    await ack(response_action="push", view=bulk_views.preview_view(results, request))
+        text = " ".join(error.fields.values()) if isinstance(error, ValidationFailed) else str(error)
+        preview = bulk_views.problem_view(text, external_id)
+    await client.views_update(external_id=external_id, view=preview)
 
 
 async def submit_bulk_confirm(
     ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    request = json.loads(view["private_metadata"])
-    data = bulk.parse_bulk(request | {"dry_run": False})
-    await ack(response_action="update", view=bulk_views.running_view(len(data.client_ids)))
-    actor_id = await _actor_id(context, client, data)
-    results = await bulk.run(runtime(context).db, actor_id=actor_id, data=data)
-    await client.views_update(
-        view_id=body["view"]["id"], view=bulk_views.results_view(results, data.operation)
-    )
+    """The preview's metadata (client codes, operation, parameters) run for real."""
+    data = bulk.parse_bulk(json.loads(view["private_metadata"]) | {"dry_run": False})
+    await ack(response_action="update", view=bulk_views.running_view(len(data.client_ids or [])))
+    try:
+        actor_id = await _actor_id(context, client, data)
+        results = await bulk.run(runtime(context).db, actor_id=actor_id, data=data)
+        done = bulk_views.results_view(results, data.operation)
+    except DomainError as error:
+        text = " ".join(error.fields.values()) if isinstance(error, ValidationFailed) else str(error)
+        done = bulk_views.problem_view(text)
+    await client.views_update(view_id=body["view"]["id"], view=done)
 
 
 def register(app: AsyncApp) -> None:

@@ -1,4 +1,5 @@
-"""`/client bulk` in Slack: preview (dry run) pushed over the form, then confirm and results."""
+"""`/client bulk` in Slack: the form is acked at once with a "working" view pushed over it, the dry-run
+preview replaces that view, then confirm and results. Clients are picked or chosen by a filter."""
 
 from __future__ import annotations
 
@@ -11,43 +12,67 @@ from tests import factories
 from tests.conftest import MANAGER, RECRUITER
 
 
-async def test_bulk_preview_then_confirm(slack, fake, rt) -> None:
-    async with rt.db.session() as session:
-        manager = await factories.user(session, MANAGER, Role.MANAGER)
-        made = [
-            await factories.client(
-                session,
-                manager,
-                f"Bulk Co {n}",
-                website=None,
-                contacts=[{"full_name": "B", "email": f"b@bulkco{n}.example.com"}],
-            )
-            for n in range(2)
-        ]
-    await slack.command("bulk", user_id=RECRUITER)
-    assert "Only an HR Manager" in json.dumps(await fake.wait_for_response(slack.last_response_url))
-    await slack.command("bulk", user_id=MANAGER)
-    form = (await fake.wait_for("views.open")).params["view"]
-    picked = {
+def picked(clients: list[Client]) -> dict:
+    return {
         "clients": {
             "client_picker": {
                 "type": "multi_external_select",
                 "selected_options": [
-                    {"value": str(c.id), "text": {"type": "plain_text", "text": c.client_code}} for c in made
+                    {"value": str(c.id), "text": {"type": "plain_text", "text": c.client_code}}
+                    for c in clients
                 ],
             }
         }
     }
-    values = slack.form_values(form, {"operation": "change_status"}) | picked
-    reply = await slack.view_submission(form, values, user_id=MANAGER)
-    assert "use active, inactive, on-hold or archived" in reply.json["errors"]["status"]
-    values = (
-        slack.form_values(form, {"operation": "change_status", "status": "on-hold", "reason": "freeze"})
-        | picked
-    )
+
+
+async def make_clients(rt, count: int, **fields) -> list[Client]:
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        return [
+            await factories.client(
+                session,
+                manager,
+                f"Bulk Co {fields.get('industry', '')}{n}",
+                website=None,
+                contacts=[
+                    {"full_name": "B", "email": f"b@bulkco{fields.get('industry', '')}{n}.example.com"}
+                ],
+                **fields,
+            )
+            for n in range(count)
+        ]
+
+
+async def open_form(slack, fake) -> dict:
+    await slack.command("bulk", user_id=MANAGER)
+    return (await fake.wait_for("views.open")).params["view"]
+
+
+async def preview_of(slack, fake, form: dict, values: dict) -> dict:
+    """Submit the form: the ack pushes a working view at once; the preview then replaces it."""
     reply = await slack.view_submission(form, values, user_id=MANAGER)
     assert reply.json["response_action"] == "push"
-    preview = reply.json["view"]
+    working = reply.json["view"]
+    assert "Working out the preview" in json.dumps(working, ensure_ascii=False)
+    external_id = working["external_id"]
+    update = await fake.wait_for("views.update", lambda c: c.params.get("external_id") == external_id)
+    return update.params["view"]
+
+
+async def test_bulk_preview_then_confirm(slack, fake, rt) -> None:
+    made = await make_clients(rt, 2)
+    await slack.command("bulk", user_id=RECRUITER)
+    assert "Only an HR Manager" in json.dumps(await fake.wait_for_response(slack.last_response_url))
+    form = await open_form(slack, fake)
+    values = slack.form_values(form, {"operation": "change_status"}) | picked(made)
+    reply = await slack.view_submission(form, values, user_id=MANAGER)
+    assert "Use active, inactive, on-hold or archived" in reply.json["errors"]["status"]
+    values = slack.form_values(
+        form, {"operation": "change_status", "status": "on-hold", "reason": "freeze"}
+    ) | picked(made)
+    preview = await preview_of(slack, fake, form, values)
+    assert preview["callback_id"] == "bulk_confirm"
     assert "will change" in json.dumps(preview) and "active → on-hold" in json.dumps(
         preview, ensure_ascii=False
     )
@@ -61,3 +86,61 @@ async def test_bulk_preview_then_confirm(slack, fake, rt) -> None:
     assert "2 changed, 0 failed" in json.dumps(done.params["view"])
     async with rt.db.session() as session:
         assert {c.status for c in await session.scalars(select(Client))} == {"on-hold"}
+
+
+async def test_form_errors_clients_or_filter_and_oversize_text(slack, fake, rt) -> None:
+    made = await make_clients(rt, 1)
+    form = await open_form(slack, fake)
+    nothing = slack.form_values(form, {"operation": "archive", "reason": "closed"})
+    reply = await slack.view_submission(form, nothing, user_id=MANAGER)
+    assert reply.json["response_action"] == "errors" and "filter" in reply.json["errors"]["clients"]
+    both = slack.form_values(form, {"operation": "archive", "reason": "x", "filter_industry": "IT"}) | picked(
+        made
+    )
+    reply = await slack.view_submission(form, both, user_id=MANAGER)
+    assert "not both" in reply.json["errors"]["clients"]
+    # Quotes and backslashes double in JSON: long text is refused on its field, never cut in the metadata.
+    long_reason = '"\\' * 300
+    values = slack.form_values(form, {"operation": "archive", "reason": long_reason}) | picked(made)
+    reply = await slack.view_submission(form, values, user_id=MANAGER)
+    assert reply.json["response_action"] == "errors" and "Too long" in reply.json["errors"]["reason"]
+    jobs = " ".join(f"JOB-2026-{n:04d}" for n in range(60))
+    values = slack.form_values(form, {"operation": "link_jobs", "jobs": jobs}) | picked(made)
+    reply = await slack.view_submission(form, values, user_id=MANAGER)
+    assert "Too long" in reply.json["errors"]["jobs"]
+    values = slack.form_values(form, {"operation": "link_jobs", "jobs": "JOB-2026-0001", "reason": "r"})
+    reply = await slack.view_submission(form, values | picked(made), user_id=MANAGER)
+    assert reply.json["response_action"] == "push"  # a reason typed for another operation is ignored
+
+
+async def test_bulk_by_filter_keeps_metadata_small_and_whole(slack, fake, rt) -> None:
+    it = await make_clients(rt, 3, industry="IT")
+    await make_clients(rt, 2, industry="Retail")
+    form = await open_form(slack, fake)
+    reason = "Long reason with “quotes” and \\ backslashes. " * 9
+    values = slack.form_values(
+        form,
+        {"operation": "change_status", "status": "on-hold", "reason": reason[:490], "filter_industry": "it"},
+    )
+    preview = await preview_of(slack, fake, form, values)
+    text = json.dumps(preview, ensure_ascii=False)
+    assert "3 will change" in text and all(c.client_code in text for c in it)
+    metadata = preview["private_metadata"]
+    assert len(metadata) <= 3000
+    request = json.loads(metadata)
+    assert sorted(request["client_ids"]) == sorted(c.client_code for c in it)
+    assert request["parameters"]["reason"] == reason[:490].strip()
+    reply = await slack.view_submission(preview, {}, user_id=MANAGER)
+    done = await fake.wait_for("views.update", lambda c: c.params["view"]["callback_id"] == "bulk_done")
+    assert "3 changed, 0 failed" in json.dumps(done.params["view"])
+    async with rt.db.session() as session:
+        statuses = {c.industry: c.status for c in await session.scalars(select(Client))}
+    assert statuses == {"IT": "on-hold", "Retail": "active"}
+    assert reply.json["response_action"] == "update"
+
+    # A filter that matches nothing: the working view turns into an explanation, with nothing to confirm.
+    values = slack.form_values(
+        form, {"operation": "change_status", "status": "active", "filter_industry": "Mining"}
+    )
+    problem = await preview_of(slack, fake, form, values)
+    assert "No client matches the filter" in json.dumps(problem) and "submit" not in problem

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.services.bulk import BulkResult
+from bot.errors import ValidationFailed
+from bot.services.bulk import BulkIn, BulkResult
 from views.common import context, escape, input_block, modal, option, plain, section, text_input, truncate
 from views.jobs import CLIENT_PICKER
 
@@ -20,6 +21,12 @@ OPERATIONS = {
 STATUSES = ("active", "on-hold", "inactive", "archived")
 
 
+MAX_MODAL_CLIENTS = 100  # picked or matched by the filter; their codes travel in the preview's metadata
+TEXT_MAX = 500  # reason and job references, as typed
+PARAMETERS_MAX = 1000  # the parameters as JSON in private_metadata (escapes included)
+METADATA_MAX = 3000
+
+
 def bulk_form() -> dict[str, Any]:
     blocks = [
         input_block(
@@ -29,10 +36,21 @@ def bulk_form() -> dict[str, Any]:
                 "type": "multi_external_select",
                 "action_id": CLIENT_PICKER,
                 "min_query_length": 1,
-                "max_selected_items": 100,
+                "max_selected_items": MAX_MODAL_CLIENTS,
                 "placeholder": plain("Type client names or codes"),
             },
-            optional=False,
+            hint="Or leave this empty and choose the clients by a filter below.",
+        ),
+        input_block(
+            "filter_status",
+            "Or: every client with status",
+            {"type": "static_select", "action_id": "value", "options": [option(s, s) for s in STATUSES]},
+        ),
+        text_input("filter_industry", "Or: every client in industry", max_length=100, placeholder="IT"),
+        input_block(
+            "filter_manager",
+            "Or: every client of account manager",
+            {"type": "users_select", "action_id": "value"},
         ),
         input_block(
             "operation",
@@ -56,51 +74,92 @@ def bulk_form() -> dict[str, Any]:
             "jobs",
             "Job references (for Link jobs)",
             placeholder="JOB-2026-0001, JOB-2026-0002",
-            max_length=3000,
+            max_length=TEXT_MAX,
         ),
         input_block(
             "move",
             "Jobs linked to another client",
             {"type": "checkboxes", "action_id": "value", "options": [option("Move them", "move")]},
         ),
-        text_input("reason", "Reason", max_length=2000, hint="Required to deactivate or archive."),
+        text_input("reason", "Reason", max_length=TEXT_MAX, hint="Required to deactivate or archive."),
         context("Next you see what would change for each client; nothing is written until you confirm."),
     ]
     return modal(callback_id=FORM_CALLBACK, title="Bulk operation", submit="Preview", blocks=blocks)
 
 
 def read_bulk_form(values: dict[str, Any]) -> dict[str, Any]:
+    """The form as a bulk request (`client_ids` or `filter`, `operation`, typed `parameters`)."""
+
     def element(block: str, action: str = "value") -> dict[str, Any]:
         return (values.get(block) or {}).get(action) or {}
 
-    operation = (element("operation").get("selected_option") or {}).get("value")
-    parameters: dict[str, Any] = {"reason": element("reason").get("value")}
+    def selected(block: str) -> str | None:
+        return (element(block).get("selected_option") or {}).get("value")
+
+    operation = selected("operation")
+    reason = element("reason").get("value") or None
+    parameters: dict[str, Any] = {}
     if operation == "change_status":
-        parameters["status"] = (element("status").get("selected_option") or {}).get("value")
+        parameters = {"status": selected("status"), "reason": reason}
+    elif operation == "archive":
+        parameters = {"reason": reason}
     elif operation == "reassign_account_manager":
-        parameters["account_manager_id"] = element("manager").get("selected_user")
+        parameters = {"account_manager_id": element("manager").get("selected_user")}
     elif operation == "link_jobs":
         raw = element("jobs").get("value") or ""
-        parameters["job_references"] = [r for r in raw.replace(",", " ").split() if r]
-        parameters["move"] = bool(element("move").get("selected_options"))
-    return {
-        "client_ids": [o["value"] for o in element("clients", CLIENT_PICKER).get("selected_options") or []],
-        "operation": operation,
-        "parameters": parameters,
+        parameters = {
+            "job_references": [r for r in raw.replace(",", " ").split() if r],
+            "move": bool(element("move").get("selected_options")),
+        }
+    request: dict[str, Any] = {"operation": operation, "parameters": parameters}
+    picked = [o["value"] for o in element("clients", CLIENT_PICKER).get("selected_options") or []]
+    found_by = {
+        "status": selected("filter_status"),
+        "industry": (element("filter_industry").get("value") or "").strip() or None,
+        "account_manager_id": element("filter_manager").get("selected_user"),
     }
+    if picked:
+        request["client_ids"] = picked
+    if any(found_by.values()):
+        request["filter"] = {k: v for k, v in found_by.items() if v}
+    return request
+
+
+def check_fits(data: BulkIn) -> None:
+    """The preview carries the request in its private_metadata (3000 characters at most): refuse, field by
+    field, what cannot fit rather than cut it."""
+    if data.client_ids is not None and len(set(data.client_ids)) > MAX_MODAL_CLIENTS:
+        raise ValidationFailed({"client_ids": f"Pick at most {MAX_MODAL_CLIENTS} clients."})
+    size = len(json.dumps(data.parameters.model_dump(mode="json"), ensure_ascii=False))
+    if size > PARAMETERS_MAX:
+        field = "parameters.job_references" if data.operation == "link_jobs" else "parameters.reason"
+        raise ValidationFailed({field: "Too long for one bulk change: shorten it (or use the API)."})
 
 
 FIELDS = {
     "client_ids": "clients",
+    "filter.status": "filter_status",
+    "filter.industry": "filter_industry",
+    "filter.account_manager_id": "filter_manager",
+    "filter": "filter_status",
     "operation": "operation",
     "parameters.status": "status",
     "parameters.account_manager_id": "manager",
     "parameters.job_references": "jobs",
+    "parameters.move": "move",
+    "parameters.reason": "reason",
 }
 
 
 def bulk_errors(fields: dict[str, str]) -> dict[str, str]:
-    return {FIELDS.get(k, "operation"): truncate(v, 150) for k, v in fields.items()}
+    """Field paths (`parameters.job_references.0`) to the form's blocks, one message per block."""
+    errors: dict[str, str] = {}
+    for key, message in fields.items():
+        block = next((b for k, b in FIELDS.items() if key == k or key.startswith(k + ".")), "operation")
+        if block == "clients" and "either" in message:
+            message = "Pick clients, or leave this empty and set a filter below (not both)."
+        errors.setdefault(block, truncate(message, 150))
+    return errors
 
 
 def _lines(results: list[BulkResult]) -> list[str]:
@@ -127,21 +186,54 @@ def _result_blocks(results: list[BulkResult], heading: str) -> list[dict[str, An
     return blocks
 
 
-def preview_view(results: list[BulkResult], request: dict[str, Any]) -> dict[str, Any]:
-    """The dry run's outcome; confirming runs it for real. Carries the request (client codes) in metadata."""
+def working_view(external_id: str) -> dict[str, Any]:
+    """Pushed at once when the form is submitted; replaced by the preview (found by `external_id`)."""
+    view = modal(
+        callback_id="bulk_working",
+        title="Bulk operation",
+        close="Back",
+        blocks=[section(":hourglass_flowing_sand: Working out the preview…")],
+    )
+    return view | {"external_id": external_id}
+
+
+def preview_view(results: list[BulkResult], data: BulkIn, external_id: str = "") -> dict[str, Any]:
+    """The dry run's outcome; confirming runs it for real on the clients that previewed well. The
+    metadata is small and always whole: their codes, the operation and its parameters."""
     codes = [r.client_code for r in results if r.ok and r.client_code]
     metadata = json.dumps(
-        {"client_ids": codes, "operation": request["operation"], "parameters": request["parameters"]}
+        {
+            "client_ids": codes,
+            "operation": data.operation,
+            "parameters": data.parameters.model_dump(mode="json"),
+        },
+        ensure_ascii=False,
     )
-    label = OPERATIONS.get(request["operation"], request["operation"])
-    return modal(
+    label = OPERATIONS.get(data.operation, data.operation)
+    blocks = _result_blocks(results, f"Preview of *{label}*")
+    if len(metadata) > METADATA_MAX:  # cannot happen within the form's limits; never send a cut request
+        codes, metadata = [], ""
+        blocks.insert(0, section(":warning: Too much to confirm at once: choose fewer clients."))
+    view = modal(
         callback_id=CONFIRM_CALLBACK,
         title="Confirm bulk change",
-        submit="Confirm",
+        submit="Confirm" if codes else None,
         close="Back",
-        blocks=_result_blocks(results, f"Preview of *{label}*"),
-        private_metadata=metadata[:3000],
+        blocks=blocks,
+        private_metadata=metadata if codes else "",
     )
+    return view | {"external_id": external_id} if external_id else view
+
+
+def problem_view(text: str, external_id: str = "") -> dict[str, Any]:
+    """When the preview cannot be worked out (e.g. the filter matches too many clients)."""
+    view = modal(
+        callback_id="bulk_problem",
+        title="Bulk operation",
+        close="Back",
+        blocks=[section(f":warning: {escape(text)}")],
+    )
+    return view | {"external_id": external_id} if external_id else view
 
 
 def running_view(count: int) -> dict[str, Any]:
