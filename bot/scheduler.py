@@ -1,6 +1,17 @@
 """Every periodic job, as a named async function, run by one APScheduler `AsyncIOScheduler` started
-with the app. On PostgreSQL a job runs under an advisory lock, so replicas never run it twice at once;
-each job is idempotent for its period on its own."""
+with the app.
+
+Exactly once, across restarts and replicas:
+- On PostgreSQL a job runs under an advisory lock, so replicas never run it at the same moment.
+- Each run of a job for a period (`quarterly_feedback_reminder` / `2026-Q3`) has a `scheduled_runs` row,
+  marked finished once everything for the period went out; later runs answer "already sent".
+- Each message is claimed on its own (`2026-Q3:U123`) before it is sent, and the claim is released
+  when the send fails: one recipient's Slack error is logged and does not stop the others, and a re-run
+  (a restart, the next scheduled fire, `clientbot jobs run NAME`) sends only what has not gone out yet.
+- The in-memory job store forgets fires missed while the process was down, so starting the scheduler
+  runs each job once for its latest due occurrence (within the job's catch-up window); thanks to the
+  above that only sends what was not sent for that period.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +21,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select, text, update
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bot import reports
@@ -29,6 +43,8 @@ from views import feedback as feedback_views
 
 log = logging.getLogger("clientbot.scheduler")
 JobFunction = Callable[[Runtime, datetime], Awaitable[str]]
+Send = Callable[[], Awaitable[Any]]
+NOT_IN_SLACK = ("api:", "cli:", "email:")
 
 
 @dataclass(frozen=True)
@@ -37,10 +53,81 @@ class ScheduledJob:
     description: str
     run: JobFunction
     cron: dict[str, Any]
+    # How far back a start (or `jobs run NAME`) looks for a missed fire to catch up; zero: never.
+    catch_up: timedelta = timedelta(0)
+    # Keep only the cron's fire times on days for which this answers True.
+    only_on: Callable[[date], bool] | None = None
 
 
+# -- exactly once -------------------------------------------------------------------------------------
+async def claim(rt: Runtime, job: str, key: str) -> bool:
+    """Record `job` / `key` (a period, or `period:recipient`); False when that row already exists (sent
+    here before, after a restart, or by another replica). Committed before any message goes out."""
+    try:
+        async with rt.db.session() as session:
+            session.add(ScheduledRun(job=job, period_key=key))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def _begin(rt: Runtime, job: str, period: str) -> bool:
+    """Open (or reopen) the run of `job` for `period`; False when a run already finished it."""
+    if await claim(rt, job, period):
+        return True
+    async with rt.db.session() as session:
+        finished = await session.scalar(
+            select(ScheduledRun.finished_at).where(ScheduledRun.job == job, ScheduledRun.period_key == period)
+        )
+    return finished is None
+
+
+async def _finish(rt: Runtime, job: str, period: str, result: str, failed: list[str]) -> str:
+    """Store the result; the period counts as done only when nothing failed (else a re-run retries)."""
+    if failed:
+        result += f"; {len(failed)} failed and will be retried: {', '.join(failed)}"
+    async with rt.db.session() as session:
+        await session.execute(
+            update(ScheduledRun)
+            .where(ScheduledRun.job == job, ScheduledRun.period_key == period)
+            .values(finished_at=None if failed else utcnow(), result=result)
+        )
+    return result
+
+
+async def deliver(rt: Runtime, job: str, period: str, sends: dict[str, Send]) -> tuple[list[str], list[str]]:
+    """Send each recipient's message at most once, and at least once across re-runs: claim
+    `period:recipient` first, release the claim when the send fails (logged; the others still go).
+    Returns (sent, failed); recipients claimed before (sent already, or by another replica) are in neither."""
+    sent: list[str] = []
+    failed: list[str] = []
+    for recipient, send in sends.items():
+        key = f"{period}:{recipient}"
+        if not await claim(rt, job, key):
+            continue
+        try:
+            await send()
+        except Exception:
+            log.exception("%s %s: sending to %s failed; a later run retries it", job, period, recipient)
+            async with rt.db.session() as session:
+                await session.execute(
+                    delete(ScheduledRun).where(ScheduledRun.job == job, ScheduledRun.period_key == key)
+                )
+            failed.append(recipient)
+        else:
+            sent.append(recipient)
+    return sent, failed
+
+
+async def _dm(client: AsyncWebClient, slack_user_id: str, message: dict[str, Any]) -> None:
+    channel = (await client.conversations_open(users=slack_user_id))["channel"]["id"]
+    await client.chat_postMessage(channel=channel, **message)
+
+
+# -- the jobs -----------------------------------------------------------------------------------------
 async def nightly_analytics(rt: Runtime, now: datetime) -> str:
-    """At local midnight: one client_analytics row per client for the day that just ended."""
+    """At local midnight: one client_analytics row per client for the day that just ended. Not caught up
+    after downtime: a late snapshot would file later figures under the earlier day."""
     day = (now.astimezone(rt.settings.tz) - timedelta(minutes=5)).date()
     async with rt.db.session() as session:
         count = await dashboard.snapshot_all(session, day)
@@ -48,61 +135,63 @@ async def nightly_analytics(rt: Runtime, now: datetime) -> str:
     return f"snapshot of {count} clients for {day}"
 
 
+def working_day(day: date) -> bool:
+    """Monday to Friday, except 1 January (the one holiday every office shares)."""
+    return day.weekday() < 5 and (day.month, day.day) != (1, 1)
+
+
 def first_working_day_of_quarter(day: date) -> bool:
-    """Monday to Friday, the first such day of January, April, July or October."""
-    if day.month not in (1, 4, 7, 10) or day.weekday() >= 5:
+    """The first working day (see `working_day`) of January, April, July or October: so the Q4 reminder
+    goes out on 2 January at the earliest, or the Monday after when 2 January falls on a weekend."""
+    if day.month not in (1, 4, 7, 10) or not working_day(day):
         return False
-    return all((day - timedelta(days=n)).weekday() >= 5 for n in range(1, day.day))
-
-
-async def claim(rt: Runtime, job: str, period_key: str) -> bool:
-    """Record that `job` runs for `period_key`; False when it already did (here, after a restart, or on
-    another replica). Committed before any message goes out."""
-    try:
-        async with rt.db.session() as session:
-            session.add(ScheduledRun(job=job, period_key=period_key))
-    except IntegrityError:
-        return False
-    return True
-
-
-async def _finish(rt: Runtime, job: str, period_key: str, result: str) -> str:
-    async with rt.db.session() as session:
-        await session.execute(
-            update(ScheduledRun)
-            .where(ScheduledRun.job == job, ScheduledRun.period_key == period_key)
-            .values(finished_at=utcnow(), result=result)
-        )
-    return result
+    return not any(working_day(day.replace(day=n)) for n in range(1, day.day))
 
 
 async def quarterly_feedback_reminder(rt: Runtime, now: datetime) -> str:
     """On the first working day of a quarter: DM each account manager their active clients without
-    feedback for the quarter just ended, one button per client; a summary goes to the digest channel. Once."""
+    feedback for the quarter just ended, one button per client; a summary goes to the digest channel.
+    Once per manager and quarter."""
+    job = "quarterly_feedback_reminder"
     today = now.astimezone(rt.settings.tz).date()
     if not first_working_day_of_quarter(today):
         return f"{today} is not the first working day of a quarter"
     period = last_completed_quarter(today)
-    if not await claim(rt, "quarterly_feedback_reminder", period):
+    if not await _begin(rt, job, period):
         return f"reminders for {period} were already sent"
     async with rt.db.session() as session:
         due = await feedback.reminders_due(session, period=period)
         managers = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(due)))}
     client = slack_client(rt)
-    sent: dict[str, int] = {}
-    for manager_id, clients_due in due.items():
-        manager = managers[manager_id]
-        if manager.slack_user_id.startswith(("api:", "cli:", "email:")):
-            continue
-        channel = (await client.conversations_open(users=manager.slack_user_id))["channel"]["id"]
-        await client.chat_postMessage(channel=channel, **feedback_views.reminder_message(period, clients_due))
-        sent[manager.slack_user_id] = len(clients_due)
+    counts = {
+        managers[m].slack_user_id: len(clients_due)
+        for m, clients_due in due.items()
+        if not managers[m].slack_user_id.startswith(NOT_IN_SLACK)
+    }
+    sent, failed = await deliver(
+        rt,
+        job,
+        period,
+        {
+            managers[m].slack_user_id: partial(
+                _dm, client, managers[m].slack_user_id, feedback_views.reminder_message(period, clients_due)
+            )
+            for m, clients_due in due.items()
+            if managers[m].slack_user_id in counts
+        },
+    )
     if rt.settings.digest_channel and sent:
-        await client.chat_postMessage(
-            channel=rt.settings.digest_channel, **feedback_views.reminder_summary(period, sent)
-        )
-    result = f"reminded {len(sent)} manager(s) about {sum(sent.values())} client(s) for {period}"
-    return await _finish(rt, "quarterly_feedback_reminder", period, result)
+        summary = feedback_views.reminder_summary(period, {s: counts[s] for s in sent})
+        failed += (
+            await deliver(
+                rt,
+                job,
+                period,
+                {"summary": partial(client.chat_postMessage, channel=rt.settings.digest_channel, **summary)},
+            )
+        )[1]
+    result = f"reminded {len(sent)} manager(s) about {sum(counts[s] for s in sent)} client(s) for {period}"
+    return await _finish(rt, job, period, result, failed)
 
 
 async def feedback_retention(rt: Runtime, now: datetime) -> str:
@@ -116,39 +205,43 @@ async def feedback_retention(rt: Runtime, now: datetime) -> str:
 
 
 async def follow_up_nudges(rt: Runtime, now: datetime) -> str:
-    """Each morning: DM whoever logged a communication whose follow-up is due today or overdue."""
+    """Each morning: DM whoever logged a communication whose follow-up is due today or overdue. Once per
+    person and day."""
+    job = "follow_up_nudges"
     today = now.astimezone(rt.settings.tz).date()
-    if not await claim(rt, "follow_up_nudges", today.isoformat()):
+    period = today.isoformat()
+    if not await _begin(rt, job, period):
         return f"nudges for {today} were already sent"
     async with rt.db.session() as session:
         due = await communications.open_follow_ups(session, today=today)
         people = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(due)))}
     client = slack_client(rt)
-    sent = 0
-    for user_id, items in due.items():
-        person = people[user_id]
-        if person.slack_user_id.startswith(("api:", "cli:", "email:")):
-            continue
-        channel = (await client.conversations_open(users=person.slack_user_id))["channel"]["id"]
-        await client.chat_postMessage(channel=channel, **comm_views.nudge_message(items, today))
-        sent += 1
-    return await _finish(
+    items = {
+        people[p].slack_user_id: items
+        for p, items in due.items()
+        if not people[p].slack_user_id.startswith(NOT_IN_SLACK)
+    }
+    sent, failed = await deliver(
         rt,
-        "follow_up_nudges",
-        today.isoformat(),
-        f"nudged {sent} person(s) about {sum(len(i) for i in due.values())} follow-up(s)",
+        job,
+        period,
+        {s: partial(_dm, client, s, comm_views.nudge_message(i, today)) for s, i in items.items()},
     )
+    result = f"nudged {len(sent)} person(s) about {sum(len(items[s]) for s in sent)} follow-up(s)"
+    return await _finish(rt, job, period, result, failed)
 
 
 async def weekly_digest(rt: Runtime, now: datetime) -> str:
     """Mondays: the week's new clients, status changes, jobs, hires and revenue, feedback and overdue
     follow-ups, with a chart, in CLIENTBOT_DIGEST_CHANNEL. Once per ISO week."""
-    if not rt.settings.digest_channel:
+    job = "weekly_digest"
+    channel = rt.settings.digest_channel
+    if not channel:
         return "no CLIENTBOT_DIGEST_CHANNEL configured"
     local = now.astimezone(rt.settings.tz)
     year, week, _ = local.isocalendar()
     key = f"{year}-W{week:02d}"
-    if not await claim(rt, "weekly_digest", key):
+    if not await _begin(rt, job, key):
         return f"the digest for {key} was already sent"
     end = datetime.combine(local.date(), datetime.min.time(), rt.settings.tz)
     async with rt.db.session() as session:
@@ -160,14 +253,23 @@ async def weekly_digest(rt: Runtime, now: datetime) -> str:
         title="Hires per day",
     )
     client = slack_client(rt)
-    await client.chat_postMessage(channel=rt.settings.digest_channel, **digest_views.digest_message(summary))
-    await client.files_upload_v2(
-        channel=rt.settings.digest_channel,
-        content=chart,
-        filename=f"hires-{key}.png",
-        title=f"Hires, week {key}",
+    message = digest_views.digest_message(summary)
+    _, failed = await deliver(
+        rt,
+        job,
+        key,
+        {
+            channel: partial(client.chat_postMessage, channel=channel, **message),
+            f"{channel}:chart": partial(
+                client.files_upload_v2,
+                channel=channel,
+                content=chart,
+                filename=f"hires-{key}.png",
+                title=f"Hires, week {key}",
+            ),
+        },
     )
-    return await _finish(rt, "weekly_digest", key, f"digest for {key}: {summary.hires} hire(s)")
+    return await _finish(rt, job, key, f"digest for {key}: {summary.hires} hire(s)", failed)
 
 
 JOBS = {
@@ -181,24 +283,77 @@ JOBS = {
             "feedback reminders for the quarter just ended",
             quarterly_feedback_reminder,
             {"month": "1,4,7,10", "day": "1-7", "day_of_week": "mon-fri", "hour": 9, "minute": 0},
+            catch_up=timedelta(days=92),  # a start late in a quarter still sends what its first day missed
+            only_on=first_working_day_of_quarter,
         ),
         ScheduledJob(
-            "follow_up_nudges", "morning follow-up reminders", follow_up_nudges, {"hour": 8, "minute": 0}
+            "follow_up_nudges",
+            "morning follow-up reminders",
+            follow_up_nudges,
+            {"hour": 8, "minute": 0},
+            catch_up=timedelta(hours=12),  # the same day only; tomorrow's nudges list what is overdue
         ),
         ScheduledJob(
             "weekly_digest",
             "weekly channel digest",
             weekly_digest,
             {"day_of_week": "mon", "hour": 9, "minute": 0},
+            catch_up=timedelta(days=7),
         ),
         ScheduledJob(
             "feedback_retention",
             "remove feedback past its retention",
             feedback_retention,
             {"day": 1, "hour": 3, "minute": 30},
+            catch_up=timedelta(days=31),
         ),
     ]
 }
+
+
+# -- scheduling ---------------------------------------------------------------------------------------
+class OnlyOn(BaseTrigger):
+    """A cron trigger's fire times on the days `keep` accepts (e.g. the first working day of a quarter)."""
+
+    def __init__(self, cron: BaseTrigger, keep: Callable[[date], bool]) -> None:
+        self.cron, self.keep = cron, keep
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        fire = self.cron.get_next_fire_time(previous_fire_time, now)
+        for _ in range(2000):  # a crontab that never lands on such a day gives up instead of spinning
+            if fire is None or self.keep(fire.date()):
+                return fire
+            fire = self.cron.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        return None
+
+    def __str__(self) -> str:
+        return f"{self.cron} on days kept by {self.keep.__name__}"
+
+
+def trigger(rt: Runtime, job: ScheduledJob) -> BaseTrigger:
+    """The job's cron (or its CLIENTBOT_SCHEDULES override) in CLIENTBOT_TIMEZONE."""
+    override = rt.settings.schedules.get(job.name)
+    cron = (
+        CronTrigger.from_crontab(override, timezone=rt.settings.tz)
+        if override
+        else CronTrigger(timezone=rt.settings.tz, **job.cron)
+    )
+    return OnlyOn(cron, job.only_on) if job.only_on else cron
+
+
+def last_due(rt: Runtime, job: ScheduledJob, now: datetime) -> datetime | None:
+    """The job's latest fire time at or before `now`, within its catch-up window."""
+    schedule = trigger(rt, job)
+    last = None
+    fire = schedule.get_next_fire_time(None, now - job.catch_up) if job.catch_up else None
+    while fire is not None and fire <= now:
+        last, fire = fire, schedule.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return last
+
+
+def _clock(tz: Any) -> datetime:
+    """The wall clock (a seam for tests that freeze it)."""
+    return datetime.now(tz)
 
 
 def _lock_key(name: str) -> int:
@@ -206,9 +361,13 @@ def _lock_key(name: str) -> int:
 
 
 async def run_job(rt: Runtime, name: str, now: datetime | None = None) -> str:
-    """Run one job now. On PostgreSQL, a replica already running it makes this one skip."""
+    """Run one job for `now`; without it (a scheduled fire, a start, `clientbot jobs run NAME`), for the
+    job's latest due fire time, so a late or repeated run catches up on that occurrence. On PostgreSQL, a
+    replica already running it makes this one skip."""
     job = JOBS[name]
-    now = now or datetime.now(rt.settings.tz)
+    if now is None:
+        current = _clock(rt.settings.tz)
+        now = last_due(rt, job, current) or current
     if not rt.db.is_postgres:
         return await job.run(rt, now)
     async with rt.db.engine.connect() as lock:
@@ -223,8 +382,21 @@ async def run_job(rt: Runtime, name: str, now: datetime | None = None) -> str:
             await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _lock_key(name)})
 
 
-def build_scheduler(rt: Runtime) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(timezone=rt.settings.tz)
+class Scheduler(AsyncIOScheduler):
+    """Starting it (not paused) also fires every job once right away: each catches up on its latest due
+    occurrence, which sends only what was not sent for that period (see the module docstring)."""
+
+    def start(self, paused: bool = False) -> None:
+        super().start(paused=paused)
+        if not paused:
+            now = datetime.now(self.timezone)
+            for job in self.get_jobs():
+                if JOBS[job.id].catch_up:
+                    job.modify(next_run_time=now)
+
+
+def build_scheduler(rt: Runtime) -> Scheduler:
+    scheduler = Scheduler(timezone=rt.settings.tz)
     for job in JOBS.values():
 
         async def fire(name: str = job.name) -> None:
@@ -233,15 +405,9 @@ def build_scheduler(rt: Runtime) -> AsyncIOScheduler:
             except Exception:
                 log.exception("scheduled job %s failed", name)
 
-        override = rt.settings.schedules.get(job.name)
-        trigger = (
-            CronTrigger.from_crontab(override, timezone=rt.settings.tz)
-            if override
-            else CronTrigger(timezone=rt.settings.tz, **job.cron)
-        )
         scheduler.add_job(
             fire,
-            trigger,
+            trigger(rt, job),
             id=job.name,
             name=job.description,
             coalesce=True,
