@@ -213,6 +213,25 @@ def dashboard_pdf(dashboard: Dashboard, chart: bytes, logo: bytes | None = None)
     )
     report.heading("Key figures")
     report.table([("Figure", "Value"), *dashboard_figures(dashboard)], widths=[90 * mm, 90 * mm])
+    if dashboard.changes:
+        report.heading(f"Since {dashboard.since:%d %B %Y} (nightly snapshots)")
+        report.table(
+            [
+                ("Figure", "Then", "Now", "Change"),
+                *(
+                    (
+                        c.figure.replace("_", " ").capitalize(),
+                        _money(c.then),
+                        _money(c.now),
+                        f"{c.delta:+,.2f}",
+                    )
+                    if c.figure == "revenue"
+                    else (c.figure.replace("_", " ").capitalize(), str(c.then), str(c.now), f"{c.delta:+d}")
+                    for c in dashboard.changes
+                ),
+            ],
+            widths=[60 * mm, 40 * mm, 40 * mm, 40 * mm],
+        )
     report.heading("Pipeline")
     report.table(
         [("Stage", "Candidates"), *((s, str(n)) for s, n in dashboard.stats.pipeline.items())],

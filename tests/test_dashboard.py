@@ -16,12 +16,14 @@ from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from bot import reports
 from bot.models import Application, ClientAnalytics, ClientFeedback, Job, Role
 from bot.scheduler import run_job
 from bot.services import communications, dashboard, pipeline
 from bot.services.inputs import parse_input
 from tests import factories
 from tests.conftest import MANAGER, RECRUITER
+from views import dashboard as dashboard_views
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -285,6 +287,45 @@ async def test_nightly_snapshot_is_idempotent(rt) -> None:
     async with rt.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(ClientAnalytics)) == 1
         assert (await session.scalar(select(ClientAnalytics))).active_jobs_count == 2
+
+
+async def test_snapshots_give_the_dashboard_its_history(rt) -> None:
+    """Live figures against the oldest nightly snapshot of the last 90 days; older ones are ignored."""
+    acme = await seed_account(rt)
+    today = NOW.date()
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        board = await dashboard.build(session, actor=manager, client_id=acme.id, today=today)
+        assert board.changes == [] and "Since" not in json.dumps(dashboard_views.dashboard_message(board))
+        for days, jobs in ((120, 9), (60, 0), (30, 1)):
+            session.add(
+                ClientAnalytics(
+                    client_id=acme.id,
+                    date=today - timedelta(days=days),
+                    active_jobs_count=jobs,
+                    total_candidates_count=1,
+                    hired_count=0,
+                    revenue_generated=Decimal("0.00"),
+                )
+            )
+        await session.flush()
+        board = await dashboard.build(session, actor=manager, client_id=acme.id, today=today)
+    assert board.since == today - timedelta(days=60)
+    assert [(c.figure, c.then, c.now) for c in board.changes] == [
+        ("active_jobs", 0, 1),
+        ("total_candidates", 1, 4),
+        ("placements", 0, 2),
+        ("revenue", Decimal("0.00"), Decimal("12000.00")),
+    ]
+    private = json.dumps(dashboard_views.dashboard_message(board), ensure_ascii=False)
+    assert "active jobs 0 → 1 (+1)" in private and "placements 0 → 2 (+2)" in private
+    assert "revenue 0.00 → 12,000.00 (+12,000.00)" in private
+    shared = json.dumps(dashboard_views.dashboard_message(board, shared=True), ensure_ascii=False)
+    assert "candidates 1 → 4 (+3)" in shared and "12,000" not in shared
+    text = "".join(
+        p.extract_text() for p in PdfReader(io.BytesIO(reports.build_dashboard_pdf(board, rt.storage))).pages
+    )
+    assert "nightly snapshots" in text and "+12,000.00" in text
 
 
 async def test_report_command_line_writes_a_pdf(rt, database_url, tmp_path) -> None:

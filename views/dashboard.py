@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from bot.models import User
@@ -59,6 +60,31 @@ def _money(value: Any) -> str:
     return f"{value:,.2f}"
 
 
+CHANGE_LABELS = {
+    "active_jobs": "active jobs",
+    "total_candidates": "candidates",
+    "placements": "placements",
+    "revenue": "revenue",
+}
+
+
+def _changes(d: Dashboard, *, shared: bool) -> list[dict[str, Any]]:
+    """One context line: today's figures against the nightly snapshot (revenue only where it is private)."""
+    changes = [c for c in d.changes if not (shared and c.figure == "revenue")]
+    if not changes:
+        return []
+
+    def show(value: Any) -> str:
+        return _money(value) if isinstance(value, Decimal) else str(value)
+
+    parts = [
+        f"{CHANGE_LABELS[c.figure]} {show(c.then)} → {show(c.now)}"
+        + (f" ({'+' if c.delta > 0 else ''}{show(c.delta)})" if c.delta else "")
+        for c in changes
+    ]
+    return [context(f":chart_with_upwards_trend: Since {d.since:%d %b %Y}: " + " · ".join(parts))]
+
+
 def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = False) -> dict[str, Any]:
     """The dashboard. `shared` is the copy posted for everyone: it leaves out private figures (revenue)."""
     client, stats = d.client, d.stats
@@ -87,6 +113,7 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
         ),
         context(f"Primary contact: {who}"),
         fields_section(headline),
+        *_changes(d, shared=shared),
         fields_section(
             [
                 ("Open positions", str(stats.open_positions)),

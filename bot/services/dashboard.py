@@ -42,6 +42,17 @@ class TimelineItem:
 
 
 @dataclass
+class FigureChange:
+    figure: str  # active_jobs, total_candidates, placements, revenue (private)
+    then: int | Decimal
+    now: int | Decimal
+
+    @property
+    def delta(self) -> int | Decimal:
+        return self.now - self.then
+
+
+@dataclass
 class Dashboard:
     client: Client
     stats: JobAnalytics
@@ -54,6 +65,24 @@ class Dashboard:
     @property
     def last_activity(self) -> datetime | None:
         return self.timeline[0].at if self.timeline else None
+
+    @property
+    def since(self) -> date | None:
+        """The day of the oldest nightly snapshot in the 90-day window, the baseline of `changes`."""
+        return self.trend[0].date if self.trend else None
+
+    @property
+    def changes(self) -> list[FigureChange]:
+        """Live headline figures against that snapshot (empty before the first nightly run)."""
+        if not self.trend:
+            return []
+        then = self.trend[0]
+        return [
+            FigureChange("active_jobs", then.active_jobs_count, self.stats.active_jobs),
+            FigureChange("total_candidates", then.total_candidates_count, self.stats.total_candidates),
+            FigureChange("placements", then.hired_count, self.stats.placements),
+            FigureChange("revenue", then.revenue_generated or Decimal(0), self.stats.revenue),
+        ]
 
 
 def _months(today: date, count: int = 12) -> list[str]:
