@@ -154,15 +154,18 @@ async def click_history(
 
 
 def _report_args(words: list[str]) -> tuple[str, str | None, str | None]:
-    """`CODE [PERIOD] [vs PERIOD]` (the code may be a quoted name)."""
+    """`CODE [PERIOD] [vs PERIOD]` (the code may be a quoted name; `vs` in any case)."""
+    usage = ValidationFailed({"text": "Usage: `/client report CODE [PERIOD] [vs PERIOD]`"})
     if not words:
-        raise ValidationFailed({"text": "Usage: `/client report CODE [PERIOD] [vs PERIOD]`"})
-    rest = words[1:]
-    period = rest[0] if rest and rest[0].lower() != "vs" else None
-    vs = (
-        rest[rest.index("vs") + 1] if "vs" in [w.lower() for w in rest] and rest[-1].lower() != "vs" else None
-    )
-    return words[0], period, vs
+        raise usage
+    code, rest = words[0], list(words[1:])
+    period = rest.pop(0) if rest and rest[0].lower() != "vs" else None
+    vs = None
+    if rest:
+        if len(rest) != 2 or rest[0].lower() != "vs":
+            raise usage
+        vs = rest[1]
+    return code, period, vs
 
 
 @subcommand("report")

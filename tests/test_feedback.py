@@ -219,6 +219,23 @@ async def test_report_compares_periods_with_chart_and_pdf(slack, fake, rt) -> No
     assert "Acme" in text and "2026-Q3" in text and "+0.70" in text and "3.50" in text and "Note 0" in text
 
 
+async def test_report_grammar_and_rights(slack, fake, rt) -> None:
+    acme = await _client(rt)
+    await _two_quarters(rt, acme)
+    await slack.command(f"report {acme.client_code} 2026-Q3 VS 2026-Q2", user_id=MANAGER)
+    report = await fake.wait_for_response(slack.last_response_url, contains="Performance")
+    assert "3.5 → 4.2 (+0.7)" in json.dumps(report, ensure_ascii=False)
+    for wrong in ("2026-Q3 2026-Q2", "2026-Q3 vs", "2026-Q3 vs 2026-Q2 extra"):
+        await slack.command(f"report {acme.client_code} {wrong}", user_id=MANAGER)
+        assert "Usage" in json.dumps(await fake.wait_for_response(slack.last_response_url)), wrong
+    uploads = len(fake.uploaded_files())
+    await slack.command(f"report {acme.client_code} 2026-Q3", user_id=RECRUITER)
+    assert "Only an HR Manager" in json.dumps(
+        await fake.wait_for_response(slack.last_response_url, contains="Only")
+    )
+    assert len(fake.uploaded_files()) == uploads
+
+
 async def test_feedback_history_lists_periods(slack, fake, rt) -> None:
     acme = await _client(rt)
     await _two_quarters(rt, acme)

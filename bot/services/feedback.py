@@ -196,7 +196,9 @@ async def report(
     vs: str | None,
     today: date,
 ) -> PerformanceReport:
-    """The trend over all periods, and the chosen period against another (default: the one before it)."""
+    """The trend over all periods, and the chosen period against another (default: the one before it).
+    Performance reports are an HR Manager's tool (the contract's manager rights)."""
+    require(actor, Role.MANAGER, "build performance reports")
     client = await clients.get(session, client_id)
     history = await by_period(session, actor=actor, client_id=client.id)
     chosen = (
