@@ -104,7 +104,7 @@ async def ingest_email(request: web.Request) -> web.Response:
     raw = await request.content.read(email_ingest.MAX_EMAIL_BYTES + 1)
     try:
         async with rt.db.session() as session:
-            record = await email_ingest.ingest(session, rt.storage, raw)
+            record, created = await email_ingest.ingest(session, rt.storage, raw)
     except ValidationFailed as error:
         return api.error_response(422, error.code, str(error), error.fields)
     except DomainError as error:
@@ -115,8 +115,9 @@ async def ingest_email(request: web.Request) -> web.Response:
             "id": str(record.id),
             "client_id": str(record.client_id),
             "attachments": len(record.attachments or []),
+            "already_logged": not created,
         },
-        status=201,
+        status=201 if created else 200,
     )
 
 

@@ -319,6 +319,7 @@ async def test_history_filters_and_pages_in_slack(slack, fake, rt) -> None:
 def _email(sender: str, to: str, attachment: tuple[str, bytes] | None = None) -> bytes:
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = sender, to, "Offer letter for the analyst role"
+    message["Message-ID"] = f"<offer-{abs(hash((sender, to)))}@agency.example.com>"
     message["Date"] = "Mon, 02 Mar 2026 10:00:00 +0000"
     message.set_content("Please find the signed offer attached.")
     if attachment:
@@ -343,10 +344,13 @@ async def test_email_ingestion_matched_and_unmatched(app_url, rt) -> None:
                 return response.status, await response.json()
 
         assert (await post(_email("a@b.com", "c@d.com"), secret="wrong"))[0] == 401
-        status, body = await post(
-            _email("recruiter@agency.example.com", "John Doe <john@techcorp.example.com>", ("offer.pdf", PDF))
+        offer = _email(
+            "recruiter@agency.example.com", "John Doe <john@techcorp.example.com>", ("offer.pdf", PDF)
         )
-        assert status == 201 and body["attachments"] == 1
+        status, body = await post(offer)
+        assert status == 201 and body["attachments"] == 1 and not body["already_logged"]
+        status, again = await post(offer)  # a relay delivering the same message again
+        assert status == 200 and again["already_logged"] and again["id"] == body["id"]
         status, body = await post(_email("someone@gmail.com", "nobody@unknown.example.com"))
         assert status == 422 and "No client matches" in body["error"]["message"]
         status, body = await post(

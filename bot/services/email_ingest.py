@@ -80,7 +80,11 @@ def _body(message: EmailMessage) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-async def ingest(session: AsyncSession, storage: LocalStorage, raw: bytes) -> ClientCommunication:
+async def ingest(
+    session: AsyncSession, storage: LocalStorage, raw: bytes
+) -> tuple[ClientCommunication, bool]:
+    """Log the message as an Email communication: (record, created). A message delivered again (same
+    Message-ID, kept as a `mid:` URL in the permalink) answers the record already logged."""
     if len(raw) > MAX_EMAIL_BYTES:
         raise ValidationFailed({"message": "The message is larger than 25 MB."})
     message = BytesParser(policy=policy.default).parsebytes(raw)
@@ -88,6 +92,18 @@ async def ingest(session: AsyncSession, storage: LocalStorage, raw: bytes) -> Cl
     if not message.get("from") or not addresses:
         raise ValidationFailed({"message": "That is not an email message (no From address)."})
     client = await match_client(session, [email for _, email in addresses])
+    message_id = str(message.get("message-id") or "").strip().strip("<>")
+    permalink = f"mid:{message_id}"[:500] if message_id else None
+    if permalink:
+        logged = await session.scalar(
+            select(ClientCommunication).where(
+                ClientCommunication.client_id == client.id,
+                ClientCommunication.source == "email",
+                ClientCommunication.permalink == permalink,
+            )
+        )
+        if logged is not None:
+            return logged, False
     try:
         sent = parsedate_to_datetime(str(message["date"])) if message.get("date") else datetime.now(UTC)
     except (TypeError, ValueError):
@@ -104,11 +120,13 @@ async def ingest(session: AsyncSession, storage: LocalStorage, raw: bytes) -> Cl
             "participants": [{"name": name or None, "email": email} for name, email in addresses[:100]],
             "subject": (str(message.get("subject") or "") or "(no subject)")[:500],
             "notes": _body(message)[:20000] or None,
+            "permalink": permalink,
         }
     )
     actor = await users.resolve(
         session, slack_user_id="email:ingest", admins=(), display_name="Email integration"
     )
-    return await communications.log(
+    record = await communications.log(
         session, actor=actor, client_id=client.id, data=data, attachments=stored, source="email"
     )
+    return record, True
