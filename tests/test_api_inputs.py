@@ -163,7 +163,7 @@ async def test_one_invalid_body_per_route_gets_422_with_fields(api: Api, rt) -> 
         (
             "POST",
             "/api/clients/bulk-operations",
-            {"operation": "archive", "parameters": {"reason": "r"}, "filter": {"status": "gone"}},
+            {"operation": "archive", "parameters": {"reason": "r"}, "filter": {"status": ["gone"]}},
             {"filter.status"},
         ),
         (

@@ -32,7 +32,7 @@ class _Strict(BaseModel):
 
 
 def _status(value: Any) -> Any:
-    if value not in {s.value for s in ClientStatus}:
+    if not isinstance(value, str) or value not in {s.value for s in ClientStatus}:
         raise ValueError(STATUS_HINT)
     return value
 
