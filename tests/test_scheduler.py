@@ -1,5 +1,6 @@
-"""Scheduled jobs with a frozen clock: follow-up nudges, the weekly digest, and exactly-once delivery
-when two schedulers run against the same database."""
+"""Scheduled jobs with a frozen clock: follow-up nudges, the weekly digest, quarterly reminders; exactly
+once per recipient (a Slack failure for one is retried later, nothing goes twice), two real schedulers on
+one PostgreSQL database sending one digest, catching up after downtime, and `clientbot jobs list|run`."""
 
 from __future__ import annotations
 
