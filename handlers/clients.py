@@ -56,14 +56,7 @@ async def open_client_form(
         else:
             require(actor, Role.MANAGER, "edit clients")
             record = await clients.get(session, client_id)
-            active = [c for c in record.contacts if c.is_active]
-            state = ClientFormState(
-                mode="edit",
-                client_id=record.id,
-                contact_ids=[c.id for c in active],
-                contacts=max(1, len(active)),
-                response_url=response_url,
-            )
+            state = client_views.edit_form_state(record, response_url=response_url)
             values, title = client_views.client_values(record), f"Edit {record.client_code}"
         managers = await users.account_managers(session)
     view = client_views.client_form(state=state, managers=managers, values=values, title=title)

@@ -333,3 +333,28 @@ async def test_account_managers_are_real_slack_managers_only(db) -> None:
         with pytest.raises(ValidationFailed) as caught:
             await factories.client(session, admin, account_manager_id="cli:operator")
         assert "account_manager_id" in caught.value.fields
+
+
+async def test_more_active_contacts_than_the_edit_modal_holds_are_refused(db) -> None:
+    from views.clients import MAX_FORM_CONTACTS
+
+    many = [
+        {"full_name": f"P{n}", "email": f"p{n}@acme.example.com", "is_primary": n == 0}
+        for n in range(MAX_FORM_CONTACTS + 1)
+    ]
+    with pytest.raises(ValidationFailed) as caught:
+        clients.parse_client(factories.client_input(contacts=many))
+    assert "contacts" in caught.value.fields
+    async with db.session() as session:
+        admin = await factories.user(session, "UADMIN", Role.ADMIN)
+        acme = await factories.client(session, admin, "Acme", contacts=many[:MAX_FORM_CONTACTS])
+        assert len(acme.contacts) == MAX_FORM_CONTACTS
+        grown = clients.parse_client(
+            factories.client_input(
+                name="Acme",
+                contacts=[{"full_name": "One more", "email": "more@acme.example.com", "is_primary": True}],
+            )
+        )
+        with pytest.raises(ValidationFailed) as caught:
+            await clients.update(session, actor=admin, client_id=acme.id, data=grown)
+        assert "at most" in caught.value.fields["contacts"]

@@ -396,3 +396,48 @@ def test_split_args_falls_back_to_whitespace_on_a_lone_quote() -> None:
     assert split_args("show O'Reilly") == ["show", "O'Reilly"]
     assert split_args("show O&#39;Reilly Media") == ["show", "O'Reilly", "Media"]
     assert split_args('show "Acme Widgets" extra') == ["show", "Acme Widgets", "extra"]
+
+
+async def test_edit_modal_with_more_contacts_than_it_holds_loses_none(slack, fake, rt) -> None:
+    """A client with 12 active contacts (from before the cap): the edit modal holds the most it can,
+    the primary first, names the rest; saving leaves the others untouched and one primary."""
+    from views.clients import MAX_FORM_CONTACTS
+
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        acme = await factories.client(session, manager, "Acme Widgets")
+        first = await session.scalar(select(ClientContact).where(ClientContact.client_id == acme.id))
+        first.is_primary = False
+        for n in range(11):
+            session.add(
+                ClientContact(
+                    client_id=acme.id,
+                    full_name=f"Person {n}",
+                    email=f"p{n}@techcorp.example.com",
+                    email_domain="techcorp.example.com",
+                    is_primary=n == 10,
+                )
+            )
+    await slack.command(f"edit {acme.client_code}", user_id=MANAGER)
+    view = (await fake.wait_for("views.open")).params["view"]
+    blocks = {b.get("block_id"): b for b in view["blocks"]}
+    assert f"contact_{MAX_FORM_CONTACTS - 1}_flags" in blocks and len(view["blocks"]) <= 100
+    assert blocks["contact_0_name"]["element"]["initial_value"] == "Person 10"  # the primary first
+    assert f"{12 - MAX_FORM_CONTACTS} more contact(s)" in json.dumps(view)
+    prefilled = {
+        b["block_id"]: b["element"]["initial_value"]
+        for b in view["blocks"]
+        if b.get("type") == "input" and "initial_value" in b["element"]
+    }
+    values = prefilled | {"name": "Acme Widgets Group", "contact_0_flags": ["primary"]}
+    reply = await submit(slack, view, values)
+    assert reply.status == 200 and not reply.body, reply.body
+    await fake.wait_for_response(json.loads(view["private_metadata"])["response_url"])
+    async with rt.db.session() as session:
+        stored = await session.get(Client, acme.id)
+        contacts = list(
+            await session.scalars(select(ClientContact).where(ClientContact.client_id == acme.id))
+        )
+    assert stored.name == "Acme Widgets Group"
+    assert len(contacts) == 12 and all(c.is_active for c in contacts)
+    assert [c.full_name for c in contacts if c.is_primary] == ["Person 10"]

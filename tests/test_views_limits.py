@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -54,25 +55,44 @@ def _client(n: int = 0, contacts: int = 20) -> Client:
     return client
 
 
+def _ids(view: dict) -> list[str]:
+    return [b.get("block_id", "") for b in view["blocks"]]
+
+
 def test_client_form_at_its_largest() -> None:
+    """The most contacts the form holds, every field at its longest, the duplicate warning, 150
+    managers: every contact section is there (nothing cut at 100 blocks) and within the limits."""
+    from bot.services.clients import MAX_CONTACTS
+
+    assert client_views.MAX_FORM_CONTACTS == MAX_CONTACTS  # the service allows what the form holds
     managers = [_user(n) for n in range(150)]
-    client = _client()
-    state = client_views.ClientFormState(
-        mode="edit",
-        client_id=client.id,
-        contact_ids=[c.id for c in client.contacts][:8],
-        contacts=client_views.MAX_FORM_CONTACTS,
-        response_url="https://hooks.slack.com/commands/" + "x" * 200,
-        logo_file_ids=["F" + "0" * 10],
-    )
-    duplicates = [DuplicateMatch(uuid.uuid4(), "CLT-2026-0001", "D" * 255, "same domain " + "d" * 200)] * 12
-    values = client_views.client_values(client)
-    values["account_manager_id"] = str(managers[0].id)
-    validate_view(
-        client_views.client_form(
+    for hidden in (0, 10):
+        client = _client(contacts=client_views.MAX_FORM_CONTACTS + hidden)
+        state = client_views.edit_form_state(
+            client, response_url="https://hooks.slack.com/commands/" + "x" * 200
+        )
+        state.logo_file_ids = ["F" + "0" * 10]
+        assert state.contacts == client_views.MAX_FORM_CONTACTS and state.hidden_contacts == hidden
+        duplicates = [
+            DuplicateMatch(uuid.uuid4(), "CLT-2026-0001", "D" * 255, "same domain " + "d" * 200)
+        ] * 12
+        values = client_views.client_values(client)
+        values["account_manager_id"] = str(managers[0].id)
+        view = client_views.client_form(
             state=state, managers=managers, values=values, duplicates=duplicates, title="Edit CLT-2026-0001"
         )
-    )
+        validate_view(view)
+        blocks = _ids(view)
+        last = client_views.MAX_FORM_CONTACTS - 1
+        assert f"contact_{last}_flags" in blocks and f"contact_{last + 1}_header" not in blocks
+        assert len(view["blocks"]) <= 100
+        if hidden:  # the contacts that do not fit are named, not silently dropped
+            assert "10 more contact(s)" in json.dumps(view) and "contact_actions" not in blocks
+    # A new client grown to the maximum with "Add another contact".
+    grown = client_views.ClientFormState(contacts=client_views.MAX_FORM_CONTACTS)
+    view = client_views.client_form(state=grown, managers=managers)
+    validate_view(view)
+    assert f"contact_{client_views.MAX_FORM_CONTACTS - 1}_flags" in _ids(view)
     validate_view(client_views.client_form(state=client_views.ClientFormState(), managers=[]))
 
 

@@ -10,8 +10,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from bot.models import Client, ClientCommunication, ClientStatus, User
-from bot.services.clients import ClientPage, DuplicateMatch, primary_contact
+from bot.services.clients import MAX_CONTACTS, ClientPage, DuplicateMatch, primary_contact
 from views.common import (
+    MODAL_BLOCKS_MAX,
     ModalState,
     actions,
     button,
@@ -41,7 +42,6 @@ JOBS_ACTION = "client_jobs"  # handled by handlers/jobs.py
 LOG_ACTION = "comm_log_open"  # handled by handlers/communications.py
 HISTORY_ACTION = "comm_history_open"
 FEEDBACK_ACTION = "feedback_open"  # handled by handlers/feedback.py
-MAX_FORM_CONTACTS = 8
 
 STATUS_ICONS = {
     ClientStatus.ACTIVE.value: ":large_green_circle:",
@@ -60,6 +60,15 @@ _CONTACT_BLOCK = {
 }
 
 
+# The form's block budget: every contact section is BLOCKS_PER_CONTACT blocks; the rest is the
+# duplicate warning (3), the profile inputs, account manager, logo, the add-contact button and the
+# note about contacts the form cannot hold. MAX_FORM_CONTACTS sections always fit in one modal, and
+# the service refuses more active contacts than that (bot.services.clients.MAX_CONTACTS).
+BLOCKS_PER_CONTACT = 8
+FIXED_FORM_BLOCKS = 3 + len(_PROFILE_FIELDS) + 4
+MAX_FORM_CONTACTS = min(MAX_CONTACTS, (MODAL_BLOCKS_MAX - FIXED_FORM_BLOCKS) // BLOCKS_PER_CONTACT)
+
+
 class ClientFormState(ModalState):
     """What the client modal carries in private_metadata (ids only, well under 3000 chars)."""
 
@@ -67,6 +76,7 @@ class ClientFormState(ModalState):
     client_id: uuid.UUID | None = None
     contact_ids: list[uuid.UUID] = Field(default_factory=list)
     contacts: int = 1
+    hidden_contacts: int = 0  # active contacts beyond MAX_FORM_CONTACTS: not in the form, left unchanged
     response_url: str | None = None
     logo_file_ids: list[str] = Field(default_factory=list)
 
@@ -153,9 +163,16 @@ def client_form(
             hint="PNG or JPEG, up to 2 MB." + (" A logo is already attached." if state.logo_file_ids else ""),
         )
     )
-    for index in range(state.contacts):
+    for index in range(min(state.contacts, MAX_FORM_CONTACTS)):
         blocks += _contact_blocks(index, contacts[index] if index < len(contacts) else {}, state)
-    if state.contacts < MAX_FORM_CONTACTS:
+    if state.hidden_contacts:
+        blocks.append(
+            context(
+                f"{state.hidden_contacts} more contact(s) do not fit in this form and stay unchanged "
+                f"(at most {MAX_FORM_CONTACTS} active contacts): remove some here to edit the others."
+            )
+        )
+    elif state.contacts < MAX_FORM_CONTACTS:
         blocks.append(actions(button("Add another contact", ADD_CONTACT_ACTION), block_id="contact_actions"))
     default_title = "New client" if state.mode == "new" else "Edit client"
     return modal(
@@ -259,6 +276,8 @@ def form_errors(fields: dict[str, str], sources: list[int]) -> dict[str, str]:
                 if sub in ("is_primary", "remove")
                 else _contact_block(index, sub if sub in _CONTACT_BLOCK else "full_name")
             )
+        elif parts[0] == "contacts":
+            block = _contact_block(sources[0] if sources else 0, "full_name")
         elif field == "account_manager_id":
             block = "account_manager"
         elif field in (*_PROFILE_FIELDS, "logo", "confirm_duplicate"):
@@ -269,15 +288,33 @@ def form_errors(fields: dict[str, str], sources: list[int]) -> dict[str, str]:
     return errors
 
 
+def form_contacts(client: Client) -> tuple[list[Any], int]:
+    """The active contacts the edit form holds (the primary one first) and how many more there are."""
+    active = sorted((c for c in client.contacts if c.is_active), key=lambda c: not c.is_primary)
+    return active[:MAX_FORM_CONTACTS], max(0, len(active) - MAX_FORM_CONTACTS)
+
+
+def edit_form_state(client: Client, *, response_url: str | None = None) -> ClientFormState:
+    shown, hidden = form_contacts(client)
+    return ClientFormState(
+        mode="edit",
+        client_id=client.id,
+        contact_ids=[c.id for c in shown],
+        contacts=max(1, len(shown)),
+        hidden_contacts=hidden,
+        response_url=response_url,
+    )
+
+
 def client_values(client: Client) -> dict[str, Any]:
-    """An existing client in the form's `values` shape, for the edit modal."""
+    """An existing client in the form's `values` shape, for the edit modal (contacts in the order of
+    `form_contacts`, the ones that fit)."""
+    shown, _hidden = form_contacts(client)
     return {
         **{field: getattr(client, field) for field in _PROFILE_FIELDS},
         "account_manager_id": str(client.account_manager_id) if client.account_manager_id else None,
         "contacts": [
-            {**{f: getattr(c, f) for f in _CONTACT_FIELDS}, "is_primary": c.is_primary}
-            for c in client.contacts
-            if c.is_active
+            {**{f: getattr(c, f) for f in _CONTACT_FIELDS}, "is_primary": c.is_primary} for c in shown
         ],
     }
 

@@ -32,7 +32,9 @@ from bot.services.inputs import FieldProblems, parse_input
 
 CODE_PATTERN = re.compile(r"^CLT-(\d{4})-(\d{4,})$", re.IGNORECASE)
 PAGE_SIZE = 20
-MAX_CONTACTS = 20
+# Active contacts per client: as many as the Slack edit modal can hold within its 100 blocks
+# (views.clients.MAX_FORM_CONTACTS is checked against this), so no contact is ever out of reach there.
+MAX_CONTACTS = 10
 
 Text100 = Field(default=None, max_length=100)
 
@@ -69,7 +71,7 @@ class ClientIn(BaseModel):
     country: str | None = Text100
     postal_code: str | None = Field(default=None, max_length=20)
     account_manager_id: str | None = None
-    contacts: list[ContactIn] = Field(min_length=1, max_length=MAX_CONTACTS)
+    contacts: list[ContactIn] = Field(min_length=1, max_length=5 * MAX_CONTACTS)
 
     @field_validator(
         "industry",
@@ -103,6 +105,8 @@ class ClientIn(BaseModel):
                     except ValueError as exc:
                         problems[f"contacts.{index}.{kind}"] = str(exc)
         kept = [c for c in self.contacts if not c.remove]
+        if len(kept) > MAX_CONTACTS:
+            problems["contacts"] = f"A client can have at most {MAX_CONTACTS} active contacts."
         if not kept:
             problems["contacts.0.full_name"] = "A client needs at least one contact."
         elif len(kept) == 1 and not kept[0].is_primary:
@@ -295,6 +299,17 @@ async def update(
         audit.record_changes(
             session, actor=actor, action="contact.updated", entity=row, before=contact_before
         )
+    submitted = {c.id for c in data.contacts if c.id}
+    untouched = [c for c in existing.values() if c.is_active and c.id not in submitted]
+    active_before = sum(c.is_active for c in existing.values())
+    active_after = len(untouched) + sum(not c.remove for c in data.contacts)
+    if active_after > MAX_CONTACTS and active_after > active_before:
+        raise ValidationFailed(
+            {"contacts": f"A client can have at most {MAX_CONTACTS} active contacts; remove one first."}
+        )
+    if any(c.is_primary and not c.remove for c in data.contacts):
+        for row in untouched:  # exactly one primary, even when some contacts were not in the edit
+            row.is_primary = False
     await session.flush()
     audit.record_changes(session, actor=actor, action="client.updated", entity=client, before=before)
     session.expire(client)  # reload the contacts collection with the rows added above
