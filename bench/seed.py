@@ -2,6 +2,9 @@
 
     python -m bench.seed postgresql+asyncpg://postgres@127.0.0.1:5432/clientbot_bench --clients 10000 \
         --jobs 50000 --applications 500000 --communications 1000000
+
+Besides the spread-out data, one big client (BIG_CLIENT_CODE) gets 500 jobs and 5,000 applications:
+the issue's "up to 500 jobs per client" case, which bench.analytics reports separately.
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ import time
 from sqlalchemy import text
 
 from bot.db import Database, migrate
+
+BIG_CLIENT_CODE = "CLT-2021-000001"
+BIG_CLIENT_JOBS = 500
+BIG_CLIENT_APPLICATIONS_PER_JOB = 10  # 5,000 applications
 
 STEPS = [
     (
@@ -92,6 +99,47 @@ STEPS = [
                CASE WHEN g % 50 = 0 THEN current_date + (g % 30) END, '[]'::jsonb, now(), 'slack'
         FROM generate_series(1, :communications) g
         JOIN c ON c.n = 1 + (g % :clients) CROSS JOIN u""",
+    ),
+    (
+        "one big client",
+        f"""
+        INSERT INTO clients (id, client_code, name, name_normalized, industry, status, account_manager_id,
+                             created_by, created_at, updated_at)
+        SELECT gen_random_uuid(), '{BIG_CLIENT_CODE}', 'Bench Big Client', 'bench big client',
+               'Technology', 'active', u.id, u.id, now() - interval '900 days', now()
+        FROM users u WHERE u.slack_user_id = 'UBENCH1'""",
+    ),
+    (
+        f"its {BIG_CLIENT_JOBS} jobs",
+        f"""
+        INSERT INTO jobs (id, reference, title, client_id, status, openings, opened_at, filled_at, fee,
+                          created_at, updated_at)
+        SELECT gen_random_uuid(), 'BJ-BIG-' || g, 'Big role ' || g,
+               (SELECT id FROM clients WHERE client_code = '{BIG_CLIENT_CODE}'),
+               (ARRAY['open','open','filled','on-hold','cancelled'])[1 + g % 5], 1 + g % 3,
+               now() - (30 + g % 300) * interval '1 day',
+               CASE WHEN g % 5 = 2 THEN now() - (g % 30) * interval '1 day' END,
+               5000 + (g % 20) * 500, now(), now()
+        FROM generate_series(1, {BIG_CLIENT_JOBS}) g""",
+    ),
+    (
+        f"its {BIG_CLIENT_JOBS * BIG_CLIENT_APPLICATIONS_PER_JOB} applications",
+        f"""
+        WITH j AS (SELECT id, row_number() OVER (ORDER BY reference) AS n FROM jobs
+                   WHERE reference LIKE 'BJ-BIG-%'),
+             c AS (SELECT id, row_number() OVER (ORDER BY email) AS n FROM candidates),
+             total AS (SELECT count(*) AS n FROM candidates)
+        INSERT INTO applications (id, job_id, candidate_id, stage, stage_changed_at, quality_score,
+                                  offer_status, placement_fee, created_at, updated_at)
+        SELECT gen_random_uuid(), j.id, c.id,
+               (ARRAY['screened','shortlisted','interviewed','offered','hired','rejected'])[1 + k % 6],
+               now(), CASE WHEN k % 3 = 0 THEN 1 + (j.n + k) % 5 END,
+               CASE k % 6 WHEN 3 THEN 'made' WHEN 4 THEN 'accepted' WHEN 5 THEN
+                   CASE WHEN j.n % 4 = 0 THEN 'declined' END END,
+               CASE WHEN k % 6 = 4 THEN 4000 + j.n % 3000 END, now(), now()
+        FROM j CROSS JOIN generate_series(1, {BIG_CLIENT_APPLICATIONS_PER_JOB}) k CROSS JOIN total
+        JOIN c ON c.n = 1 + ((j.n * {BIG_CLIENT_APPLICATIONS_PER_JOB} + k) % total.n)
+        ON CONFLICT DO NOTHING""",
     ),
     (
         "one client with 1,000 communications",
