@@ -13,12 +13,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from bot.errors import DomainError, ValidationFailed
-from bot.models import Client, Job, JobStatus, Role
+from bot.models import Client, Role
 from bot.roles import has_role, require
-from bot.services import clients, communications
+from bot.services import clients, communications, jobs
 from bot.services.communications import HistoryFilter, IncomingFile
 from bot.storage import ATTACHMENT_MAX_BYTES
 from handlers.commands import CommandRequest, subcommand
@@ -43,16 +42,6 @@ MENTIONS = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _FILTER = re.compile(r"^(type|job|from|to):(.+)$", re.IGNORECASE)
 
 
-async def _client_jobs(session: Any, client_id: uuid.UUID) -> list[Job]:
-    rows = await session.scalars(
-        select(Job)
-        .where(Job.client_id == client_id)
-        .order_by(Job.status != JobStatus.OPEN.value, Job.opened_at.desc())
-        .limit(100)
-    )
-    return list(rows)
-
-
 async def _log_form_for(
     session: Any, actor: Any, client: Client, state: LogFormState, initial: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -62,7 +51,7 @@ async def _log_form_for(
     return comm_views.log_form(
         state=state,
         client=client,
-        jobs=await _client_jobs(session, client.id),
+        jobs=await jobs.choices_for_client(session, client_id=client.id),
         initial=initial,
         now=datetime.now(UTC),
     )
@@ -202,11 +191,11 @@ async def submit_log_form(
         text = " ".join(error.fields.values()) if isinstance(error, ValidationFailed) else str(error)
         async with acting(context, client) as (session, _actor):
             owner = await clients.get(session, state.client_id)
-            jobs = await _client_jobs(session, owner.id)
+            choices = await jobs.choices_for_client(session, client_id=owner.id)
         form = comm_views.log_form(
             state=state,
             client=owner,
-            jobs=jobs,
+            jobs=choices,
             initial=raw,
             now=datetime.now(UTC),
             error=f"Nothing was saved. {text} Please attach your files again.",

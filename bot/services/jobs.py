@@ -395,6 +395,18 @@ async def client_jobs(
     return JobPage([JobRow(j, counts[j.id]) for j in jobs], total, page, pages)
 
 
+async def choices_for_client(session: AsyncSession, *, client_id: uuid.UUID, limit: int = 100) -> list[Job]:
+    """The jobs a record about this client may relate to: open ones first, newest first (a select's 100)."""
+    return list(
+        await session.scalars(
+            select(Job)
+            .where(Job.client_id == client_id)
+            .order_by(Job.status != JobStatus.OPEN.value, Job.opened_at.desc(), Job.reference)
+            .limit(limit)
+        )
+    )
+
+
 async def job_candidates(session: AsyncSession, *, job_id: uuid.UUID) -> list[tuple[Application, Any]]:
     """A job's applications with their candidates, by stage order then latest move."""
     from bot.models import Candidate
