@@ -242,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.file.is_file():
             print(f"error: no such file {args.file}", file=sys.stderr)
             return 2
-        return asyncio.run(_import(settings, args.kind, args.file))
+        try:
+            return asyncio.run(_import(settings, args.kind, args.file))
+        except DomainError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if args.command == "report":
         try:
             name, pdf = asyncio.run(_report(settings, args.code, args.period, args.vs))
