@@ -173,7 +173,8 @@ class Client(Base):
     state: Mapped[str | None] = mapped_column(String(100))
     country: Mapped[str | None] = mapped_column(String(100))
     postal_code: Mapped[str | None] = mapped_column(String(20))
-    logo_url: Mapped[str | None] = mapped_column(String(500))
+    logo_url: Mapped[str | None] = mapped_column(String(500))  # storage key of the checked copy
+    logo_slack_file_id: Mapped[str | None] = mapped_column(String(50))  # the Slack file, for Block Kit images
     status: Mapped[str] = mapped_column(String(50), default=ClientStatus.ACTIVE.value)
     account_manager_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))

@@ -145,8 +145,11 @@ async def click_add_contact(
             raise
 
 
-async def _logo_from_slack(client: AsyncWebClient, files: list[dict[str, Any]]) -> tuple[bytes, str] | None:
-    """The chosen logo's bytes and extension, checked by content; ValidationFailed on the `logo` field."""
+async def _logo_from_slack(
+    client: AsyncWebClient, files: list[dict[str, Any]]
+) -> tuple[bytes, str, str] | None:
+    """The chosen logo's bytes, extension and Slack file id, checked by content; ValidationFailed on the
+    `logo` field."""
     if not files:
         return None
     try:
@@ -160,7 +163,7 @@ async def _logo_from_slack(client: AsyncWebClient, files: list[dict[str, Any]]) 
             {"logo": "Slack didn't hand over the file in time; please try again."}
         ) from None
     image = sniff_image(content)
-    return content, image.extension
+    return content, image.extension, files[0]["id"]
 
 
 async def submit_client_form(
@@ -213,13 +216,13 @@ async def _save_client(
     context: AsyncBoltContext,
     state: ClientFormState,
     data: clients.ClientIn,
-    logo: tuple[bytes, str] | None,
+    logo: tuple[bytes, str, str] | None,
 ) -> None:
     rt = runtime(context)
     try:
-        logo_key = None
+        logo_key = logo_file_id = None
         if logo:
-            content, extension = logo
+            content, extension, logo_file_id = logo
             logo_key = rt.storage.put(
                 content,
                 kind="logos",
@@ -235,13 +238,19 @@ async def _save_client(
                     data=data,
                     confirm_duplicate=True,
                     logo_key=logo_key,
+                    logo_slack_file_id=logo_file_id,
                     tz=rt.settings.tz,
                 )
                 payload = client_views.created_message(record, can_edit=True)
             else:
                 assert state.client_id is not None
                 record = await clients.update(
-                    session, actor=actor, client_id=state.client_id, data=data, logo_key=logo_key
+                    session,
+                    actor=actor,
+                    client_id=state.client_id,
+                    data=data,
+                    logo_key=logo_key,
+                    logo_slack_file_id=logo_file_id,
                 )
                 payload = client_views.updated_message(record, can_edit=True)
     except DomainError as error:

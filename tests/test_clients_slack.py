@@ -222,6 +222,12 @@ async def test_logo_is_judged_by_content_and_size(slack, fake, rt, content, name
     async with rt.db.session() as session:
         client = await session.scalar(select(Client))
     assert client.logo_url and rt.storage.get(client.logo_url) == content
+    await slack.command(f"show {client.client_code}", user_id=MANAGER)
+    board = await fake.wait_for_response(slack.last_response_url, contains="Active jobs")
+    [image] = [
+        e for b in board["blocks"] if b["type"] == "context" for e in b["elements"] if e["type"] == "image"
+    ]
+    assert image["slack_file"] == {"id": logo["id"]}  # the Slack-hosted file, never a public link
 
 
 async def test_forged_and_stale_requests_are_rejected(slack, fake, rt) -> None:

@@ -22,6 +22,7 @@ from views.common import (
     fields_section,
     header,
     input_block,
+    logo_context,
     message,
     modal,
     option,
@@ -334,7 +335,10 @@ def client_card(
     manager = client.account_manager.mention if client.account_manager else "_unassigned_"
     blocks = [
         header(client.name),
-        context(f"`{client.client_code}` · {icon} {client.status} · created {slack_date(client.created_at)}"),
+        logo_context(
+            client.logo_slack_file_id,
+            f"`{client.client_code}` · {icon} {client.status} · created {slack_date(client.created_at)}",
+        ),
         fields_section(
             [
                 ("Industry", escape(client.industry)),

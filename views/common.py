@@ -59,6 +59,16 @@ def context(*texts: str) -> dict[str, Any]:
     return {"type": "context", "elements": [mrkdwn(t) for t in texts[:10]]}
 
 
+def logo_context(slack_file_id: str | None, text: str) -> dict[str, Any]:
+    """A context line led by the client's logo (a Slack-hosted file, never a public link) when it has one."""
+    block = context(text)
+    if slack_file_id:
+        block["elements"].insert(
+            0, {"type": "image", "slack_file": {"id": slack_file_id}, "alt_text": "logo"}
+        )
+    return block
+
+
 def divider() -> dict[str, Any]:
     return {"type": "divider"}
 

@@ -28,6 +28,7 @@ from views.common import (
     escape,
     fields_section,
     header,
+    logo_context,
     message,
     option,
     plain,
@@ -107,9 +108,10 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
         headline.append(("Revenue", _money(stats.revenue)))
     blocks: list[dict[str, Any]] = [
         header(client.name),
-        context(
+        logo_context(
+            client.logo_slack_file_id,
             f"`{client.client_code}` · {STATUS_ICONS.get(client.status, '')} {client.status}"
-            f" · {escape(client.industry or 'no industry')} · {manager} · {last}"
+            f" · {escape(client.industry or 'no industry')} · {manager} · {last}",
         ),
         context(f"Primary contact: {who}"),
         fields_section(headline),

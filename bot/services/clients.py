@@ -219,6 +219,7 @@ async def create(
     data: ClientIn,
     confirm_duplicate: bool = False,
     logo_key: str | None = None,
+    logo_slack_file_id: str | None = None,
     tz: ZoneInfo | None = None,
 ) -> Client:
     require(actor, Role.MANAGER, "create clients")
@@ -234,6 +235,7 @@ async def create(
         account_manager_id=manager.id if manager else None,
         created_by=actor.id,
         logo_url=logo_key,
+        logo_slack_file_id=logo_slack_file_id,
         created_at=now,
         updated_at=now,
         **_profile_values(data),
@@ -256,6 +258,7 @@ async def update(
     client_id: uuid.UUID,
     data: ClientIn,
     logo_key: str | None = None,
+    logo_slack_file_id: str | None = None,
 ) -> Client:
     """Edit the profile and contacts. Removed contacts are deactivated (kept, with an audit entry)."""
     require(actor, Role.MANAGER, "edit clients")
@@ -266,7 +269,7 @@ async def update(
         setattr(client, key, value)
     client.account_manager_id = manager.id if manager else None
     if logo_key:
-        client.logo_url = logo_key
+        client.logo_url, client.logo_slack_file_id = logo_key, logo_slack_file_id
     existing = {c.id: c for c in client.contacts}
     for contact in data.contacts:
         row = existing.get(contact.id) if contact.id else None
