@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -424,18 +425,9 @@ async def log_communication(req: ApiRequest) -> web.Response:
     return ok(audit.snapshot(record), 201, model=api_models.CommunicationOut)
 
 
-@endpoint
-async def upload_attachments(req: ApiRequest) -> web.Response:
-    """multipart/form-data, one or more `file` parts, each at most 10 MB, judged by content."""
-    client = await req.client()
-    try:
-        comm_id = uuid.UUID(req.param("comm_id"))
-    except ValueError:
-        raise NotFound("No such communication.") from None
-    if not req.request.content_type.startswith("multipart/"):
-        raise ApiError(415, "unsupported_media_type", "Send the files as multipart/form-data.")
+async def _read_files(request: web.Request) -> list[communications.IncomingFile]:
     files = []
-    reader = await req.request.multipart()
+    reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not getattr(part, "filename", None):
             continue
@@ -448,6 +440,23 @@ async def upload_attachments(req: ApiRequest) -> web.Response:
         files.append(communications.IncomingFile(name=part.filename, content=content))
         if len(files) > communications.MAX_ATTACHMENTS:
             raise ValidationFailed({"attachments": "At most 10 files."})
+    return files
+
+
+@endpoint
+async def upload_attachments(req: ApiRequest) -> web.Response:
+    """multipart/form-data, one or more `file` parts, each at most 10 MB, judged by content."""
+    client = await req.client()
+    try:
+        comm_id = uuid.UUID(req.param("comm_id"))
+    except ValueError:
+        raise NotFound("No such communication.") from None
+    if not req.request.content_type.startswith("multipart/"):
+        raise ApiError(415, "unsupported_media_type", "Send the files as multipart/form-data.")
+    try:
+        files = await _read_files(req.request)
+    except (HttpProcessingError, ValueError, LookupError):
+        raise ApiError(400, "bad_multipart", "The multipart/form-data body is malformed.") from None
     record, owner = await communications.get(req.session, actor=req.actor, communication_id=comm_id)
     if owner.id != client.id:
         raise NotFound("No such communication for this client.")
@@ -500,7 +509,13 @@ async def list_communications(req: ApiRequest) -> web.Response:
 @endpoint
 async def submit_feedback(req: ApiRequest) -> web.Response:
     client = await req.client()
-    data = feedback.parse_feedback(await req.body())
+    body = await req.body()
+    period = body.get("feedback_period")
+    if isinstance(period, str) and not period.strip():
+        # FeedbackIn lets a blank period through, and a stored "" breaks every listing of the client's
+        # feedback afterwards; refused here until the service refuses it itself.
+        raise ValidationFailed({"feedback_period": "This field is required."})
+    data = feedback.parse_feedback(body)
     row, created = await feedback.submit(
         req.session, actor=req.actor, client_id=client.id, data=data, today=_today(req)
     )

@@ -33,6 +33,15 @@ async def make_token(rt, role: Role) -> str:
     return value
 
 
+RATINGS = {
+    "responsiveness_rating": 4,
+    "communication_rating": 4,
+    "requirements_clarity_rating": 3,
+    "decision_speed_rating": 5,
+    "overall_satisfaction": 4,
+}
+
+
 def company(name: str, **fields) -> dict:
     slug = "".join(ch for ch in name.lower() if ch.isalnum())
     return (
@@ -108,6 +117,7 @@ async def test_one_invalid_body_per_route_gets_422_with_fields(api: Api, rt) -> 
             {"communication_type"},
         ),
         ("POST", f"/api/clients/{code}/feedback", {"overall_satisfaction": 9}, {"overall_satisfaction"}),
+        ("POST", f"/api/clients/{code}/feedback", RATINGS | {"feedback_period": " "}, {"feedback_period"}),
         ("POST", f"/api/clients/{code}/reports/performance", {"period": "2026-Q5"}, {"period"}),
         ("POST", f"/api/clients/{code}/reports/performance", {"vs": 2026}, {"vs"}),
         ("POST", f"/api/clients/{code}/jobs/JOB-1", {"move": "sideways"}, {"move"}),
@@ -178,6 +188,8 @@ async def test_one_invalid_body_per_route_gets_422_with_fields(api: Api, rt) -> 
         assert status == 422, (method, path, body, status, reply)
         error = reply["error"]
         assert error["code"] == "validation_failed" and fields <= set(error["fields"]), (path, body, error)
+    status, _ = await api.call("GET", f"/api/clients/{code}/feedback", admin)
+    assert status == 200  # nothing half-valid was stored on the way
 
 
 async def test_error_bodies_always_have_fields(api: Api, rt) -> None:
@@ -332,3 +344,34 @@ async def test_a_database_outage_answers_503_not_500(settings) -> None:
                 assert response.status == 503
     finally:
         await runner.cleanup()
+
+
+async def test_malformed_multipart_and_nul_file_names_are_4xx(api: Api, rt) -> None:
+    manager = await make_token(rt, Role.MANAGER)
+    _, client = await api.call("POST", "/api/clients", manager, CLIENT)
+    _, logged = await api.call(
+        "POST",
+        f"/api/clients/{client['client_code']}/communications",
+        manager,
+        {"communication_type": "call", "communication_date": "2026-03-02T10:00:00Z", "subject": "Files"},
+    )
+    url = f"{api.base}/api/clients/{client['client_code']}/communications/{logged['id']}/attachments"
+
+    async def send(disposition: bytes) -> tuple[int, dict]:
+        body = (
+            b"--b0undary\r\nContent-Disposition: " + disposition + b"\r\n"
+            b"Content-Type: text/plain\r\n\r\nhello\r\n--b0undary--\r\n"
+        )
+        headers = {
+            "Authorization": f"Bearer {manager}",
+            "Content-Type": "multipart/form-data; boundary=b0undary",
+        }
+        async with api.http.post(url, data=body, headers=headers) as response:
+            return response.status, await response.json()
+
+    status, body = await send(b'form-data; name="file"; filename="\x00\x1f.txt"')
+    assert status == 400 and body["error"]["code"] == "bad_multipart"
+    status, body = await send(b"form-data; name=\"file\"; filename*=UTF-8''a%00b.txt")
+    assert status == 422 and "file" in body["error"]["fields"]
+    status, body = await send(b'form-data; name="file"; filename="notes.txt"')
+    assert status == 201 and body["attachments"][0]["name"] == "notes.txt"
