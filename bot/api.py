@@ -65,20 +65,25 @@ def nul_fields(value: Any, path: str = "") -> dict[str, str]:
     """Where `value` (parsed JSON, or a string) holds a NUL character, by field path.
 
     PostgreSQL cannot store U+0000 in text or JSON, so every string that reaches the API is checked here
-    (path and query parameters in `endpoint`, JSON bodies in `ApiRequest.body`) instead of in each model."""
+    (path and query parameters in `endpoint`, JSON bodies in `ApiRequest.body`) instead of in each model.
+    Walks without recursion: any nesting json.loads accepts is fine."""
     found: dict[str, str] = {}
-    if isinstance(value, str):
-        if "\x00" in value:
-            found[path or "body"] = NUL_MESSAGE
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            name = (f"{path}.{key}" if path else str(key)).replace("\x00", "\\u0000")
-            if "\x00" in str(key):
-                found[name] = NUL_MESSAGE
-            found.update(nul_fields(item, name))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found.update(nul_fields(item, f"{path}.{index}" if path else str(index)))
+    pending: list[tuple[str, Any]] = [(path, value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                found[where or "body"] = NUL_MESSAGE
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                name = (f"{where}.{key}" if where else str(key)).replace("\x00", "\\u0000")
+                if "\x00" in str(key):
+                    found[name] = NUL_MESSAGE
+                pending.append((name, child))
+        elif isinstance(item, list):
+            pending.extend(
+                (f"{where}.{index}" if where else str(index), child) for index, child in enumerate(item)
+            )
     return found
 
 
@@ -118,7 +123,7 @@ class ApiRequest:
             raise ApiError(413, "too_large", "The request body is larger than 1 MB.")
         try:
             data = json.loads(await self.request.read() or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ApiError(400, "bad_json", "The body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise ApiError(400, "bad_json", "The body must be a JSON object.")

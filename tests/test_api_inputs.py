@@ -375,3 +375,12 @@ async def test_malformed_multipart_and_nul_file_names_are_4xx(api: Api, rt) -> N
     assert status == 422 and "file" in body["error"]["fields"]
     status, body = await send(b'form-data; name="file"; filename="notes.txt"')
     assert status == 201 and body["attachments"][0]["name"] == "notes.txt"
+
+
+async def test_deeply_nested_json_is_4xx(api: Api, rt) -> None:
+    manager = await make_token(rt, Role.MANAGER)
+    for depth in (950, 20000):
+        raw = ('{"name": ' + "[" * depth + '"\\u0000"' + "]" * depth + "}").encode()
+        for path in ("/api/clients", "/api/clients/bulk-operations", "/api/candidates"):
+            status, body = await api.call("POST", path, manager, raw=raw)
+            assert status in (400, 422), (depth, path, status, body)
