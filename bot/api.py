@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from pydantic import BaseModel, Field
-from sqlalchemy.exc import SQLAlchemyError
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import api_models
@@ -61,29 +61,45 @@ def error_response(
 NUL_MESSAGE = "Must not contain NUL (\\u0000) characters."
 
 
-def nul_fields(value: Any, path: str = "") -> dict[str, str]:
-    """Where `value` (parsed JSON, or a string) holds a NUL character, by field path.
-
-    PostgreSQL cannot store U+0000 in text or JSON, so every string that reaches the API is checked here
-    (path and query parameters in `endpoint`, JSON bodies in `ApiRequest.body`) instead of in each model.
-    Walks without recursion: any nesting json.loads accepts is fine."""
-    found: dict[str, str] = {}
+def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in parsed JSON with its field path (`contacts.0.email`), keys included; iterative, so
+    any nesting json.loads accepts is fine. A key's own path stands for the key."""
     pending: list[tuple[str, Any]] = [(path, value)]
     while pending:
         where, item = pending.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                found[where or "body"] = NUL_MESSAGE
+            yield where or "body", item
         elif isinstance(item, dict):
             for key, child in item.items():
                 name = (f"{where}.{key}" if where else str(key)).replace("\x00", "\\u0000")
-                if "\x00" in str(key):
-                    found[name] = NUL_MESSAGE
+                yield name, str(key)
                 pending.append((name, child))
         elif isinstance(item, list):
             pending.extend(
                 (f"{where}.{index}" if where else str(index), child) for index, child in enumerate(item)
             )
+
+
+def nul_fields(value: Any, path: str = "") -> dict[str, str]:
+    """Where `value` (parsed JSON, or a string) holds a NUL character, by field path.
+
+    PostgreSQL cannot store U+0000 in text or JSON, so every string that reaches the API is checked here
+    (path and query parameters in `endpoint`, JSON bodies in `ApiRequest.body`) instead of in each model."""
+    return {where: NUL_MESSAGE for where, text in strings(value, path) if "\x00" in text}
+
+
+def extreme_dates(value: Any) -> dict[str, str]:
+    """Fields holding a date too near year 1 or 9999 to be stored in UTC."""
+    found = {}
+    for where, text in strings(value):
+        try:
+            moment = (
+                datetime.fromisoformat(text.strip().replace("Z", "+00:00")) if 10 <= len(text) <= 40 else None
+            )
+        except ValueError:
+            continue
+        if moment is not None and not 1 < moment.year < 9999:
+            found[where] = "This date is out of range."
     return found
 
 
@@ -117,6 +133,7 @@ class ApiRequest:
     def __init__(self, request: web.Request, session: AsyncSession, actor: User) -> None:
         self.request, self.session, self.actor = request, session, actor
         self.rt: Runtime = request.app[RUNTIME]
+        self.parsed: dict[str, Any] | None = None
 
     async def body(self) -> dict[str, Any]:
         if self.request.content_length and self.request.content_length > MAX_BODY:
@@ -128,6 +145,7 @@ class ApiRequest:
         if not isinstance(data, dict):
             raise ApiError(400, "bad_json", "The body must be a JSON object.")
         check_no_nul(data.items())
+        self.parsed = data
         return data
 
     def param(self, name: str) -> str:
@@ -135,6 +153,14 @@ class ApiRequest:
 
     async def client(self) -> Client:
         return await clients.find_exact(self.session, self.param("client_id"))
+
+
+def out_of_range(error: BaseException) -> bool:
+    """A value the database or a column type cannot hold (a date that overflows when turned to UTC, data
+    PostgreSQL refuses): bad input, whichever model let it through, so 422 and never 500."""
+    if isinstance(error, StatementError) and not isinstance(error, DBAPIError):
+        return isinstance(error.orig, OverflowError)
+    return isinstance(error, OverflowError | DataError)
 
 
 class ApiError(Exception):
@@ -149,13 +175,25 @@ def endpoint(func: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         rt: Runtime = request.app[RUNTIME]
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        call: ApiRequest | None = None
         try:
             async with rt.db.session() as session:
                 actor = await api_tokens.authenticate(session, token.strip()) if scheme == "Bearer" else None
                 if actor is None:
                     raise Unauthorized("A valid bearer token is required (clientbot api-token create).")
                 check_no_nul([*request.match_info.items(), *request.query.items()])
-                return await func(ApiRequest(request, session, actor))
+                call = ApiRequest(request, session, actor)
+                return await func(call)
+        except (OverflowError, StatementError) as error:
+            if not out_of_range(error):
+                raise
+            fields = extreme_dates(call.parsed) if call is not None else {}
+            return error_response(
+                422,
+                "validation_failed",
+                "A value is out of range.",
+                fields or {"body": "A value is out of range."},
+            )
         except ValidationFailed as error:
             return error_response(422, error.code, str(error), error.fields)
         except DomainError as error:
@@ -393,6 +431,13 @@ class HistoryQuery(BaseModel):
     q: str | None = Field(default=None, max_length=200)
     page: int = Field(default=1, ge=1, le=100000)
     limit: int = Field(default=20, ge=1, le=100)
+
+    @field_validator("date_from", "date_to")
+    @classmethod
+    def _storable(cls, value: date | None) -> date | None:
+        if value is not None and not 1 < value.year < 9999:
+            raise ValueError("This date is out of range.")
+        return value
 
 
 class ReportIn(BaseModel):

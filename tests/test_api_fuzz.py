@@ -53,6 +53,10 @@ AWKWARD = [
     "2026-Q3",
     "2026-13-45",
     "2026-01-01T10:00:00",
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01",
+    "9999-12-31",
     "a@b.co",
 ]
 TEXT = st.text(max_size=40) | st.sampled_from(AWKWARD) | st.text(alphabet=st.sampled_from("a\x00ü€𝔘/ %"))

@@ -384,3 +384,23 @@ async def test_deeply_nested_json_is_4xx(api: Api, rt) -> None:
         for path in ("/api/clients", "/api/clients/bulk-operations", "/api/candidates"):
             status, body = await api.call("POST", path, manager, raw=raw)
             assert status in (400, 422), (depth, path, status, body)
+
+
+async def test_dates_beyond_what_can_be_stored_are_422(api: Api, rt) -> None:
+    manager = await make_token(rt, Role.MANAGER)
+    _, client = await api.call("POST", "/api/clients", manager, CLIENT)
+    code = client["client_code"]
+    for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        status, body = await api.call("POST", "/api/jobs", manager, {"title": "T", "opened_at": moment})
+        assert status == 422 and "opened_at" in body["error"]["fields"], body
+        status, body = await api.call(
+            "POST",
+            f"/api/clients/{code}/communications",
+            manager,
+            {"communication_type": "call", "subject": "s", "communication_date": moment},
+        )
+        assert status == 422 and "communication_date" in body["error"]["fields"], body
+    status, body = await api.call(
+        "GET", f"/api/clients/{code}/communications?from=0001-01-01&to=9999-12-31", manager
+    )
+    assert status == 422 and {"from", "to"} <= set(body["error"]["fields"])
