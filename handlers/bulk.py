@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DomainError, ValidationFailed
@@ -54,7 +55,11 @@ async def submit_bulk_form(
     except DomainError as error:
         text = " ".join(error.fields.values()) if isinstance(error, ValidationFailed) else str(error)
         preview = bulk_views.problem_view(text, external_id)
-    await client.views_update(external_id=external_id, view=preview)
+    try:
+        await client.views_update(external_id=external_id, view=preview)
+    except SlackApiError as error:
+        if error.response.get("error") != "not_found":
+            raise  # "not_found": the user went back before the preview was ready; nothing to show
 
 
 async def submit_bulk_confirm(

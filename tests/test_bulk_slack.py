@@ -3,6 +3,7 @@ preview replaces that view, then confirm and results. Clients are picked or chos
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from sqlalchemy import select
@@ -144,3 +145,15 @@ async def test_bulk_by_filter_keeps_metadata_small_and_whole(slack, fake, rt) ->
     )
     problem = await preview_of(slack, fake, form, values)
     assert "No client matches the filter" in json.dumps(problem) and "submit" not in problem
+
+
+async def test_going_back_before_the_preview_is_ready_is_quiet(slack, fake, rt) -> None:
+    made = await make_clients(rt, 1)
+    form = await open_form(slack, fake)
+    fake.failing["views.update"] = "not_found"  # the working view was closed meanwhile
+    values = slack.form_values(form, {"operation": "change_status", "status": "on-hold"}) | picked(made)
+    reply = await slack.view_submission(form, values, user_id=MANAGER)
+    assert reply.json["response_action"] == "push"
+    await fake.wait_for("views.update")
+    await asyncio.sleep(0.3)
+    assert not fake.calls_to("chat.postEphemeral") and not fake.calls_to("chat.postMessage")
