@@ -12,6 +12,7 @@ from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from bot.errors import ValidationFailed
 from bot.models import ClientFeedback, ClientStatus, Role
 from bot.runtime import Runtime
 from bot.scheduler import run_job
@@ -315,3 +316,11 @@ async def test_retention_removes_feedback_older_than_five_years(rt) -> None:
     assert result == "removed 1 feedback row(s) older than 5 years"
     async with rt.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(ClientFeedback)) == 2
+
+
+@pytest.mark.parametrize("period", ["", "   ", "2026-Q5"])
+def test_feedback_needs_a_real_period(period: str) -> None:
+    """A stored blank period would break every later listing and report of the client's feedback."""
+    with pytest.raises(ValidationFailed) as caught:
+        feedback.parse_feedback(RATINGS | {"feedback_period": period})
+    assert set(caught.value.fields) == {"feedback_period"}

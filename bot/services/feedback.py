@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import Conflict, NotFound
+from bot.errors import Conflict, NotFound, ValidationFailed
 from bot.models import RATING_COLUMNS, Client, ClientFeedback, ClientStatus, Role, User, utcnow
 from bot.roles import require
 from bot.services import audit, clients, communications
@@ -45,7 +45,9 @@ class FeedbackIn(BaseModel):
     @field_validator("feedback_period")
     @classmethod
     def _period(cls, value: str) -> str:
-        return parse_period(value) if value else value
+        if not value:
+            raise ValidationFailed({"feedback_period": "Choose the period this feedback is about."})
+        return parse_period(value, "feedback_period")
 
     @field_validator("written_feedback", mode="before")
     @classmethod
