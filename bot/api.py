@@ -314,8 +314,12 @@ async def deactivate_client(req: ApiRequest) -> web.Response:
 @endpoint
 async def create_job(req: ApiRequest) -> web.Response:
     data = jobs.parse_job(await req.body())
-    job = await jobs.create_job(req.session, actor=req.actor, data=data, tz=req.rt.settings.tz)
-    return ok({"id": job.id, "reference": job.reference, **job_json(job)}, 201, model=api_models.JobOut)
+    job, created = await jobs.upsert_job(req.session, actor=req.actor, data=data, tz=req.rt.settings.tz)
+    return ok(
+        {"id": job.id, "reference": job.reference, **job_json(job)},
+        201 if created else 200,
+        model=api_models.JobOut,
+    )
 
 
 @endpoint
@@ -328,8 +332,8 @@ async def create_candidate(req: ApiRequest) -> web.Response:
 @endpoint
 async def create_application(req: ApiRequest) -> web.Response:
     data = parse_input(pipeline.ApplicationIn, await req.body())
-    application = await pipeline.create_application(req.session, actor=req.actor, data=data)
-    return ok(audit.snapshot(application), 201, model=api_models.ApplicationOut)
+    application, created = await pipeline.upsert_application(req.session, actor=req.actor, data=data)
+    return ok(audit.snapshot(application), 201 if created else 200, model=api_models.ApplicationOut)
 
 
 @endpoint
@@ -715,7 +719,14 @@ ROUTES = [
     Route("GET", "/api/clients/{client_id}/jobs", list_client_jobs, "Jobs with pipeline", query=PageQuery),
     Route("POST", "/api/clients/{client_id}/jobs/{job_id}", link_job, "Link a job", LinkIn, success=201),
     Route("DELETE", "/api/clients/{client_id}/jobs/{job_id}", unlink_job, "Unlink a job"),
-    Route("POST", "/api/jobs", create_job, "Create a job", jobs.JobIn, success=201),
+    Route(
+        "POST",
+        "/api/jobs",
+        create_job,
+        "Create a job, or update the one with this reference (200)",
+        jobs.JobIn,
+        success=201,
+    ),
     Route(
         "POST",
         "/api/candidates",
@@ -728,7 +739,7 @@ ROUTES = [
         "POST",
         "/api/applications",
         create_application,
-        "Add a candidate to a job",
+        "Add a candidate to a job, or update that application (200)",
         pipeline.ApplicationIn,
         success=201,
     ),

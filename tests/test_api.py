@@ -130,8 +130,28 @@ async def test_ats_feed_jobs_candidates_applications_and_linking(api: Api, rt) -
         {"job_id": job["reference"], "candidate_id": cand["id"], "stage": "interviewed", "quality_score": 4},
     )
     assert status == 201 and app["interviewed_at"]
+    status, same = await api.call(  # the ATS sends the application again: an update, not a second row
+        "POST",
+        "/api/applications",
+        manager,
+        {"job_id": job["id"], "candidate_id": cand["id"], "stage": "offered", "quality_score": 5},
+    )
+    assert status == 200 and same["id"] == app["id"] and same["stage"] == "offered" and same["offered_at"]
     status, moved = await api.call("PATCH", f"/api/applications/{app['id']}", manager, {"stage": "hired"})
     assert status == 200 and moved["stage"] == "hired" and moved["hired_at"]
+    status, updated = await api.call(  # and the job again, by reference: updated in place
+        "POST",
+        "/api/jobs",
+        manager,
+        {
+            "reference": job["reference"],
+            "title": "Senior Backend Engineer",
+            "fee": "6000",
+            "status": "filled",
+        },
+    )
+    assert status == 200 and updated["id"] == job["id"] and updated["title"] == "Senior Backend Engineer"
+    assert updated["status"] == "filled" and updated["filled_at"]
     status, listing = await api.call("GET", f"/api/clients/{client['id']}/jobs", manager)
     assert status == 200 and listing["jobs"][0]["pipeline"]["hired"] == 1
     assert listing["analytics"]["placements"] == 1 and listing["analytics"]["revenue"] == "6000.00"
