@@ -115,14 +115,32 @@ def rt(settings: Settings, db: Database) -> Runtime:
 async def app_url(rt: Runtime) -> AsyncIterator[str]:
     web_app = create_web_app(rt, create_bolt_app(rt))
     web_app.on_cleanup.clear()  # the `db` fixture owns the engine
+    runner, url = await _serve(web_app)
+    yield url
+    await _settle()
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def down_app_url(settings: Settings) -> AsyncIterator[str]:
+    """The real app whose database cannot be reached (nothing listens on its port)."""
+    down = Runtime(
+        settings=settings,
+        db=Database("postgresql+asyncpg://nobody@127.0.0.1:1/none"),
+        storage=LocalStorage(settings.storage_dir),
+    )
+    runner, url = await _serve(create_web_app(down, create_bolt_app(down)))
+    yield url
+    await runner.cleanup()
+
+
+async def _serve(web_app: web.Application) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(web_app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
-    await _settle()
-    await runner.cleanup()
+    return runner, f"http://127.0.0.1:{port}"
 
 
 async def _settle(seconds: float = 5.0) -> None:

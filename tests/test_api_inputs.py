@@ -5,33 +5,15 @@ OpenAPI entry."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 
 from bot.models import Role
-from bot.services import api_tokens
-from tests import factories
+from tests import factories, test_api
 from tests.test_api import CLIENT, Api
+from tests.test_api import token as make_token
 
-
-@pytest.fixture
-def slack_api_url() -> str:
-    return "http://127.0.0.1:9/api/"  # the API never calls Slack
-
-
-@pytest.fixture
-async def api(app_url: str) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as http:
-        yield Api(app_url, http)
-
-
-async def make_token(rt, role: Role) -> str:
-    async with rt.db.session() as session:
-        value, _ = await api_tokens.create(session, name=f"{role.value} inputs", role=role)
-    return value
-
+api, slack_api_url = test_api.api, test_api.slack_api_url  # the same fixtures as the API's own tests
 
 RATINGS = {
     "responsiveness_rating": 4,
@@ -311,39 +293,19 @@ async def test_openapi_documents_typed_bulk_parameters_and_the_upload(api: Api) 
             assert "503" in operation["responses"]
 
 
-async def test_a_database_outage_answers_503_not_500(settings) -> None:
-    from aiohttp import web
-
-    from bot.app import create_bolt_app, create_web_app
-    from bot.db import Database
-    from bot.runtime import Runtime
-    from bot.storage import LocalStorage
-
-    down = Runtime(
-        settings=settings,
-        db=Database("postgresql+asyncpg://nobody@127.0.0.1:1/none"),
-        storage=LocalStorage(settings.storage_dir),
-    )
-    runner = web.AppRunner(create_web_app(down, create_bolt_app(down)))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        async with aiohttp.ClientSession() as http:
-            api = Api(f"http://127.0.0.1:{port}", http)
-            for method, path in (("GET", "/api/clients"), ("POST", "/api/clients/bulk-operations")):
-                status, body = await api.call(method, path, "cbt_any-token", {})
-                assert status == 503, (path, body)
-                assert body["error"] == {
-                    "code": "database_unavailable",
-                    "message": body["error"]["message"],
-                    "fields": {},
-                }
-            async with http.get(api.base + "/healthz") as response:
-                assert response.status == 503
-    finally:
-        await runner.cleanup()
+async def test_a_database_outage_answers_503_not_500(down_app_url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        api = Api(down_app_url, http)
+        for method, path in (("GET", "/api/clients"), ("POST", "/api/clients/bulk-operations")):
+            status, body = await api.call(method, path, "cbt_any-token", {})
+            assert status == 503, (path, body)
+            assert body["error"] == {
+                "code": "database_unavailable",
+                "message": body["error"]["message"],
+                "fields": {},
+            }
+        async with http.get(api.base + "/healthz") as response:
+            assert response.status == 503
 
 
 async def test_malformed_multipart_and_nul_file_names_are_4xx(api: Api, rt) -> None:

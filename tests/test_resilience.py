@@ -42,27 +42,11 @@ async def test_a_retried_event_is_handled_once(slack, fake, rt) -> None:
     assert len(fake.calls_to("views.publish")) == 2  # Ev1 once, its retry skipped, Ev2 once
 
 
-async def test_database_outage_gives_a_clear_message_and_writes_nothing(settings, fake) -> None:
-    from aiohttp import web
-
-    from bot.app import create_bolt_app, create_web_app
-    from bot.db import Database
-    from bot.runtime import Runtime
-    from bot.storage import LocalStorage
+async def test_database_outage_gives_a_clear_message_and_writes_nothing(down_app_url, fake) -> None:
     from tests.conftest import SIGNING_SECRET
     from tests.slack_client import SlackClient
 
-    down = Runtime(
-        settings=settings,
-        db=Database("postgresql+asyncpg://nobody@127.0.0.1:1/none"),
-        storage=LocalStorage(settings.storage_dir),
-    )
-    runner = web.AppRunner(create_web_app(down, create_bolt_app(down)))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    client = SlackClient(f"http://127.0.0.1:{port}", SIGNING_SECRET, fake)
+    client = SlackClient(down_app_url, SIGNING_SECRET, fake)
     try:
         reply = await client.command("list", user_id=MANAGER)
         assert reply.status == 200
@@ -70,7 +54,6 @@ async def test_database_outage_gives_a_clear_message_and_writes_nothing(settings
         assert "database can't be reached" in answer and "nothing was saved" in answer
     finally:
         await client.close()
-        await runner.cleanup()
 
 
 async def test_rate_limited_web_api_calls_are_retried(slack, fake, rt) -> None:

@@ -34,6 +34,7 @@ from bot.services.inputs import parse_input
 from bot.storage import LocalStorage
 from tests import factories
 from tests.conftest import ADMIN, MANAGER, RECRUITER
+from tests.test_feedback import RATINGS
 
 PROJECT = str(Path(__file__).resolve().parents[1])
 TODAY = date(2026, 11, 30)  # a Monday
@@ -225,13 +226,6 @@ def test_schedules_are_configurable(settings, db) -> None:
 
 
 # -- per-recipient delivery: one failure does not stop the others, a re-run sends only what is missing --
-RATINGS = {
-    "responsiveness_rating": "4",
-    "communication_rating": "5",
-    "requirements_clarity_rating": "3",
-    "decision_speed_rating": "2",
-    "overall_satisfaction": "4",
-}
 FIRST_DAY_Q4 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)  # a Thursday: the first working day of 2026-Q4
 
 
