@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
@@ -153,16 +153,18 @@ async def timeline(
 async def hires_by_month(session: AsyncSession, client_id: uuid.UUID, today: date) -> list[tuple[str, int]]:
     labels = _months(today)
     since = datetime(int(labels[0][:4]), int(labels[0][5:]), 1, tzinfo=UTC)
-    hired = await session.scalars(
-        select(Application.hired_at)
+    year, month = extract("year", Application.hired_at), extract("month", Application.hired_at)
+    grouped = await session.execute(
+        select(year, month, func.count())
         .join(Job, Job.id == Application.job_id)
         .where(Job.client_id == client_id, Application.hired_at >= since)
+        .group_by(year, month)
     )
     counts = dict.fromkeys(labels, 0)
-    for moment in hired:
-        label = f"{moment.year}-{moment.month:02d}"
+    for y, m, n in grouped:
+        label = f"{int(y)}-{int(m):02d}"
         if label in counts:
-            counts[label] += 1
+            counts[label] = n
     return list(counts.items())
 
 
