@@ -27,6 +27,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -231,6 +232,19 @@ async def follow_up_nudges(rt: Runtime, now: datetime) -> str:
     return await _finish(rt, job, period, result, failed)
 
 
+async def _internal_channel(client: AsyncWebClient, channel: str) -> bool:
+    """Whether the channel is this workspace's own (not Slack Connect): only then may private figures such
+    as revenue appear in it. Unknown counts as shared."""
+    try:
+        info = (await client.conversations_info(channel=channel))["channel"]
+    except SlackApiError as error:
+        log.warning(
+            "conversations.info %s: %s; keeping private figures out", channel, error.response["error"]
+        )
+        return False
+    return not (info.get("is_ext_shared") or info.get("is_shared") or info.get("is_org_shared"))
+
+
 async def weekly_digest(rt: Runtime, now: datetime) -> str:
     """Mondays: the week's new clients, status changes, jobs, hires and revenue, feedback and overdue
     follow-ups, with a chart, in CLIENTBOT_DIGEST_CHANNEL. Once per ISO week."""
@@ -253,7 +267,7 @@ async def weekly_digest(rt: Runtime, now: datetime) -> str:
         title="Hires per day",
     )
     client = slack_client(rt)
-    message = digest_views.digest_message(summary)
+    message = digest_views.digest_message(summary, private=await _internal_channel(client, channel))
     _, failed = await deliver(
         rt,
         job,

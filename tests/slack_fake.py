@@ -48,7 +48,10 @@ class FakeSlack:
     files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
     uploads: dict[str, Upload] = field(default_factory=dict)
     rate_limited: dict[str, int] = field(default_factory=dict)  # method -> how many calls to answer 429
-    failing: dict[str, str] = field(default_factory=dict)  # method -> the Slack error it answers with
+    failing: dict[str, str] = field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # channel id -> conversations.info extras  # method -> the Slack error it answers with
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -254,6 +257,13 @@ class FakeSlack:
                     "email": known["email"],
                 },
             }
+        }
+
+    def _conversations_info(self, params: dict) -> dict:
+        channel = str(params.get("channel", ""))
+        return {
+            "channel": {"id": channel, "is_shared": False, "is_ext_shared": False}
+            | self.channels.get(channel, {})
         }
 
     def _conversations_open(self, params: dict) -> dict:

@@ -151,6 +151,15 @@ async def test_weekly_digest_with_a_frozen_clock(fake, rt) -> None:
     assert "already sent" in await run_job(rt, "weekly_digest", monday + timedelta(hours=1))
 
 
+@pytest.mark.parametrize("shared", [{"is_ext_shared": True}, {"is_shared": True}])
+async def test_a_channel_shared_with_other_organisations_gets_no_revenue(fake, rt, shared) -> None:
+    await _a_busy_week(rt)
+    fake.channels["CDIGEST"] = shared
+    assert "1 hire(s)" in await run_job(rt, "weekly_digest", datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    text = json.dumps(fake.calls_to("chat.postMessage")[0].params, ensure_ascii=False)
+    assert "Hires" in text and "8,000.00" not in text and "revenue" not in text.lower()
+
+
 async def _run_schedulers(replicas: list[Runtime], only: str | None = None, fire: str | None = None) -> None:
     """Build and start one real scheduler per runtime (as `clientbot serve` does) and wait until every
     job they fire has finished. `only` keeps one job; `fire` makes it fire in half a second, in all of

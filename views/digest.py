@@ -8,7 +8,8 @@ from bot.services.digest import Digest
 from views.common import context, escape, fields_section, header, message, section, truncate
 
 
-def digest_message(digest: Digest) -> dict[str, Any]:
+def digest_message(digest: Digest, *, private: bool) -> dict[str, Any]:
+    """`private` is False for a channel shared with other organisations: revenue stays out of it."""
     span = f"{digest.start:%d %b} – {digest.end:%d %b %Y}"
     blocks: list[dict[str, Any]] = [
         header(f"Weekly client digest · {span}"),
@@ -17,7 +18,9 @@ def digest_message(digest: Digest) -> dict[str, Any]:
                 ("New clients", str(len(digest.new_clients))),
                 ("Status changes", str(len(digest.status_changes))),
                 ("Jobs opened / filled", f"{digest.jobs_opened} / {digest.jobs_filled}"),
-                ("Hires · revenue", f"{digest.hires} · {digest.revenue:,.2f}"),
+                ("Hires · revenue", f"{digest.hires} · {digest.revenue:,.2f}")
+                if private
+                else ("Hires", str(digest.hires)),
                 ("Feedback received", str(digest.feedback_received)),
                 ("Follow-ups overdue", str(digest.overdue_count)),
             ]
