@@ -120,6 +120,15 @@ async def deliver(rt: Runtime, job: str, period: str, sends: dict[str, Send]) ->
     return sent, failed
 
 
+def _in_slack(due: dict[Any, list[Any]], users: dict[Any, User]) -> dict[str, list[Any]]:
+    """What is due per user, keyed by Slack user id; service accounts (API, CLI, email) are left out."""
+    return {
+        users[user_id].slack_user_id: items
+        for user_id, items in due.items()
+        if not users[user_id].slack_user_id.startswith(NOT_IN_SLACK)
+    }
+
+
 async def _dm(client: AsyncWebClient, slack_user_id: str, message: dict[str, Any]) -> None:
     channel = (await client.conversations_open(users=slack_user_id))["channel"]["id"]
     await client.chat_postMessage(channel=channel, **message)
@@ -164,25 +173,19 @@ async def quarterly_feedback_reminder(rt: Runtime, now: datetime) -> str:
         due = await feedback.reminders_due(session, period=period)
         managers = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(due)))}
     client = slack_client(rt)
-    counts = {
-        managers[m].slack_user_id: len(clients_due)
-        for m, clients_due in due.items()
-        if not managers[m].slack_user_id.startswith(NOT_IN_SLACK)
-    }
+    by_slack_id = _in_slack(due, managers)
     sent, failed = await deliver(
         rt,
         job,
         period,
         {
-            managers[m].slack_user_id: partial(
-                _dm, client, managers[m].slack_user_id, feedback_views.reminder_message(period, clients_due)
-            )
-            for m, clients_due in due.items()
-            if managers[m].slack_user_id in counts
+            s: partial(_dm, client, s, feedback_views.reminder_message(period, clients_due))
+            for s, clients_due in by_slack_id.items()
         },
     )
+    counts = {s: len(by_slack_id[s]) for s in sent}
     if rt.settings.digest_channel and sent:
-        summary = feedback_views.reminder_summary(period, {s: counts[s] for s in sent})
+        summary = feedback_views.reminder_summary(period, counts)
         failed += (
             await deliver(
                 rt,
@@ -191,7 +194,7 @@ async def quarterly_feedback_reminder(rt: Runtime, now: datetime) -> str:
                 {"summary": partial(client.chat_postMessage, channel=rt.settings.digest_channel, **summary)},
             )
         )[1]
-    result = f"reminded {len(sent)} manager(s) about {sum(counts[s] for s in sent)} client(s) for {period}"
+    result = f"reminded {len(sent)} manager(s) about {sum(counts.values())} client(s) for {period}"
     return await _finish(rt, job, period, result, failed)
 
 
@@ -217,18 +220,14 @@ async def follow_up_nudges(rt: Runtime, now: datetime) -> str:
         due = await communications.open_follow_ups(session, today=today)
         people = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(due)))}
     client = slack_client(rt)
-    items = {
-        people[p].slack_user_id: items
-        for p, items in due.items()
-        if not people[p].slack_user_id.startswith(NOT_IN_SLACK)
-    }
+    by_slack_id = _in_slack(due, people)
     sent, failed = await deliver(
         rt,
         job,
         period,
-        {s: partial(_dm, client, s, comm_views.nudge_message(i, today)) for s, i in items.items()},
+        {s: partial(_dm, client, s, comm_views.nudge_message(i, today)) for s, i in by_slack_id.items()},
     )
-    result = f"nudged {len(sent)} person(s) about {sum(len(items[s]) for s in sent)} follow-up(s)"
+    result = f"nudged {len(sent)} person(s) about {sum(len(by_slack_id[s]) for s in sent)} follow-up(s)"
     return await _finish(rt, job, period, result, failed)
 
 
