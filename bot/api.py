@@ -61,6 +61,11 @@ def error_response(
 NUL_MESSAGE = "Must not contain NUL (\\u0000) characters."
 
 
+def storable_year(year: int) -> bool:
+    """Years 2 to 9998: a date there survives any UTC offset and still fits a database date."""
+    return 1 < year < 9999
+
+
 def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """Every string in parsed JSON with its field path (`contacts.0.email`), keys included; iterative, so
     any nesting json.loads accepts is fine. A key's own path stands for the key."""
@@ -80,12 +85,12 @@ def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
             )
 
 
-def nul_fields(value: Any, path: str = "") -> dict[str, str]:
+def nul_fields(value: Any) -> dict[str, str]:
     """Where `value` (parsed JSON, or a string) holds a NUL character, by field path.
 
     PostgreSQL cannot store U+0000 in text or JSON, so every string that reaches the API is checked here
     (path and query parameters in `endpoint`, JSON bodies in `ApiRequest.body`) instead of in each model."""
-    return {where: NUL_MESSAGE for where, text in strings(value, path) if "\x00" in text}
+    return {where: NUL_MESSAGE for where, text in strings(value) if "\x00" in text}
 
 
 def extreme_dates(value: Any) -> dict[str, str]:
@@ -98,7 +103,7 @@ def extreme_dates(value: Any) -> dict[str, str]:
             )
         except ValueError:
             continue
-        if moment is not None and not 1 < moment.year < 9999:
+        if moment is not None and not storable_year(moment.year):
             found[where] = "This date is out of range."
     return found
 
@@ -439,7 +444,7 @@ class HistoryQuery(BaseModel):
     @field_validator("date_from", "date_to")
     @classmethod
     def _storable(cls, value: date | None) -> date | None:
-        if value is not None and not 1 < value.year < 9999:
+        if value is not None and not storable_year(value.year):
             raise ValueError("This date is out of range.")
         return value
 
