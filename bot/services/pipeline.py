@@ -124,12 +124,20 @@ async def _fill_when_complete(session: AsyncSession, *, actor: User, job: Job) -
 class AlreadyApplied(Conflict):
     """The candidate is already in the job's pipeline."""
 
+    def __init__(self, message: str, *, job_id: uuid.UUID, candidate_id: uuid.UUID) -> None:
+        super().__init__(message)
+        self.job_id, self.candidate_id = job_id, candidate_id
+
 
 async def create_application(session: AsyncSession, *, actor: User, data: ApplicationIn) -> Application:
     require(actor, Role.RECRUITER, "add candidates to jobs")
     job = await get_job(session, data.job_id)
     candidate = await _candidate(session, data.candidate_id)
-    already = AlreadyApplied(f"{candidate.full_name} is already in the pipeline of {job.reference}.")
+    already = AlreadyApplied(
+        f"{candidate.full_name} is already in the pipeline of {job.reference}.",
+        job_id=job.id,
+        candidate_id=candidate.id,
+    )
     if await session.scalar(
         select(Application.id).where(Application.job_id == job.id, Application.candidate_id == candidate.id)
     ):
@@ -193,20 +201,16 @@ async def upsert_application(
     """For an ATS: add the candidate to the job, or update the existing application of the pair.
     Returns (application, created). An update goes through `update_application`, so a stage move is
     timestamped and audited like any other; fields absent from `data` are left as they are."""
-    require(actor, Role.RECRUITER, "add candidates to jobs")
-    job = await get_job(session, data.job_id)
-    candidate = await _candidate(session, data.candidate_id)
-    pair = select(Application.id).where(
-        Application.job_id == job.id, Application.candidate_id == candidate.id
-    )
-    existing_id = await session.scalar(pair)
-    if existing_id is None:
-        try:
-            return await create_application(session, actor=actor, data=data), True
-        except AlreadyApplied:  # added concurrently since we looked: update it instead
-            existing_id = await session.scalar(pair)
-            if existing_id is None:
-                raise
+    try:
+        return await create_application(session, actor=actor, data=data), True
+    except AlreadyApplied as already:  # there before, or added concurrently: update that one
+        existing_id = await session.scalar(
+            select(Application.id).where(
+                Application.job_id == already.job_id, Application.candidate_id == already.candidate_id
+            )
+        )
+        if existing_id is None:
+            raise
     fields = data.model_fields_set & {"stage", "quality_score", "placement_fee", "offer_status"}
     patch = ApplicationPatch.model_validate({name: getattr(data, name) for name in fields})
     application = await update_application(session, actor=actor, application_id=existing_id, patch=patch)
