@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,6 +80,16 @@ class JobIn(BaseModel):
 
 def parse_job(data: dict[str, Any]) -> JobIn:
     return parse_input(JobIn, data)
+
+
+def _locked(query: Select[tuple[Job]]) -> Select[tuple[Job]]:
+    """SELECT ... FOR UPDATE, re-reading rows the session already holds (a no-op lock on SQLite, where
+    writers are serialised anyway): a concurrent change waits, then sees what the other one did."""
+    return query.with_for_update().execution_options(populate_existing=True)
+
+
+# Open jobs first, newest first: the order of a client's jobs wherever they are listed.
+OPEN_FIRST = (Job.status != JobStatus.OPEN.value, Job.opened_at.desc(), Job.reference)
 
 
 async def get_job(session: AsyncSession, reference: str | uuid.UUID) -> Job:
@@ -235,22 +245,12 @@ async def upsert_job(
     An update goes through `update_job` (filled_at stamping, audit); fields absent from `data` keep
     their current values. A `client_id` links the job when it is unlinked; a job linked to another
     client is a conflict (linking elsewhere is an explicit move)."""
-    require(actor, Role.MANAGER, "create jobs")
-    existing = None
-    if data.reference:
-        existing = await session.scalar(select(Job).where(Job.reference == data.reference).with_for_update())
-    if existing is None:
-        try:
-            return await create_job(session, actor=actor, data=data, tz=tz), True
-        except ReferenceTaken:  # created concurrently since we looked: update it instead
-            existing = await session.scalar(
-                select(Job)
-                .where(Job.reference == data.reference)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-            if existing is None:
-                raise
+    try:
+        return await create_job(session, actor=actor, data=data, tz=tz), True
+    except ReferenceTaken:  # there before, or created concurrently: update that one
+        existing = await session.scalar(_locked(select(Job).where(Job.reference == data.reference)))
+        if existing is None:
+            raise
     kept = {
         "title": existing.title,
         "status": JobStatus(existing.status),
@@ -298,17 +298,10 @@ async def link_jobs(
         raise ValidationFailed({"jobs": f"Link at most {MAX_JOBS_PER_LINK} jobs at once."})
     client = await clients.get(session, client_id)
     wanted = list(dict.fromkeys(r.strip().upper() for r in references if r.strip()))
-    # Lock the jobs (SELECT ... FOR UPDATE; a no-op on SQLite, where writers are serialised anyway) and
-    # re-read them: a concurrent link waits here and then sees the other client, never moves silently.
+    # Locked: a concurrent link waits here and then sees the other client, never moves a job silently.
     found = {
         j.reference: j
-        for j in await session.scalars(
-            select(Job)
-            .where(Job.reference.in_(wanted))
-            .order_by(Job.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        for j in await session.scalars(_locked(select(Job).where(Job.reference.in_(wanted)).order_by(Job.id)))
     }
     others = {
         c.id: c.client_code
@@ -339,12 +332,7 @@ async def unlink_job(session: AsyncSession, *, actor: User, client_id: uuid.UUID
     require(actor, Role.MANAGER, "unlink jobs")
     client = await clients.get(session, client_id)
     job = await get_job(session, reference)
-    job = (
-        await session.scalar(
-            select(Job).where(Job.id == job.id).with_for_update().execution_options(populate_existing=True)
-        )
-        or job
-    )
+    job = await session.scalar(_locked(select(Job).where(Job.id == job.id))) or job
     if job.client_id != client.id:
         raise Conflict(f"{job.reference} is not linked to {client.client_code}.")
     await _unassign(session, actor=actor, client=client, job=job)
@@ -373,12 +361,11 @@ async def client_jobs(
     total = await session.scalar(select(func.count()).select_from(Job).where(Job.client_id == client_id)) or 0
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
-    open_first = Job.status != JobStatus.OPEN.value
     jobs = list(
         await session.scalars(
             select(Job)
             .where(Job.client_id == client_id)
-            .order_by(open_first, Job.opened_at.desc(), Job.reference)
+            .order_by(*OPEN_FIRST)
             .offset((page - 1) * per_page)
             .limit(per_page)
         )
@@ -399,10 +386,7 @@ async def choices_for_client(session: AsyncSession, *, client_id: uuid.UUID, lim
     """The jobs a record about this client may relate to: open ones first, newest first (a select's 100)."""
     return list(
         await session.scalars(
-            select(Job)
-            .where(Job.client_id == client_id)
-            .order_by(Job.status != JobStatus.OPEN.value, Job.opened_at.desc(), Job.reference)
-            .limit(limit)
+            select(Job).where(Job.client_id == client_id).order_by(*OPEN_FIRST).limit(limit)
         )
     )
 
