@@ -36,7 +36,7 @@ from bot import reports
 from bot.app import slack_client
 from bot.models import ScheduledRun, User, utcnow
 from bot.runtime import Runtime
-from bot.services import communications, dashboard, deliveries, digest, feedback
+from bot.services import communications, dashboard, deliveries, digest, feedback, users
 from bot.services.periods import last_completed_quarter
 from views import communications as comm_views
 from views import digest as digest_views
@@ -45,7 +45,6 @@ from views import feedback as feedback_views
 log = logging.getLogger("clientbot.scheduler")
 JobFunction = Callable[[Runtime, datetime], Awaitable[str]]
 Send = Callable[[], Awaitable[Any]]
-NOT_IN_SLACK = ("api:", "cli:", "email:")
 
 
 @dataclass(frozen=True)
@@ -120,12 +119,12 @@ async def deliver(rt: Runtime, job: str, period: str, sends: dict[str, Send]) ->
     return sent, failed
 
 
-def _in_slack(due: dict[Any, list[Any]], users: dict[Any, User]) -> dict[str, list[Any]]:
+def _in_slack(due: dict[Any, list[Any]], people: dict[Any, User]) -> dict[str, list[Any]]:
     """What is due per user, keyed by Slack user id; service accounts (API, CLI, email) are left out."""
     return {
-        users[user_id].slack_user_id: items
+        people[user_id].slack_user_id: items
         for user_id, items in due.items()
-        if not users[user_id].slack_user_id.startswith(NOT_IN_SLACK)
+        if not users.is_service_account(people[user_id])
     }
 
 
