@@ -476,8 +476,6 @@ def visible_to(user: User) -> Any:
 async def picker_options(session: AsyncSession, *, actor: User, text: str, limit: int = 100) -> list[Client]:
     """Type-ahead for client pickers: clients by name or code among those the actor may see (the same
     ones `/client log` accepts; nothing for Slack guests), active and on-hold ones first."""
-    if actor.is_guest:
-        return []
     pattern = f"%{escape_like(text.strip())}%"
     rows = await session.scalars(
         select(Client)
