@@ -11,6 +11,11 @@ class DomainError(Exception):
     code = "bad_request"
     http_status = 400
 
+    @property
+    def detail(self) -> str:
+        """What to tell the user, in one line."""
+        return str(self)
+
 
 class PermissionDenied(DomainError):
     code = "forbidden"
@@ -36,6 +41,11 @@ class ValidationFailed(DomainError):
     def __init__(self, fields: dict[str, str], message: str = "Some fields need fixing.") -> None:
         super().__init__(message)
         self.fields = fields
+
+    @property
+    def detail(self) -> str:
+        """The field messages themselves (the summary only when there are none)."""
+        return " ".join(self.fields.values()) or str(self)
 
 
 class Ambiguous(DomainError):

@@ -53,7 +53,7 @@ async def submit_bulk_form(
         )
         preview = bulk_views.preview_view(results, data, external_id)
     except DomainError as error:
-        text = " ".join(error.fields.values()) if isinstance(error, ValidationFailed) else str(error)
+        text = error.detail
         preview = bulk_views.problem_view(text, external_id)
     try:
         await client.views_update(external_id=external_id, view=preview)
@@ -73,7 +73,7 @@ async def submit_bulk_confirm(
         results = await bulk.run(runtime(context).db, actor_id=actor_id, data=data)
         done = bulk_views.results_view(results, data.operation)
     except DomainError as error:
-        text = " ".join(error.fields.values()) if isinstance(error, ValidationFailed) else str(error)
+        text = error.detail
         done = bulk_views.problem_view(text)
     await client.views_update(view_id=body["view"]["id"], view=done)
 

@@ -177,7 +177,7 @@ async def submit_log_form(
             incoming += [await _download(client, file_id) for file_id in state.message_file_ids]
         except ValidationFailed as error:
             state.message_file_ids = []  # the form comes back without them, so it can still be saved
-            reason = " ".join(error.fields.values())
+            reason = error.detail
             raise ValidationFailed(
                 {"attachments": f"{reason} The message's files were left out; attach them by hand if needed."}
             ) from None
@@ -188,7 +188,7 @@ async def submit_log_form(
             )
             owner = await clients.get(session, record.client_id)
     except DomainError as error:
-        text = " ".join(error.fields.values()) if isinstance(error, ValidationFailed) else str(error)
+        text = error.detail
         async with acting(context, client) as (session, _actor):
             owner = await clients.get(session, state.client_id)
             choices = await jobs.choices_for_client(session, client_id=owner.id)

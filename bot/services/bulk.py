@@ -258,10 +258,7 @@ async def run(db: Database, *, actor_id: Any, data: BulkIn, limit: int = MAX_CLI
                 result = BulkResult(*found, True, change=change)
             except DomainError as error:
                 await session.rollback()
-                detail = (
-                    " ".join(error.fields.values()) if isinstance(error, ValidationFailed) else str(error)
-                )
                 client_id, code = found or (reference, None)
-                result = BulkResult(client_id, code, False, error=detail)
+                result = BulkResult(client_id, code, False, error=error.detail)
         results.append(result)
     return results
