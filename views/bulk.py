@@ -188,13 +188,13 @@ def _result_blocks(results: list[BulkResult], heading: str) -> list[dict[str, An
 
 def working_view(external_id: str) -> dict[str, Any]:
     """Pushed at once when the form is submitted; replaced by the preview (found by `external_id`)."""
-    view = modal(
+    return modal(
         callback_id="bulk_working",
         title="Bulk operation",
         close="Back",
         blocks=[section(":hourglass_flowing_sand: Working out the preview…")],
+        external_id=external_id,
     )
-    return view | {"external_id": external_id}
 
 
 def preview_view(results: list[BulkResult], data: BulkIn, external_id: str = "") -> dict[str, Any]:
@@ -214,26 +214,26 @@ def preview_view(results: list[BulkResult], data: BulkIn, external_id: str = "")
     if len(metadata) > METADATA_MAX:  # cannot happen within the form's limits; never send a cut request
         codes, metadata = [], ""
         blocks.insert(0, section(":warning: Too much to confirm at once: choose fewer clients."))
-    view = modal(
+    return modal(
         callback_id=CONFIRM_CALLBACK,
         title="Confirm bulk change",
         submit="Confirm" if codes else None,
         close="Back",
         blocks=blocks,
         private_metadata=metadata if codes else "",
+        external_id=external_id,
     )
-    return view | {"external_id": external_id} if external_id else view
 
 
 def problem_view(text: str, external_id: str = "") -> dict[str, Any]:
     """When the preview cannot be worked out (e.g. the filter matches too many clients)."""
-    view = modal(
+    return modal(
         callback_id="bulk_problem",
         title="Bulk operation",
         close="Back",
         blocks=[section(f":warning: {escape(text)}")],
+        external_id=external_id,
     )
-    return view | {"external_id": external_id} if external_id else view
 
 
 def running_view(count: int) -> dict[str, Any]:

@@ -145,7 +145,9 @@ def modal(
     submit: str | None = None,
     close: str = "Cancel",
     private_metadata: str = "",
+    external_id: str = "",
 ) -> dict[str, Any]:
+    """A modal view; `external_id` lets a later `views.update` find it without its view id."""
     view: dict[str, Any] = {
         "type": "modal",
         "callback_id": callback_id,
@@ -156,6 +158,8 @@ def modal(
     }
     if submit:
         view["submit"] = plain(submit, 24)
+    if external_id:
+        view["external_id"] = external_id
     return view
 
 
