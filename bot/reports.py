@@ -4,7 +4,7 @@ by the dashboard export and the performance report."""
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
@@ -213,25 +213,15 @@ def dashboard_pdf(dashboard: Dashboard, chart: bytes, logo: bytes | None = None)
     )
     report.heading("Key figures")
     report.table([("Figure", "Value"), *dashboard_figures(dashboard)], widths=[90 * mm, 90 * mm])
-    if dashboard.changes:
+    if changes := dashboard.changes:
+        rows: list[tuple[str, ...]] = [("Figure", "Then", "Now", "Change")]
+        for c in changes:
+            money = c.figure == "revenue"
+            show: Callable[[Any], str] = _money if money else str
+            delta = f"{c.delta:+,.2f}" if money else f"{c.delta:+d}"
+            rows.append((c.figure.replace("_", " ").capitalize(), show(c.then), show(c.now), delta))
         report.heading(f"Since {dashboard.since:%d %B %Y} (nightly snapshots)")
-        report.table(
-            [
-                ("Figure", "Then", "Now", "Change"),
-                *(
-                    (
-                        c.figure.replace("_", " ").capitalize(),
-                        _money(c.then),
-                        _money(c.now),
-                        f"{c.delta:+,.2f}",
-                    )
-                    if c.figure == "revenue"
-                    else (c.figure.replace("_", " ").capitalize(), str(c.then), str(c.now), f"{c.delta:+d}")
-                    for c in dashboard.changes
-                ),
-            ],
-            widths=[60 * mm, 40 * mm, 40 * mm, 40 * mm],
-        )
+        report.table(rows, widths=[60 * mm, 40 * mm, 40 * mm, 40 * mm])
     report.heading("Pipeline")
     report.table(
         [("Stage", "Candidates"), *((s, str(n)) for s, n in dashboard.stats.pipeline.items())],
