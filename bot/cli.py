@@ -226,7 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = get_settings()
+    try:
+        return _run(args, get_settings())
+    except DomainError as error:  # a client or period not found, a file too large, …
+        print(f"error: {error.detail}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         print(f"database is at the latest schema ({settings.database_url.split('@')[-1]})")
@@ -242,17 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.file.is_file():
             print(f"error: no such file {args.file}", file=sys.stderr)
             return 2
-        try:
-            return asyncio.run(_import(settings, args.kind, args.file))
-        except DomainError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+        return asyncio.run(_import(settings, args.kind, args.file))
     if args.command == "report":
-        try:
-            name, pdf = asyncio.run(_report(settings, args.code, args.period, args.vs))
-        except DomainError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+        name, pdf = asyncio.run(_report(settings, args.code, args.period, args.vs))
         args.out.write_bytes(pdf)
         print(f"wrote {args.out} for {name} ({len(pdf) // 1024} KB)")
         return 0

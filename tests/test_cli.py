@@ -86,3 +86,20 @@ def test_demo_fills_a_realistic_agency_once(tmp_path: Path) -> None:
     assert "Responsiveness" in text and "Key figures" not in text
     dashboard_text = "".join(page.extract_text() for page in PdfReader(out).pages)
     assert "Key figures" in dashboard_text and "Performance report" not in dashboard_text
+
+
+def test_cli_errors_name_the_problem_and_exit_2(tmp_path: Path) -> None:
+    from bot.services.imports import MAX_FILE_BYTES
+
+    big = tmp_path / "jobs.csv"
+    with big.open("wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    for args, problem in (
+        (("import", "jobs", str(big)), "larger than 50 MB"),
+        (("report", "CLT-NOPE", "--out", str(tmp_path / "x.pdf")), "No client matches"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 2 and problem in result.stderr and "Traceback" not in result.stderr, args
