@@ -177,10 +177,8 @@ async def submit_log_form(
             incoming += [await _download(client, file_id) for file_id in state.message_file_ids]
         except ValidationFailed as error:
             state.message_file_ids = []  # the form comes back without them, so it can still be saved
-            reason = error.detail
-            raise ValidationFailed(
-                {"attachments": f"{reason} The message's files were left out; attach them by hand if needed."}
-            ) from None
+            left_out = "The message's files were left out; attach them by hand if needed."
+            raise ValidationFailed({"attachments": f"{error.detail} {left_out}"}) from None
         async with acting(context, client) as (session, actor):
             stored = communications.store_attachments(rt.storage, incoming)
             record = await communications.log(
