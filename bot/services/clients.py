@@ -431,9 +431,7 @@ async def find(session: AsyncSession, reference: str) -> Client:
         return exact[0]
     candidates = exact or list(
         await session.scalars(
-            _with_details(select(Client).where(Client.name.ilike(f"%{escape_like(text)}%", escape="\\")))
-            .order_by(Client.name)
-            .limit(11)
+            _with_details(select(Client).where(contains(text, Client.name))).order_by(Client.name).limit(11)
         )
     )
     if len(candidates) == 1:
@@ -476,10 +474,9 @@ def visible_to(user: User) -> Any:
 async def picker_options(session: AsyncSession, *, actor: User, text: str, limit: int = 100) -> list[Client]:
     """Type-ahead for client pickers: clients by name or code among those the actor may see (the same
     ones `/client log` accepts; nothing for Slack guests), active and on-hold ones first."""
-    pattern = f"%{escape_like(text.strip())}%"
     rows = await session.scalars(
         select(Client)
-        .where(or_(Client.name.ilike(pattern, escape="\\"), Client.client_code.ilike(pattern, escape="\\")))
+        .where(contains(text, Client.name, Client.client_code))
         .where(visible_to(actor))
         .order_by(Client.status.notin_([ClientStatus.ACTIVE.value, ClientStatus.ON_HOLD.value]), Client.name)
         .limit(limit)
@@ -489,6 +486,12 @@ async def picker_options(session: AsyncSession, *, actor: User, text: str, limit
 
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def contains(text: str, *columns: Any) -> Any:
+    """Case-insensitive "any of these columns contains `text`", `%` and `_` taken literally."""
+    pattern = f"%{escape_like(text.strip())}%"
+    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
 
 
 SORTS = {
@@ -544,10 +547,7 @@ async def list_clients(
     if filters.created_to:
         conditions.append(Client.created_at < _day_start(filters.created_to + timedelta(days=1), tz))
     if filters.search:
-        pattern = f"%{escape_like(filters.search.strip())}%"
-        conditions.append(
-            or_(Client.name.ilike(pattern, escape="\\"), Client.client_code.ilike(pattern, escape="\\"))
-        )
+        conditions.append(contains(filters.search, Client.name, Client.client_code))
     total = await session.scalar(select(func.count()).select_from(Client).where(*conditions)) or 0
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)

@@ -376,14 +376,7 @@ def _text_match(session: AsyncSession, text: str) -> Any:
         )
         return document.op("@@")(func.plainto_tsquery(simple, text))
     words = [w for w in text.split() if w]
-    like = [
-        or_(
-            ClientCommunication.subject.ilike(f"%{clients.escape_like(w)}%", escape="\\"),
-            ClientCommunication.notes.ilike(f"%{clients.escape_like(w)}%", escape="\\"),
-        )
-        for w in words
-    ]
-    return and_(*like)
+    return and_(*(clients.contains(w, ClientCommunication.subject, ClientCommunication.notes) for w in words))
 
 
 OPEN_FOLLOW_UP = (

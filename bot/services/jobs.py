@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -414,10 +414,9 @@ async def picker_options(session: AsyncSession, *, actor: User, text: str, limit
     (they see no client data)."""
     if actor.is_guest:
         return []
-    pattern = f"%{clients.escape_like(text.strip())}%"
     rows = await session.scalars(
         select(Job)
-        .where(or_(Job.reference.ilike(pattern, escape="\\"), Job.title.ilike(pattern, escape="\\")))
+        .where(clients.contains(text, Job.reference, Job.title))
         .order_by(Job.opened_at.desc())
         .limit(limit)
     )
