@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import api_models
+from bot import api_models, clock
 from bot.errors import DomainError, NotFound, ValidationFailed
 from bot.models import Client, ClientStatus, Job, User
 from bot.runtime import Runtime
@@ -455,7 +455,7 @@ class ReportIn(BaseModel):
 
 
 def _today(req: ApiRequest) -> date:
-    return datetime.now(req.rt.settings.tz).date()
+    return clock.today(req.rt.settings.tz)
 
 
 @endpoint

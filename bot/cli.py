@@ -9,9 +9,9 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
+from bot import clock
 from bot.config import Settings, get_settings
 from bot.db import migrate
 from bot.errors import DomainError
@@ -148,7 +148,7 @@ async def _report(settings: Settings, code: str, period: str | None, vs: str | N
     try:
         await migrate(rt.db)
         operator = await _operator(rt)
-        today = datetime.now(settings.tz).date()
+        today = clock.today(settings.tz)
         async with rt.db.session() as session:
             actor = await users.get(session, operator)
             client = await clients.find(session, code)
@@ -191,7 +191,7 @@ async def _demo(settings: Settings) -> list[str]:
     rt = Runtime.from_settings(settings)
     try:
         await migrate(rt.db)
-        return await build(rt.db, today=datetime.now(settings.tz).date())
+        return await build(rt.db, today=clock.today(settings.tz))
     finally:
         await rt.db.dispose()
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from bot import clock
 from bot.db import Database
 from bot.models import Application, Client, Role, User
 from bot.services import clients, communications, feedback, jobs, pipeline, users
@@ -74,7 +75,7 @@ LAST = [
 
 async def build(db: Database, today: date | None = None) -> list[str]:
     """Create what is missing and return one line per thing made."""
-    today = today or date.today()
+    today = today or clock.today(UTC)
     rng = random.Random(42)
     made: list[str] = []
     async with db.session() as session:

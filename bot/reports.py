@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
+from bot import clock
 from bot.services.feedback import CRITERIA, PerformanceReport
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ class PdfReport:
 
     def build(self) -> bytes:
         buffer = io.BytesIO()
-        footer = f"{self.title} · generated {datetime.now():%Y-%m-%d %H:%M}"
+        footer = f"{self.title} · generated {clock.now():%Y-%m-%d %H:%M} UTC"
 
         def on_page(canvas: Any, document: Any) -> None:
             canvas.saveState()

@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from bot import reports
+from bot import clock, reports
 from bot.app import slack_client
 from bot.models import ScheduledRun, User, utcnow
 from bot.runtime import Runtime
@@ -363,11 +363,6 @@ def last_due(rt: Runtime, job: ScheduledJob, now: datetime) -> datetime | None:
     return last
 
 
-def _clock(tz: Any) -> datetime:
-    """The wall clock (a seam for tests that freeze it)."""
-    return datetime.now(tz)
-
-
 def _lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"clientbot:{name}".encode()).digest()[:8], "big", signed=True)
 
@@ -378,7 +373,7 @@ async def run_job(rt: Runtime, name: str, now: datetime | None = None) -> str:
     replica already running it makes this one skip."""
     job = JOBS[name]
     if now is None:
-        current = _clock(rt.settings.tz)
+        current = clock.local_now(rt.settings.tz)
         now = last_due(rt, job, current) or current
     if not rt.db.is_postgres:
         return await job.run(rt, now)
@@ -401,7 +396,7 @@ class Scheduler(AsyncIOScheduler):
     def start(self, paused: bool = False) -> None:
         super().start(paused=paused)
         if not paused:
-            now = datetime.now(self.timezone)
+            now = clock.local_now(self.timezone)
             for job in self.get_jobs():
                 if JOBS[job.id].catch_up:
                     job.modify(next_run_time=now)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -14,6 +14,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import clock
 from bot.errors import DomainError, PermissionDenied, ValidationFailed
 from bot.models import ClientStatus, Role, User
 from bot.roles import has_role, require
@@ -261,7 +262,7 @@ async def _save_client(
 async def _card_details(session: Any, context: AsyncBoltContext, actor: User, record: Any) -> dict[str, Any]:
     """What the card shows besides the profile: follow-ups due within a week. Checks the viewer may see it."""
     communications.require_view(actor, record)
-    today = datetime.now(runtime(context).settings.tz).date()
+    today = clock.today(runtime(context).settings.tz)
     due = await communications.follow_ups_due(session, client_id=record.id, until=today + timedelta(days=7))
     return {"can_edit": has_role(actor, Role.MANAGER), "follow_ups": due, "today": today}
 

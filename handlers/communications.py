@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -14,6 +14,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import clock
 from bot.errors import DomainError, ValidationFailed
 from bot.models import Client, Role
 from bot.roles import has_role, require
@@ -53,7 +54,7 @@ async def _log_form_for(
         client=client,
         jobs=await jobs.choices_for_client(session, client_id=client.id),
         initial=initial,
-        now=datetime.now(UTC),
+        now=clock.now(),
     )
 
 
@@ -195,7 +196,7 @@ async def submit_log_form(
             client=owner,
             jobs=choices,
             initial=raw,
-            now=datetime.now(UTC),
+            now=clock.now(),
             error=f"Nothing was saved. {text} Please attach your files again.",
         )
         await client.views_update(view_id=view_id, view=form)
@@ -402,7 +403,7 @@ async def click_follow_up(
     snooze = action["action_id"] == comm_views.FOLLOW_UP_SNOOZE_ACTION
     async with acting(context, client) as (session, actor):
         if snooze:
-            today = datetime.now(runtime(context).settings.tz).date()
+            today = clock.today(runtime(context).settings.tz)
             record = await communications.snooze_follow_up(
                 session, actor=actor, communication_id=comm_id, today=today
             )

@@ -6,14 +6,14 @@ import asyncio
 import json
 import re
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import reports
+from bot import clock, reports
 from bot.errors import DomainError
 from bot.models import Role
 from bot.roles import has_role
@@ -25,7 +25,7 @@ from views import dashboard as dashboard_views
 
 
 def _today(rt: Runtime) -> Any:
-    return datetime.now(rt.settings.tz).date()
+    return clock.today(rt.settings.tz)
 
 
 async def _load(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -14,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from bot import reports
+from bot import clock, reports
 from bot.errors import DomainError, ValidationFailed
 from bot.models import ClientFeedback, Role
 from bot.roles import has_role, require
@@ -39,7 +38,7 @@ HISTORY_ACTION = FEEDBACK_HISTORY_ACTION
 
 
 def _today(rt: Runtime) -> Any:
-    return datetime.now(rt.settings.tz).date()
+    return clock.today(rt.settings.tz)
 
 
 async def _form(

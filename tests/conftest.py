@@ -7,9 +7,11 @@ import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from aiohttp import web
 from sqlalchemy import text
 
@@ -25,6 +27,18 @@ from tests.slack_fake import FakeSlack
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test"
 ADMIN, MANAGER, RECRUITER = "UADMIN", "UMANAGER", "URECRUITER"
+
+# The instant every test starts at. CI runs the suite a second time with CLIENTBOT_TEST_NOW far from this
+# one (and the machine's clock and time zone moved too), so no test can lean on a date, year or weekday.
+TEST_NOW = datetime.fromisoformat(os.environ.get("CLIENTBOT_TEST_NOW") or "2026-11-30T10:00:00+00:00")
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[time_machine.Traveller]:
+    """The app's clock (bot.clock) and everything else in this process start at TEST_NOW and tick on; a
+    test that needs another moment calls `clock.move_to(...)`."""
+    with time_machine.travel(TEST_NOW, tick=True) as traveller:
+        yield traveller
 
 
 def _test_database_url() -> str:

@@ -5,19 +5,20 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 from pypdf import PdfReader
+
+from tests.clientbot_at import cli_argv, cli_env
 
 
 def test_serve_without_credentials_explains_how_to_create_the_app(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CLIENTBOT_"))}
     env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "serve"],
+        cli_argv("serve"),
         cwd=tmp_path,
-        env=env,
+        env=cli_env(env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -33,8 +34,8 @@ def test_api_token_is_printed_once_and_stored_hashed(tmp_path: Path) -> None:
     db = tmp_path / "tokens.db"
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "api-token", "create", "--role", "manager", "--name", "ATS"],
-        env=env,
+        cli_argv("api-token", "create", "--role", "manager", "--name", "ATS"),
+        env=cli_env(env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -54,8 +55,8 @@ def test_demo_fills_a_realistic_agency_once(tmp_path: Path) -> None:
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "bot.cli", *args],
-            env=env,
+            cli_argv(*args),
+            env=cli_env(env),
             capture_output=True,
             text=True,
             timeout=120,
@@ -100,6 +101,6 @@ def test_cli_errors_name_the_problem_and_exit_2(tmp_path: Path) -> None:
         (("report", "CLT-NOPE", "--out", str(tmp_path / "x.pdf")), "No client matches"),
     ):
         result = subprocess.run(
-            [sys.executable, "-m", "bot.cli", *args], env=env, capture_output=True, text=True, timeout=120
+            cli_argv(*args), env=cli_env(env), capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 2 and problem in result.stderr and "Traceback" not in result.stderr, args

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from sqlalchemy import func, select
 
-from bot import scheduler as scheduler_module
 from bot.db import Database
 from bot.models import (
     Application,
@@ -33,6 +31,7 @@ from bot.services import clients, communications, feedback, pipeline
 from bot.services.inputs import parse_input
 from bot.storage import LocalStorage
 from tests import factories
+from tests.clientbot_at import cli_argv, cli_env
 from tests.conftest import ADMIN, MANAGER, RECRUITER
 from tests.test_feedback import RATINGS
 
@@ -64,7 +63,8 @@ async def _log(session, actor, client, subject: str, follow_up: date | None, **e
     )
 
 
-async def test_follow_up_nudges_go_to_the_right_people_once(slack, fake, rt) -> None:
+async def test_follow_up_nudges_go_to_the_right_people_once(slack, fake, rt, clock) -> None:
+    clock.move_to(MORNING)
     async with rt.db.session() as session:
         manager = await factories.user(session, MANAGER, Role.MANAGER)
         recruiter = await factories.user(session, RECRUITER)
@@ -100,7 +100,7 @@ async def test_follow_up_nudges_go_to_the_right_people_once(slack, fake, rt) -> 
     assert "Snoozed" in json.dumps(await fake.wait_for_response(url))
     async with rt.db.session() as session:
         assert (await session.get(ClientCommunication, today.id)).follow_up_done_at is not None
-        assert (await session.get(ClientCommunication, late.id)).follow_up_snoozed_until > date.today()
+        assert (await session.get(ClientCommunication, late.id)).follow_up_snoozed_until > TODAY
 
 
 async def _a_busy_week(rt) -> None:
@@ -138,7 +138,8 @@ async def _a_busy_week(rt) -> None:
         await _log(session, admin, acme, "Overdue thing", TODAY - timedelta(days=4))
 
 
-async def test_weekly_digest_with_a_frozen_clock(fake, rt) -> None:
+async def test_weekly_digest_with_a_frozen_clock(fake, rt, clock) -> None:
+    clock.move_to(datetime(2026, 11, 26, 15, 0, tzinfo=UTC))  # the busy week's Thursday
     await _a_busy_week(rt)
     monday = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
     assert await run_job(rt, "weekly_digest", monday) == "digest for 2026-W49: 1 hire(s)"
@@ -152,7 +153,8 @@ async def test_weekly_digest_with_a_frozen_clock(fake, rt) -> None:
 
 
 @pytest.mark.parametrize("shared", [{"is_ext_shared": True}, {"is_shared": True}])
-async def test_a_channel_shared_with_other_organisations_gets_no_revenue(fake, rt, shared) -> None:
+async def test_a_channel_shared_with_other_organisations_gets_no_revenue(fake, rt, shared, clock) -> None:
+    clock.move_to(datetime(2026, 11, 26, 15, 0, tzinfo=UTC))
     await _a_busy_week(rt)
     fake.channels["CDIGEST"] = shared
     assert "1 hire(s)" in await run_job(rt, "weekly_digest", datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
@@ -352,11 +354,11 @@ async def test_new_year_is_not_a_working_day(fake, rt) -> None:
     )
 
 
-async def test_a_start_after_a_missed_reminder_sends_it_once(fake, rt, settings, monkeypatch) -> None:
+async def test_a_start_after_a_missed_reminder_sends_it_once(fake, rt, settings, clock) -> None:
     """The process was down at 09:00 on the quarter's first working day and starts the next morning: the
     started scheduler sends the missed reminders; another restart sends nothing more."""
     made = await _managed_clients(rt)
-    monkeypatch.setattr(scheduler_module, "_clock", lambda tz: datetime(2026, 10, 2, 7, 30, tzinfo=tz))
+    clock.move_to(datetime(2026, 10, 2, 7, 30, tzinfo=UTC))
     await _run_schedulers([rt])
     posts = _posts(fake)
     assert made["Acme"].client_code in posts["D" + MANAGER[:10]]
@@ -413,17 +415,11 @@ async def test_retention_honours_a_configured_number_of_years(rt, settings) -> N
 async def _cli(tmp_path, database_url: str, *argv: str, **env: str) -> tuple[int, str, str]:
     """`clientbot ARGS` in a separate process, configured by its environment only (no `.env`)."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        *argv,
+        *cli_argv(*argv),
         cwd=tmp_path,
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": PROJECT,
-            "DATABASE_URL": database_url,
-            **env,
-        },
+        env=cli_env(
+            {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": PROJECT}, DATABASE_URL=database_url, **env
+        ),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -439,7 +435,7 @@ async def test_cli_jobs_list_and_run(rt, database_url, tmp_path) -> None:
     lines = {line.split()[0]: line for line in out.splitlines()}
     assert set(lines) == set(JOBS) and all(" next " in line for line in lines.values())
     assert datetime.strptime(lines["weekly_digest"].split()[2], "%Y-%m-%d").weekday() == 4  # a Friday
-    today = date.today()
+    today = datetime.now(UTC).date()
     await _feedback_on(rt, today - timedelta(days=3 * 366), today - timedelta(days=366))
     code, out, _ = await _cli(
         tmp_path, database_url, "jobs", "run", "feedback_retention", CLIENTBOT_FEEDBACK_RETENTION_YEARS="2"

@@ -4,7 +4,6 @@ belongs to (matched by a contact's address, else by a company domain), with its 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -14,6 +13,7 @@ from html import unescape
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import clock
 from bot.errors import Ambiguous, ValidationFailed
 from bot.models import Client, ClientCommunication, ClientContact, CommunicationType
 from bot.services import communications, users
@@ -105,9 +105,9 @@ async def ingest(
         if logged is not None:
             return logged, False
     try:
-        sent = parsedate_to_datetime(str(message["date"])) if message.get("date") else datetime.now(UTC)
+        sent = parsedate_to_datetime(str(message["date"])) if message.get("date") else clock.now()
     except (TypeError, ValueError):
-        sent = datetime.now(UTC)
+        sent = clock.now()
     files = [
         IncomingFile(name=part.get_filename() or "attachment", content=part.get_payload(decode=True) or b"")
         for part in message.iter_attachments()

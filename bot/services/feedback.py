@@ -6,13 +6,14 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import clock
 from bot.errors import Conflict, NotFound, ValidationFailed
 from bot.models import RATING_COLUMNS, Client, ClientFeedback, ClientStatus, Role, User, utcnow
 from bot.roles import require
@@ -79,7 +80,7 @@ async def submit(
             id=uuid.uuid4(),
             client_id=client.id,
             feedback_period=data.feedback_period,
-            feedback_date=today or date.today(),
+            feedback_date=today or clock.today(UTC),
             submitted_by=actor.id,
             **values,
         )
@@ -90,7 +91,7 @@ async def submit(
     before = audit.snapshot(row)
     for key, value in values.items():
         setattr(row, key, value)
-    row.feedback_date = today or date.today()
+    row.feedback_date = today or clock.today(UTC)
     await session.flush()
     audit.record_changes(session, actor=actor, action="feedback.updated", entity=row, before=before)
     return row, False
