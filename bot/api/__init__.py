@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from bot.api import openapi
 from bot.api.common import RUNTIME, error_response, log
@@ -19,9 +19,27 @@ from bot.runtime import Runtime
 __all__ = ["ROUTES", "RUNTIME", "add_routes", "error_response", "json_errors"]
 
 
+# SQLSTATEs that mean the connection or the server went away, not that the query was wrong: class 08
+# (connection exception) and 57P01-57P03 (admin shutdown, e.g. pg_terminate_backend; crash shutdown;
+# cannot connect now). https://www.postgresql.org/docs/current/errcodes-appendix.html
+LOST_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def connection_lost(error: BaseException) -> bool:
+    """The driver says the request's connection died under it (a killed backend, a failover, a dropped
+    socket): SQLAlchemy flags it `connection_invalidated` from the dialect's own disconnect check, and the
+    SQLSTATE names it where the driver gives one."""
+    if not isinstance(error, DBAPIError):
+        return False
+    state = str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None) or "")
+    return error.connection_invalidated or state.startswith(LOST_CONNECTION_STATES)
+
+
 async def database_unavailable(rt: Runtime, error: BaseException) -> bool:
-    """A failure that could come from the database, while the database does not answer the same ping
-    `/healthz` uses: an outage (503), not a bug (500)."""
+    """A failure that comes from the database going away: the request's connection was lost, or the
+    database does not answer the same ping `/healthz` uses. An outage (503, try again), not a bug (500)."""
+    if connection_lost(error):
+        return True
     could_be_database = isinstance(error, SQLAlchemyError | OSError)  # OSError: refused, reset, timeout
     return could_be_database and not await rt.db.ping()
 

@@ -454,6 +454,17 @@ async def find_exact(session: AsyncSession, reference: str) -> Client:
     return client
 
 
+async def referenced(session: AsyncSession, reference: str, *, field: str = "client_id") -> Client:
+    """The client a body names (API, job modal, CSV import): by UUID or exact code, the rule of the API's
+    `{client_id}` path, never by a fuzzy name that could pick another client. Unknown: 422 on `field`."""
+    try:
+        return await find_exact(session, reference)
+    except NotFound:
+        raise ValidationFailed(
+            {field: "No client has this id or code; give the client's UUID or its code (CLT-2026-0001)."}
+        ) from None
+
+
 async def status_summary(session: AsyncSession) -> dict[str, int]:
     """How many clients have each status, plus the total."""
     rows = dict((await session.execute(select(Client.status, func.count()).group_by(Client.status))).all())
