@@ -12,6 +12,8 @@ from bot import api_models
 from bot.api.routes import ROUTES
 from bot.services import communications
 
+REF_TEMPLATE = "#/components/schemas/{model}"
+
 RESPONSES: dict[str, type[BaseModel]] = {
     "create_client": api_models.ClientOut,
     "list_clients": api_models.ClientListOut,
@@ -69,7 +71,7 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
 
     def ref(model: type[BaseModel]) -> dict[str, str]:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE, by_alias=True)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
         return {"$ref": f"#/components/schemas/{model.__name__}"}
@@ -113,7 +115,11 @@ def openapi_document() -> dict[str, Any]:
             ],
         }
         if route.query is not None:
-            for name, prop in route.query.model_json_schema(by_alias=True)["properties"].items():
+            # Enums and nested models of a query go to components too, where the parameters' $refs point
+            # (pydantic's default `#/$defs/...` would dangle once the properties are taken out of the model).
+            query = route.query.model_json_schema(ref_template=REF_TEMPLATE, by_alias=True)
+            schemas.update(query.pop("$defs", {}))
+            for name, prop in query["properties"].items():
                 operation["parameters"].append(
                     {"name": name, "in": "query", "required": False, "schema": prop}
                 )
