@@ -10,6 +10,7 @@ from xml.sax.saxutils import escape
 
 from bot import clock
 from bot.services.feedback import CRITERIA, PerformanceReport
+from bot.storage import bounded_logo
 
 if TYPE_CHECKING:
     from bot.services.dashboard import Dashboard
@@ -326,7 +327,9 @@ def dashboard_chart(dashboard: Dashboard) -> bytes:
 
 
 def _logo(storage: Storage, key: str | None) -> bytes | None:
-    return storage.get(key) if key and storage.exists(key) else None
+    """The client's logo, downscaled; left out when it is an image bomb (stored before uploads were
+    bounded), so a report never decodes an unbounded image."""
+    return bounded_logo(storage.get(key)) if key and storage.exists(key) else None
 
 
 def build_dashboard_pdf(dashboard: Dashboard, storage: Storage) -> bytes:

@@ -135,9 +135,13 @@ async def _upload(http, url: str, headers: dict[str, str], name: str, content: b
     percent-encode the filename)."""
     boundary = "hostile-boundary-7MA4YWxkTrZu0gW"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     headers = headers | {"Content-Type": f"multipart/form-data; boundary={boundary}"}
     async with http.post(url, data=body, headers=headers) as response:
         return response.status, await response.json()
