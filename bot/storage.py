@@ -78,8 +78,32 @@ _OOXML_EMBEDDED = {".docx", ".xlsx", ".pptx"}
 _OOXML_MACROS = re.compile(rb"macroEnabled|vbaProject|vbaData|ms-office\.activeX", re.IGNORECASE)
 _MSI_CLSIDS = {"000C1084-0000-0000-C000-000000000046", "000C1086-0000-0000-C000-000000000046"}
 _OLE_MACRO_STORAGES = {"macros", "_vba_project_cur", "vba", "_vba_project"}
-_TEXT_MIMES = {"text/plain", "text/csv"}
-_MARKUP_MIMES = {"image/svg+xml", "application/xhtml+xml", "application/javascript", "application/xml"}
+# Text that a browser, a shell or Windows would run: refused even when named .txt.
+_SCRIPT_MIMES = (
+    "text/html",
+    "text/xml",
+    "text/javascript",
+    "text/x-javascript",
+    "text/vbscript",
+    "text/x-vbscript",
+    "text/x-msdos-batch",
+    "text/x-shellscript",
+    "text/x-script",
+    "text/x-python",
+    "text/x-perl",
+    "text/x-php",
+    "text/x-ruby",
+    "text/x-tcl",
+    "text/x-lua",
+    "text/x-awk",
+    "text/x-nawk",
+    "text/x-gawk",
+    "image/svg+xml",
+    "application/xhtml+xml",
+    "application/xml",
+    "application/javascript",
+    "application/x-shellscript",
+)
 _PROGRAM_MIMES = (
     "application/x-dosexec",
     "application/x-msdownload",
@@ -188,9 +212,11 @@ def sniff_attachment(
         raise ValidationFailed(
             {field: f"{label} is a program, script or web page (.{suffix}), which can't be attached."}
         )
-    mime = magic.from_buffer(content, mime=True) if content else "application/x-empty"
-    if mime.startswith(_PROGRAM_MIMES) or content.startswith(b"MZ"):
-        raise ValidationFailed({field: f"{label} is a program ({mime}), which can't be attached."})
+    if not content:
+        return SniffedFile("text/plain", "txt")  # an empty file is harmless (and mail clients send them)
+    mime = magic.from_buffer(content, mime=True)
+    if mime.startswith(_PROGRAM_MIMES):
+        raise ValidationFailed({field: f"{label} is a program ({mime}), not an accepted file type."})
     if content.startswith(b"%PDF-"):
         return SniffedFile("application/pdf", "pdf")
     if content.startswith(b"PK\x03\x04"):
@@ -204,18 +230,16 @@ def sniff_attachment(
             content, field=field, max_bytes=max_bytes, max_side=None, max_pixels=ATTACHMENT_MAX_PIXELS
         )
         return SniffedFile(image.mime, image.extension)
-    if (mime == "message/rfc822" or mime in _TEXT_MIMES) and _looks_like_email(content):
-        return SniffedFile("message/rfc822", "eml")
-    if mime in _TEXT_MIMES and _looks_like_text(content):
-        return SniffedFile("text/plain", "txt")
-    if mime.startswith("text/") or mime in (
-        "image/svg+xml",
-        "application/xhtml+xml",
-        "application/javascript",
-    ):
+    if mime.startswith(_SCRIPT_MIMES):
         raise ValidationFailed(
             {field: f"{label} is a script or web page ({mime}), not plain text, so it can't be attached."}
         )
+    textual = mime.startswith("text/") or mime in ("message/rfc822", "application/json")
+    if textual and _looks_like_email(content):
+        return SniffedFile("message/rfc822", "eml")
+    if textual and _looks_like_text(content):
+        # Source code, CSV, JSON, notes: kept as plain text, handed back under a .txt-family name.
+        return SniffedFile("text/plain", "txt")
     raise ValidationFailed({field: f"{label} is not an accepted file type: send {ALLOWED_ATTACHMENTS}."})
 
 
