@@ -11,6 +11,7 @@ from pydantic import Field
 
 from bot.models import Client, ClientCommunication, ClientStatus, User
 from bot.services.clients import MAX_CONTACTS, ClientPage, DuplicateMatch, primary_contact
+from bot.storage import LOGO_MAX_SIDE
 from views.common import (
     MODAL_BLOCKS_MAX,
     ModalState,
@@ -161,7 +162,8 @@ def client_form(
             "logo",
             "Logo" if state.mode == "new" else "Replace logo",
             {"type": "file_input", "action_id": "value", "filetypes": ["png", "jpg", "jpeg"], "max_files": 1},
-            hint="PNG or JPEG, up to 2 MB." + (" A logo is already attached." if state.logo_file_ids else ""),
+            hint=f"PNG or JPEG, up to 2 MB and {LOGO_MAX_SIDE}×{LOGO_MAX_SIDE} pixels."
+            + (" A logo is already attached." if state.logo_file_ids else ""),
         )
     )
     for index in range(min(state.contacts, MAX_FORM_CONTACTS)):

@@ -112,7 +112,7 @@ async def ingest(
         IncomingFile(name=part.get_filename() or "attachment", content=part.get_payload(decode=True) or b"")
         for part in message.iter_attachments()
     ]
-    stored = communications.store_attachments(storage, files)
+    stored = await communications.save_attachments(storage, files)
     data = communications.parse_communication(
         {
             "communication_type": CommunicationType.EMAIL.value,
