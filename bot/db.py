@@ -23,6 +23,8 @@ def make_engine(url: str) -> AsyncEngine:
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
+            # REPLACE's implicit delete fires delete triggers (the immutable communications refuse it).
+            cursor.execute("PRAGMA recursive_triggers=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
