@@ -179,7 +179,7 @@ async def _jobs(settings: Settings, action: str, name: str | None) -> int:
             print(f"error: unknown job {name!r}; known: {', '.join(JOBS)}", file=sys.stderr)
             return 2
         await migrate(rt.db)
-        print(f"{name}: {await run_job(rt, name)}")
+        print(f"{name}: {await run_job(rt, name, since_install=False)}")
         return 0
     finally:
         await rt.db.dispose()
