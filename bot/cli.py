@@ -1,4 +1,4 @@
-"""`clientbot` command line: serve, migrate, api-token (create, list, revoke), import, report, jobs."""
+"""`clientbot` command line: serve, migrate, api-token (create, list, revoke), import, report, jobs, db harden."""
 
 from __future__ import annotations
 
@@ -244,8 +244,19 @@ async def _jobs(settings: Settings, action: str, name: str | None) -> int:
             print(f"error: unknown job {name!r}; known: {', '.join(JOBS)}", file=sys.stderr)
             return 2
         await migrate(rt.db)
-        print(f"{name}: {await run_job(rt, name)}")
+        print(f"{name}: {await run_job(rt, name, since_install=False)}")
         return 0
+    finally:
+        await rt.db.dispose()
+
+
+async def _harden(settings: Settings, app_role: str, owner: str | None) -> list[str]:
+    from bot.hardening import harden
+
+    rt = Runtime.from_settings(settings)
+    try:
+        await migrate(rt.db)
+        return await harden(rt.db, app_role=app_role, owner=owner)
     finally:
         await rt.db.dispose()
 
@@ -295,6 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     jobs.add_parser("list", help="each job and its next run")
     run = jobs.add_parser("run", help="run one job now")
     run.add_argument("name")
+    database = commands.add_parser("db", help="database administration").add_subparsers(
+        dest="action", required=True
+    )
+    harden = database.add_parser(
+        "harden", help="PostgreSQL: the app's role gets data rights only; another role owns the tables"
+    )
+    harden.add_argument("--app-role", required=True, help="the role clientbot serve connects as")
+    harden.add_argument("--owner", help="the role that will own the schema (default: the connecting role)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "apscheduler"):
@@ -338,6 +357,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         name, pdf = asyncio.run(_report(settings, args.code, args.period, args.vs))
         args.out.write_bytes(pdf)
         print(f"wrote {args.out} for {name} ({len(pdf) // 1024} KB)")
+        return 0
+    if args.command == "db":
+        print("\n".join(asyncio.run(_harden(settings, args.app_role, args.owner))))
         return 0
     if args.command == "jobs":
         return asyncio.run(_jobs(settings, args.action, getattr(args, "name", None)))

@@ -413,6 +413,17 @@ def created_message(client: Client, *, can_edit: bool, logo_note: str | None = N
     )
 
 
+def duplicate_meanwhile_message(name: str, duplicates: list[DuplicateMatch]) -> dict[str, Any]:
+    """The modal was submitted without a duplicate, but one was created while it was being saved."""
+    lines = "\n".join(f"• `{d.client_code}` *{escape(d.name)}* ({d.reason})" for d in duplicates[:10])
+    text = (
+        f":warning: *{escape(name)}* was not created: while you were filling in the form, someone else "
+        f"created what looks like the same client:\n{lines}\nIf yours is a different client, run "
+        "`/client new` again and tick *Create anyway*."
+    )
+    return message(f"{name} was not created: it looks like a client that already exists", [section(text)])
+
+
 def updated_message(client: Client, *, can_edit: bool) -> dict[str, Any]:
     blocks = [section(f":pencil2: Saved changes to *{escape(client.name)}* (`{client.client_code}`).")]
     return message(f"Updated {client.name}", blocks + client_card(client, can_edit=can_edit))
