@@ -1,4 +1,5 @@
-"""`clientbot` command line: serve, migrate, api-token (create, list, revoke), import, report, jobs, db harden."""
+"""`clientbot` command line: serve, migrate, api-token (create, list, revoke), import, report, jobs,
+db harden."""
 
 from __future__ import annotations
 
