@@ -446,8 +446,8 @@ class FakeSlack:
         if error:
             return {"ok": False, "error": error}
         below = self.views.get(trigger.view_id or "") if trigger else None
-        if below is None or below.closed:
-            return {"ok": False, "error": "not_found"}
+        if below is None or below.closed or below.view.get("type", "modal") != "modal":
+            return {"ok": False, "error": "not_found"}  # nothing to push onto (a Home tab is no modal)
         depth = sum(1 for e in self.views.values() if e.root_id == below.root_id and not e.closed)
         if depth >= VIEW_STACK_MAX:
             return {"ok": False, "error": "push_limit_reached"}
