@@ -616,8 +616,9 @@ class FakeSlack:
 
     async def _response(self, request: web.Request) -> web.Response:
         """A post to a response_url (https://api.slack.com/interactivity/handling#message_responses): at
-        most 5 within 30 minutes, after which Slack answers 404 (`used_url` / `expired_url`, the bodies
-        Slack sends; python-slack-sdk's WebhookClient returns them as status 404, it does not raise).
+        most 5 within 30 minutes, after which Slack answers HTTP 404 (getsentry/sentry#7955 and #73985
+        ignore the expired case; the fake's bodies `used_url` / `expired_url` only name the two cases, an
+        app must not rely on them). python-slack-sdk's WebhookClient returns the 404, it does not raise.
         `replace_original: true` overwrites the message the URL belongs to (for a button, the message
         holding it), `delete_original: true` deletes it; otherwise a new message is posted."""
         key = request.match_info["n"]
