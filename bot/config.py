@@ -27,12 +27,24 @@ class Settings(BaseSettings):
     # Per-job crontab overrides, e.g. {"weekly_digest": "0 9 * * fri"} (see `clientbot jobs list`).
     schedules: dict[str, str] = Field(default_factory=dict, alias="CLIENTBOT_SCHEDULES")
     feedback_retention_years: int = Field(5, ge=1, le=100, alias="CLIENTBOT_FEEDBACK_RETENTION_YEARS")
+    # Origins the bot token may be sent to when reading a file's url_private: Slack's file host only.
+    # Tests add their fake Slack's loopback origin here explicitly; nothing else ever gets the token.
+    slack_file_hosts: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset({"https://files.slack.com"}), alias="CLIENTBOT_SLACK_FILE_HOSTS"
+    )
 
     @field_validator("admins", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("slack_file_hosts", mode="before")
+    @classmethod
+    def _split_file_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip().rstrip("/").lower() for part in value.split(",") if part.strip())
         return value
 
     @field_validator("timezone")

@@ -367,6 +367,47 @@ def safe_filename(name: str | None, extension: str | None = None) -> str:
     return f"{stem}.{suffix}" if suffix else stem
 
 
+# What a file's declared type (Slack's `mimetype`) allows its sniffed content to be.
+_CLAIMS = {
+    "application/pdf": ({"pdf"}, "a PDF"),
+    "image/png": ({"png", "jpg"}, "an image"),
+    "image/jpeg": ({"png", "jpg"}, "an image"),
+    "application/msword": ({"doc"}, "a Word document"),
+    **{mime: ({ext}, f"an Office ({ext}) document") for ext, mime in _OFFICE.values()},
+}
+_HTML_START = (b"<!doctype html", b"<html", b"<head", b"<body")
+
+
+def looks_like_html(content: bytes) -> bool:
+    """An HTML page (say Slack's sign-in page) rather than a file's bytes."""
+    return content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith(_HTML_START)
+
+
+def web_page_instead(name: str) -> str:
+    return f"Slack sent a web page (its sign-in page) instead of {name}: clientbot can't open that file."
+
+
+def claimed_type_problem(content: bytes, *, claimed_mime: str | None, name: str) -> str | None:
+    """Why `content` is not the file it claims to be (judged by its bytes), or None when it is.
+
+    An HTML page where the file is not HTML is refused whatever it claims; a file declared as a PDF, an
+    image or an Office document that sniffs as another accepted type (text, say) is refused. Content of
+    no accepted type, and other claims, are left to `sniff_attachment`."""
+    claimed = (claimed_mime or "").split(";")[0].strip().lower()
+    if looks_like_html(content) and claimed != "text/html":
+        return web_page_instead(name)
+    if claimed not in _CLAIMS:
+        return None
+    allowed, label = _CLAIMS[claimed]
+    try:
+        kind = sniff_attachment(content, name=name, max_bytes=len(content) + 1)
+    except ValidationFailed:
+        return None  # no accepted type at all: sniff_attachment says so where the file is stored
+    if kind.extension not in allowed:
+        return f"{name} is not {label}, as it claims to be: its content is {kind.mime}. Nothing was saved."
+    return None
+
+
 def _looks_like_text(content: bytes) -> bool:
     try:
         text = content.decode("utf-8")

@@ -8,7 +8,6 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DomainError, ValidationFailed
@@ -16,15 +15,18 @@ from bot.models import Role
 from bot.roles import require
 from bot.services import bulk
 from handlers.commands import CommandRequest, subcommand
-from handlers.common import acting, runtime
+from handlers.common import acting, open_modal_first, runtime, update_view
 from views import bulk as bulk_views
 
 
 @subcommand("bulk")
 async def command_bulk(request: CommandRequest) -> None:
-    async with acting(request.context, request.client) as (_session, actor):
-        require(actor, Role.MANAGER, "run bulk operations")
-    await request.client.views_open(trigger_id=request.trigger_id, view=bulk_views.bulk_form())
+    async def build() -> dict[str, Any]:
+        async with acting(request.context, request.client) as (_session, actor):
+            require(actor, Role.MANAGER, "run bulk operations")
+        return bulk_views.bulk_form()
+
+    await open_modal_first(request.client, request.trigger_id, title="Bulk operation", build=build)
 
 
 async def _actor_id(context: AsyncBoltContext, client: AsyncWebClient, data: bulk.BulkIn) -> Any:
@@ -55,11 +57,8 @@ async def submit_bulk_form(
     except DomainError as error:
         text = error.detail
         preview = bulk_views.problem_view(text, external_id)
-    try:
-        await client.views_update(external_id=external_id, view=preview)
-    except SlackApiError as error:
-        if error.response.get("error") != "not_found":
-            raise  # "not_found": the user went back before the preview was ready; nothing to show
+    # False: the user went back before the preview was ready; nothing was changed, nothing to show.
+    await update_view(client, preview, external_id=external_id)
 
 
 async def submit_bulk_confirm(
@@ -71,11 +70,14 @@ async def submit_bulk_confirm(
     try:
         actor_id = await _actor_id(context, client, data)
         results = await bulk.run(runtime(context).db, actor_id=actor_id, data=data)
-        done = bulk_views.results_view(results, data.operation)
+        done, told = bulk_views.results_view(results, data.operation), None
     except DomainError as error:
         text = error.detail
-        done = bulk_views.problem_view(text)
-    await client.views_update(view_id=body["view"]["id"], view=done)
+        done, told = bulk_views.problem_view(text), bulk_views.problem_message(text)
+    if not await update_view(client, done, view_id=body["view"]["id"]):
+        # The user closed the modal while it ran: what was done is said in a DM, never lost.
+        payload = told or bulk_views.results_message(results, data.operation)
+        await client.chat_postMessage(channel=context.user_id, **payload)
 
 
 def register(app: AsyncApp) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Collection
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,12 +24,14 @@ from bot.storage import LOGO_MAX_BYTES, sniff_image
 from handlers.commands import CommandRequest, subcommand
 from handlers.common import (
     FileTooLarge,
+    SlackFileRefused,
     acting,
     domain_error_reply,
     fetch_slack_file,
     from_modal,
     mentioned_user,
     notify_user,
+    open_modal_first,
     reply,
     runtime,
     split_args,
@@ -48,23 +51,32 @@ async def open_client_form(
     response_url: str | None = None,
     push: bool = False,
     client_id: uuid.UUID | None = None,
+    reference: str | None = None,
 ) -> None:
-    """Open the new-client modal, or the edit modal for `client_id`; managers and admins only."""
-    async with acting(context, client) as (session, actor):
-        if client_id is None:
-            require(actor, Role.MANAGER, "create clients")
-            state, values, title = ClientFormState(response_url=response_url), None, None
-        else:
-            require(actor, Role.MANAGER, "edit clients")
-            record = await clients.get(session, client_id)
-            state = client_views.edit_form_state(record, response_url=response_url)
-            values, title = client_views.client_values(record), f"Edit {record.client_code}"
-        managers = await users.account_managers(session)
-    view = client_views.client_form(state=state, managers=managers, values=values, title=title)
-    if push:
-        await client.views_push(trigger_id=trigger_id, view=view)
-    else:
-        await client.views_open(trigger_id=trigger_id, view=view)
+    """Open the new-client modal, or the edit modal for `client_id` (or `reference`); managers and admins
+    only. The modal opens at once on the trigger and is filled when the user and data are known."""
+
+    async def build() -> dict[str, Any]:
+        async with acting(context, client) as (session, actor):
+            if client_id is None and reference is None:
+                require(actor, Role.MANAGER, "create clients")
+                state, values, title = ClientFormState(response_url=response_url), None, None
+            else:
+                require(actor, Role.MANAGER, "edit clients")
+                record = (
+                    await clients.get(session, client_id)
+                    if client_id
+                    else await clients.find(session, reference or "")
+                )
+                state = client_views.edit_form_state(record, response_url=response_url)
+                values, title = client_views.client_values(record), f"Edit {record.client_code}"
+            managers = await users.account_managers(session)
+        return client_views.client_form(state=state, managers=managers, values=values, title=title)
+
+    editing = client_id is not None or reference is not None
+    await open_modal_first(
+        client, trigger_id, title="Edit client" if editing else "New client", build=build, push=push
+    )
 
 
 @subcommand("new")
@@ -76,15 +88,12 @@ async def command_new(request: CommandRequest) -> None:
 
 @subcommand("edit")
 async def command_edit(request: CommandRequest) -> None:
-    async with acting(request.context, request.client) as (session, actor):
-        require(actor, Role.MANAGER, "edit clients")
-        record = await clients.find(session, request.args)
     await open_client_form(
         request.client,
         request.context,
         request.trigger_id,
         response_url=request.response_url,
-        client_id=record.id,
+        reference=request.args,
     )
 
 
@@ -147,7 +156,7 @@ async def click_add_contact(
 
 
 async def _logo_from_slack(
-    client: AsyncWebClient, files: list[dict[str, Any]]
+    client: AsyncWebClient, files: list[dict[str, Any]], trusted_hosts: Collection[str]
 ) -> tuple[bytes, str, str] | None:
     """The chosen logo's bytes, extension and Slack file id, checked by content; ValidationFailed on the
     `logo` field."""
@@ -155,10 +164,17 @@ async def _logo_from_slack(
         return None
     try:
         _info, content = await fetch_slack_file(
-            client, files[0]["id"], max_bytes=LOGO_MAX_BYTES, seconds=PRECHECK_SECONDS
+            client,
+            files[0]["id"],
+            max_bytes=LOGO_MAX_BYTES,
+            seconds=PRECHECK_SECONDS,
+            trusted_hosts=trusted_hosts,
+            check_claim=False,  # sniff_image below judges the bytes, with its own precise reasons
         )
     except FileTooLarge:
         raise ValidationFailed({"logo": "The logo is larger than 2 MB."}) from None
+    except SlackFileRefused as error:
+        raise ValidationFailed({"logo": error.reason[:150]}) from None
     except (TimeoutError, SlackApiError, OSError):
         raise ValidationFailed(
             {"logo": "Slack didn't hand over the file in time; please try again."}
@@ -180,7 +196,7 @@ async def submit_client_form(
     try:
         async with asyncio.timeout(PRECHECK_SECONDS + 0.5):
             data = clients.parse_client(raw)
-            logo = await _logo_from_slack(client, logo_files)
+            logo = await _logo_from_slack(client, logo_files, runtime(context).settings.slack_file_hosts)
             async with acting(context, client) as (session, actor):
                 require(actor, Role.MANAGER, "create clients" if state.mode == "new" else "edit clients")
                 await clients.check_account_manager(session, data.account_manager_id)
@@ -276,10 +292,14 @@ async def click_open_client(
 ) -> None:
     """ "Open" on a list row or the Home tab: the client card in a modal."""
     await ack()
-    async with acting(context, client) as (session, actor):
-        record = await clients.get(session, uuid.UUID(action["value"]))
-        view = client_views.client_card_modal(record, **await _card_details(session, context, actor, record))
-    await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    async def build() -> dict[str, Any]:
+        async with acting(context, client) as (session, actor):
+            record = await clients.get(session, uuid.UUID(action["value"]))
+            details = await _card_details(session, context, actor, record)
+            return client_views.client_card_modal(record, **details)
+
+    await open_modal_first(client, body["trigger_id"], title="Client", build=build)
 
 
 _STATUS_WORDS = {s.value: s for s in ClientStatus} | {

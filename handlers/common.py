@@ -8,10 +8,11 @@ import logging
 import re
 import shlex
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from html import unescape
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
@@ -26,10 +27,12 @@ from bot.errors import Ambiguous, DomainError, ValidationFailed
 from bot.models import User
 from bot.runtime import Runtime
 from bot.services import users
+from bot.storage import claimed_type_problem, looks_like_html, web_page_instead
 from views.clients import ambiguous_message
-from views.common import error_message
+from views.common import error_message, loading_view, notice_view
 
 log = logging.getLogger("clientbot.handlers")
+DEFAULT_FILE_HOSTS = frozenset({"https://files.slack.com"})
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
 
 
@@ -102,6 +105,37 @@ async def reply(respond: Any, payload: dict[str, Any], *, replace: bool = False)
     await respond(response_type="ephemeral", replace_original=replace, **payload)
 
 
+class CommandProgress:
+    """Progress of a slash command's slow work through its response_url: the first step is posted, each
+    later one replaces it (a command has no message of its own to overwrite). Keep it to 5 posts in all:
+    Slack accepts no more on one response_url."""
+
+    def __init__(self, respond: Any) -> None:
+        self.respond, self.posted = respond, False
+
+    async def show(self, payload: dict[str, Any]) -> None:
+        await reply(self.respond, payload, replace=self.posted)
+        self.posted = True
+
+
+class DmProgress:
+    """Progress of a button's slow work: one message in the user's DM, posted once and then changed with
+    chat.update. Never `replace_original` on the button's response_url, which would overwrite the message
+    holding the button (the dashboard, the report) with "1/3…"."""
+
+    def __init__(self, client: AsyncWebClient, user_id: str) -> None:
+        self.client, self.user_id = client, user_id
+        self.channel: str | None = None
+        self.ts: str | None = None
+
+    async def show(self, payload: dict[str, Any]) -> None:
+        if self.ts is None:
+            posted = await self.client.chat_postMessage(channel=self.user_id, **payload)
+            self.channel, self.ts = posted["channel"], posted["ts"]
+        else:
+            await self.client.chat_update(channel=self.channel, ts=self.ts, **payload)
+
+
 async def notify_user(
     client: AsyncWebClient, user_id: str, payload: dict[str, Any], response_url: str | None = None
 ) -> None:
@@ -120,7 +154,8 @@ async def notify_user(
 
 def from_modal(body: dict[str, Any]) -> bool:
     """Whether an interaction came from inside a modal (rather than a message or the Home tab)."""
-    return body.get("container", {}).get("type") == "view"
+    in_view = body.get("container", {}).get("type") == "view"  # a Home tab click has a view container too
+    return in_view and (body.get("view") or {}).get("type", "modal") == "modal"
 
 
 async def show_modal(client: AsyncWebClient, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -129,6 +164,68 @@ async def show_modal(client: AsyncWebClient, body: dict[str, Any], view: dict[st
         await client.views_push(trigger_id=body["trigger_id"], view=view)
     else:
         await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def update_view(
+    client: AsyncWebClient,
+    view: dict[str, Any],
+    *,
+    view_id: str | None = None,
+    external_id: str | None = None,
+    view_hash: str | None = None,
+) -> bool:
+    """`views.update`; False when the view is gone (the user closed it: `not_found`) or was changed
+    meanwhile (`hash_conflict`), so the caller can tell the user some other way."""
+    try:
+        if view_id:
+            await client.views_update(view_id=view_id, hash=view_hash, view=view)
+        else:
+            await client.views_update(external_id=external_id, hash=view_hash, view=view)
+    except SlackApiError as error:
+        if error.response.get("error") in ("not_found", "hash_conflict"):
+            return False
+        raise
+    return True
+
+
+async def open_modal_first(
+    client: AsyncWebClient,
+    trigger_id: str,
+    *,
+    title: str,
+    build: Callable[[], Awaitable[dict[str, Any]]],
+    push: bool = False,
+) -> str:
+    """Open a "Loading…" modal on the trigger at once (a trigger id expires 3 s after the click, and
+    users.info or the database may take longer), then build the real view and put it in its place.
+
+    A DomainError (no permission, unknown client, Slack can't tell who the user is) is shown in the modal
+    and raised on, so the caller still answers the way it always does."""
+    opener = client.views_push if push else client.views_open
+    opened = await opener(trigger_id=trigger_id, view=loading_view(title))
+    view_id = opened["view"]["id"]
+    try:
+        view = await build()
+    except DomainError as error:
+        await update_view(client, notice_view(title, str(error)), view_id=view_id)
+        raise
+    except Exception:
+        text = "This couldn't be loaded. Nothing was changed; clientbot sent you the details."
+        await update_view(client, notice_view(title, text), view_id=view_id)
+        raise
+    await update_view(client, view, view_id=view_id)
+    return view_id
+
+
+async def show_modal_first(
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    *,
+    title: str,
+    build: Callable[[], Awaitable[dict[str, Any]]],
+) -> str:
+    """`open_modal_first` from a click: pushed over the current modal when the click came from one."""
+    return await open_modal_first(client, body["trigger_id"], title=title, build=build, push=from_modal(body))
 
 
 async def send_files_to_user(
@@ -154,20 +251,69 @@ class FileTooLarge(Exception):
     pass
 
 
+class SlackFileRefused(Exception):
+    """A Slack file that is not read: its url_private is not on Slack's file host, Slack answered with a
+    page or an error instead of the file, or the bytes are not what the file claims to be."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 async def fetch_slack_file(
-    client: AsyncWebClient, file_id: str, *, max_bytes: int, seconds: float = 10.0
+    client: AsyncWebClient,
+    file_id: str,
+    *,
+    max_bytes: int,
+    seconds: float = 10.0,
+    trusted_hosts: Collection[str] = DEFAULT_FILE_HOSTS,
+    check_claim: bool = True,
 ) -> tuple[dict[str, Any], bytes]:
-    """`files.info` then `url_private` with the bot token; never reads more than `max_bytes` + 1 bytes."""
+    """`files.info` then `url_private` with the bot token; never reads more than `max_bytes` + 1 bytes.
+
+    The token goes only to `trusted_hosts` (Slack's file host; settings.slack_file_hosts), redirects are
+    not followed, and what comes back must be the file: an HTML page (Slack answers a token without
+    access with its sign-in page and HTTP 200) or, with `check_claim`, bytes of another type than the file
+    claims are refused (SlackFileRefused). Callers that judge the bytes themselves (logos must be PNG or
+    JPEG) pass check_claim=False and are refused an HTML page all the same."""
     async with asyncio.timeout(seconds):
         info = (await client.files_info(file=file_id))["file"]
+        name = str(info.get("name") or "the file")
         if int(info.get("size") or 0) > max_bytes:
             raise FileTooLarge(info.get("name"))
+        url = str(info.get("url_private") or "")
+        if _origin(url) not in {h.rstrip("/").lower() for h in trusted_hosts}:
+            log.warning("refused url_private of %s outside Slack's file host: %s", file_id, _origin(url))
+            raise SlackFileRefused(
+                f"{name} is not stored on Slack's file host, so clientbot did not fetch it."
+            )
         headers = {"Authorization": f"Bearer {client.token}"}
-        async with aiohttp.ClientSession() as http, http.get(info["url_private"], headers=headers) as resp:
-            resp.raise_for_status()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(url, headers=headers, allow_redirects=False) as resp,
+        ):
+            if resp.status != 200:
+                raise SlackFileRefused(
+                    f"Slack didn't hand over {name} (HTTP {resp.status}); it may have been deleted."
+                )
             content = await resp.content.read(max_bytes + 1)
+            served_html = resp.content_type == "text/html"
     if len(content) > max_bytes:
         raise FileTooLarge(info.get("name"))
+    claimed = str(info.get("mimetype") or "")
+    if served_html and not claimed.startswith("text/html"):
+        raise SlackFileRefused(web_page_instead(name))  # a page, whatever its bytes look like
+    if check_claim:
+        problem = claimed_type_problem(content, claimed_mime=claimed, name=name)
+        if problem:
+            raise SlackFileRefused(problem)
+    elif looks_like_html(content) and not claimed.startswith("text/html"):
+        raise SlackFileRefused(web_page_instead(name))
     return info, content
 
 

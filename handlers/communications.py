@@ -24,21 +24,26 @@ from bot.storage import ATTACHMENT_MAX_BYTES
 from handlers.commands import CommandRequest, subcommand
 from handlers.common import (
     FileTooLarge,
+    SlackFileRefused,
     acting,
     domain_error_reply,
     fetch_slack_file,
     notify_user,
+    open_modal_first,
     reply,
     runtime,
     send_files_to_user,
-    show_modal,
+    show_modal_first,
     split_args,
+    update_view,
 )
 from views import communications as comm_views
+from views.common import error_message
 from views.communications import LogFormState
 from views.jobs import CLIENT_PICKER
 
 log = logging.getLogger("clientbot.communications")
+LOG_TITLE = "Log communication"
 MENTIONS = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _FILTER = re.compile(r"^(type|job|from|to):(.+)$", re.IGNORECASE)
 
@@ -60,26 +65,32 @@ async def _log_form_for(
 
 @subcommand("log")
 async def command_log(request: CommandRequest) -> None:
-    async with acting(request.context, request.client) as (session, actor):
-        client = await clients.find(session, request.args)
-        view = await _log_form_for(session, actor, client, LogFormState(response_url=request.response_url))
-    await request.client.views_open(trigger_id=request.trigger_id, view=view)
+    async def build() -> dict[str, Any]:
+        async with acting(request.context, request.client) as (session, actor):
+            client = await clients.find(session, request.args)
+            return await _log_form_for(
+                session, actor, client, LogFormState(response_url=request.response_url)
+            )
+
+    await open_modal_first(request.client, request.trigger_id, title=LOG_TITLE, build=build)
 
 
 async def click_log(
     ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
-    try:
+
+    async def build() -> dict[str, Any]:
         async with acting(context, client) as (session, actor):
             record = await clients.get(session, uuid.UUID(action["value"]))
-            view = await _log_form_for(
+            return await _log_form_for(
                 session, actor, record, LogFormState(response_url=body.get("response_url"))
             )
+
+    try:
+        await show_modal_first(client, body, title=LOG_TITLE, build=build)
     except DomainError as error:
         await notify_user(client, context.user_id, domain_error_reply(error), body.get("response_url"))
-        return
-    await show_modal(client, body, view)
 
 
 async def open_log_shortcut(ack: Any, shortcut: dict[str, Any], client: AsyncWebClient) -> None:
@@ -98,23 +109,26 @@ async def open_log_message_shortcut(ack: Any, shortcut: dict[str, Any], client: 
     channel = (shortcut.get("channel") or {}).get("id")
     people = [message["user"]] if message.get("user") else []
     people += [u for u in MENTIONS.findall(message.get("text") or "") if u not in people]
-    permalink = None
-    if channel and message.get("ts"):
-        try:
-            permalink = (await client.chat_getPermalink(channel=channel, message_ts=message["ts"]))[
-                "permalink"
-            ]
-        except SlackApiError:
-            log.info("no permalink for %s/%s", channel, message.get("ts"))
-    state = LogFormState(
-        response_url=shortcut.get("response_url"),
-        permalink=permalink,
-        participants=people[:20],
-        message_file_ids=[f["id"] for f in message.get("files") or []][:10],
-        from_message=True,
-    )
-    view = comm_views.pick_client_form(state=state, notes=message.get("text"))
-    await client.views_open(trigger_id=shortcut["trigger_id"], view=view)
+
+    async def build() -> dict[str, Any]:  # the permalink is a Slack call: after the modal is open
+        permalink = None
+        if channel and message.get("ts"):
+            try:
+                permalink = (await client.chat_getPermalink(channel=channel, message_ts=message["ts"]))[
+                    "permalink"
+                ]
+            except SlackApiError:
+                log.info("no permalink for %s/%s", channel, message.get("ts"))
+        state = LogFormState(
+            response_url=shortcut.get("response_url"),
+            permalink=permalink,
+            participants=people[:20],
+            message_file_ids=[f["id"] for f in message.get("files") or []][:10],
+            from_message=True,
+        )
+        return comm_views.pick_client_form(state=state, notes=message.get("text"))
+
+    await open_modal_first(client, shortcut["trigger_id"], title=LOG_TITLE, build=build)
 
 
 async def submit_pick_client(
@@ -173,9 +187,9 @@ async def submit_log_form(
     rt = runtime(context)
     view_id = body["view"]["id"]
     try:
-        incoming = [await _download(client, f["id"]) for f in files]
+        incoming = [await _download(client, rt, f["id"]) for f in files]
         try:
-            incoming += [await _download(client, file_id) for file_id in state.message_file_ids]
+            incoming += [await _download(client, rt, file_id) for file_id in state.message_file_ids]
         except ValidationFailed as error:
             state.message_file_ids = []  # the form comes back without them, so it can still be saved
             left_out = "The message's files were left out; attach them by hand if needed."
@@ -187,34 +201,50 @@ async def submit_log_form(
             )
             owner = await clients.get(session, record.client_id)
     except DomainError as error:
-        text = error.detail
+        text = f"Nothing was saved. {error.detail} Please attach your files again."
         async with acting(context, client) as (session, _actor):
             owner = await clients.get(session, state.client_id)
             choices = await jobs.choices_for_client(session, client_id=owner.id)
         form = comm_views.log_form(
-            state=state,
-            client=owner,
-            jobs=choices,
-            initial=raw,
-            now=clock.now(),
-            error=f"Nothing was saved. {text} Please attach your files again.",
+            state=state, client=owner, jobs=choices, initial=raw, now=clock.now(), error=text
         )
-        await client.views_update(view_id=view_id, view=form)
+        if not await update_view(client, form, view_id=view_id):  # closed meanwhile: say so elsewhere
+            await notify_user(client, context.user_id, error_message(text), state.response_url)
         return
-    await client.views_update(view_id=view_id, view=comm_views.logged_view(record, owner))
-    if state.response_url:
+    except Exception:  # never leave the modal on "Saving…": nothing was saved, the error handler says why
+        await update_view(
+            client,
+            comm_views.progress_view(
+                "Nothing was saved: something went wrong on our side. clientbot sent you the details; "
+                "please try again.",
+                done=True,
+            ),
+            view_id=view_id,
+        )
+        raise
+    # Saved: whatever happens to the progress view now (the user may have closed it), say so.
+    shown = await update_view(client, comm_views.logged_view(record, owner), view_id=view_id)
+    if state.response_url or not shown:
         await notify_user(
             client, context.user_id, comm_views.logged_message(record, owner), state.response_url
         )
 
 
-async def _download(client: AsyncWebClient, file_id: str) -> IncomingFile:
+async def _download(client: AsyncWebClient, rt: Any, file_id: str) -> IncomingFile:
     try:
-        info, content = await fetch_slack_file(client, file_id, max_bytes=ATTACHMENT_MAX_BYTES, seconds=60)
+        info, content = await fetch_slack_file(
+            client,
+            file_id,
+            max_bytes=ATTACHMENT_MAX_BYTES,
+            seconds=60,
+            trusted_hosts=rt.settings.slack_file_hosts,
+        )
     except FileTooLarge as error:
         raise ValidationFailed(
             {"attachments": f"{error.args[0] or 'A file'} is larger than 10 MB."}
         ) from None
+    except SlackFileRefused as error:
+        raise ValidationFailed({"attachments": error.reason}) from None
     except (SlackApiError, OSError, TimeoutError):
         raise ValidationFailed({"attachments": "Slack didn't hand over a file; please try again."}) from None
     return IncomingFile(name=info.get("name") or "attachment", content=content)
@@ -370,6 +400,19 @@ async def _open_correction(
     client: AsyncWebClient, context: AsyncBoltContext, body: dict[str, Any], comm_id: uuid.UUID
 ) -> None:
     """The log form prefilled from a record, saved as a new record that supersedes it."""
+
+    async def build() -> dict[str, Any]:
+        return await _correction_form(client, context, body, comm_id)
+
+    try:
+        await open_modal_first(client, body["trigger_id"], title=LOG_TITLE, build=build)
+    except DomainError as error:
+        await notify_user(client, context.user_id, domain_error_reply(error), body.get("response_url"))
+
+
+async def _correction_form(
+    client: AsyncWebClient, context: AsyncBoltContext, body: dict[str, Any], comm_id: uuid.UUID
+) -> dict[str, Any]:
     async with acting(context, client) as (session, actor):
         record, owner = await communications.get(session, actor=actor, communication_id=comm_id)
         initial = {
@@ -390,8 +433,7 @@ async def _open_correction(
             ),
         }
         state = LogFormState(supersedes_id=record.id, response_url=body.get("response_url"))
-        view = await _log_form_for(session, actor, owner, state, initial)
-    await client.views_open(trigger_id=body["trigger_id"], view=view)
+        return await _log_form_for(session, actor, owner, state, initial)
 
 
 async def click_follow_up(

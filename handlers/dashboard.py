@@ -20,7 +20,15 @@ from bot.roles import has_role
 from bot.runtime import Runtime
 from bot.services import clients, dashboard
 from handlers.commands import CommandRequest, subcommand
-from handlers.common import acting, domain_error_reply, reply, runtime, send_file_to_user
+from handlers.common import (
+    CommandProgress,
+    DmProgress,
+    acting,
+    domain_error_reply,
+    reply,
+    runtime,
+    send_file_to_user,
+)
 from views import dashboard as dashboard_views
 
 
@@ -80,20 +88,25 @@ async def click_chart(
 async def _export(
     context: AsyncBoltContext,
     client: AsyncWebClient,
-    respond: Any,
+    progress: CommandProgress | DmProgress,
     *,
     client_id: uuid.UUID | None = None,
     reference: str | None = None,
 ) -> None:
-    async def progress(step: str) -> None:
-        await reply(respond, dashboard_views.progress_message(step), replace=True)
-
-    await reply(respond, dashboard_views.progress_message("PDF report 1/3: gathering the figures…"))
+    await progress.show(dashboard_views.progress_message("PDF report 1/3: gathering the figures…"))
     try:
         board, _ = await _load(context, client, client_id, reference)
-        await progress(f"PDF report of {board.client.name} 2/3: drawing charts and pages…")
+        await progress.show(
+            dashboard_views.progress_message(
+                f"PDF report of {board.client.name} 2/3: drawing charts and pages…"
+            )
+        )
         pdf = await asyncio.to_thread(reports.build_dashboard_pdf, board, runtime(context).storage)
-        await progress(f"PDF report of {board.client.name} 3/3: sending it to your DMs…")
+        await progress.show(
+            dashboard_views.progress_message(
+                f"PDF report of {board.client.name} 3/3: sending it to your DMs…"
+            )
+        )
         await send_file_to_user(
             client,
             context.user_id,
@@ -102,28 +115,26 @@ async def _export(
             comment=f"Dashboard report of *{board.client.name}*.",
         )
     except DomainError as error:
-        await reply(respond, domain_error_reply(error), replace=True)
+        await progress.show(domain_error_reply(error))
         return
     except Exception:  # the progress message never stays up after a failure; the error handler reports it
-        await reply(
-            respond, dashboard_views.failed_message("The PDF report could not be built."), replace=True
-        )
+        await progress.show(dashboard_views.failed_message("The PDF report could not be built."))
         raise
-    await reply(
-        respond, dashboard_views.sent_message(f"The PDF of {board.client.name} is in your DMs."), replace=True
-    )
+    await progress.show(dashboard_views.sent_message(f"The PDF of {board.client.name} is in your DMs."))
 
 
 @subcommand("export")
 async def command_export(request: CommandRequest) -> None:
-    await _export(request.context, request.client, request.respond, reference=request.args)
+    await _export(request.context, request.client, CommandProgress(request.respond), reference=request.args)
 
 
 async def click_export(
     ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
+    """The PDF button on a dashboard: the dashboard stays as it is; progress and the PDF go to the DM."""
     await ack()
-    await _export(context, client, respond, client_id=uuid.UUID(action["value"]))
+    await reply(respond, dashboard_views.progress_message("Building the PDF report: follow it in your DMs."))
+    await _export(context, client, DmProgress(client, context.user_id), client_id=uuid.UUID(action["value"]))
 
 
 async def publish_home(

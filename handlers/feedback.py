@@ -21,20 +21,23 @@ from bot.runtime import Runtime
 from bot.services import clients, communications, feedback, periods
 from handlers.commands import CommandRequest, subcommand
 from handlers.common import (
+    DmProgress,
     acting,
     domain_error_reply,
     notify_user,
+    open_modal_first,
     reply,
     runtime,
     send_file_to_user,
-    show_modal,
+    show_modal_first,
     split_args,
 )
 from views import feedback as feedback_views
-from views.dashboard import FEEDBACK_HISTORY_ACTION, progress_message, sent_message
+from views.dashboard import FEEDBACK_HISTORY_ACTION, failed_message, progress_message, sent_message
 from views.feedback import FeedbackFormState
 
 HISTORY_ACTION = FEEDBACK_HISTORY_ACTION
+FORM_TITLE = "Client feedback"
 
 
 def _today(rt: Runtime) -> Any:
@@ -78,22 +81,26 @@ async def _form(
 
 @subcommand("feedback")
 async def command_feedback(request: CommandRequest) -> None:
-    view = await _form(
-        request.context, request.client, reference=request.args, response_url=request.response_url
-    )
-    await request.client.views_open(trigger_id=request.trigger_id, view=view)
+    async def build() -> dict[str, Any]:
+        return await _form(
+            request.context, request.client, reference=request.args, response_url=request.response_url
+        )
+
+    await open_modal_first(request.client, request.trigger_id, title=FORM_TITLE, build=build)
 
 
 async def click_feedback(
     ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
+
+    async def build() -> dict[str, Any]:
+        return await _form(context, client, client_id=uuid.UUID(action["value"]))
+
     try:
-        view = await _form(context, client, client_id=uuid.UUID(action["value"]))
+        await show_modal_first(client, body, title=FORM_TITLE, build=build)
     except DomainError as error:
         await notify_user(client, context.user_id, domain_error_reply(error), body.get("response_url"))
-        return
-    await show_modal(client, body, view)
 
 
 async def submit_feedback(
@@ -201,29 +208,34 @@ async def command_report(request: CommandRequest) -> None:
 async def click_pdf(
     ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
+    """The report's PDF button: the report message stays as it is; progress and the PDF go to the DM."""
     await ack()
     client_id, period, vs = feedback_views.read_report_value(action["value"])
     rt = runtime(context)
-    await reply(respond, progress_message(f"Building the {period} PDF…"))
     try:
         async with acting(context, client) as (session, actor):
             report = await feedback.report(
                 session, actor=actor, client_id=client_id, period=period, vs=vs, today=_today(rt)
             )
-    except DomainError as error:
-        await reply(respond, domain_error_reply(error), replace=True)
+    except DomainError as error:  # a new ephemeral message under the report, which stays as it is
+        await reply(respond, domain_error_reply(error))
         return
-    pdf = await asyncio.to_thread(reports.build_performance_pdf, report, rt.storage)
-    await send_file_to_user(
-        client,
-        context.user_id,
-        content=pdf,
-        filename=f"{report.client.client_code}-performance-{period}.pdf",
-        comment=f"Performance report of *{report.client.name}*, {period} vs {vs}.",
-    )
-    await reply(
-        respond, sent_message(f"The {period} report of {report.client.name} is in your DMs."), replace=True
-    )
+    await reply(respond, progress_message(f"Building the {period} PDF: follow it in your DMs."))
+    progress = DmProgress(client, context.user_id)
+    await progress.show(progress_message(f"Building the {period} PDF of {report.client.name}…"))
+    try:
+        pdf = await asyncio.to_thread(reports.build_performance_pdf, report, rt.storage)
+        await send_file_to_user(
+            client,
+            context.user_id,
+            content=pdf,
+            filename=f"{report.client.client_code}-performance-{period}.pdf",
+            comment=f"Performance report of *{report.client.name}*, {period} vs {vs}.",
+        )
+    except Exception:  # the progress message never stays up after a failure; the error handler reports it
+        await progress.show(failed_message(f"The {period} PDF could not be built."))
+        raise
+    await progress.show(sent_message(f"The {period} report of {report.client.name} is in your DMs."))
 
 
 async def click_finalize(

@@ -21,10 +21,12 @@ from handlers.common import (
     domain_error_reply,
     from_modal,
     notify_user,
+    open_modal_first,
     reply,
     runtime,
-    show_modal,
+    show_modal_first,
     split_args,
+    update_view,
 )
 from views import jobs as job_views
 from views.jobs import JobFormState, LinkFormState
@@ -37,11 +39,14 @@ async def command_job(request: CommandRequest) -> None:
     words = split_args(request.args)
     if not words or words[0].lower() != "new":
         raise ValidationFailed({"text": "Usage: `/client job new [CODE]`"})
-    async with acting(request.context, request.client) as (session, actor):
-        require(actor, Role.MANAGER, "create jobs")
-        client = await clients.find(session, " ".join(words[1:])) if len(words) > 1 else None
-    view = job_views.job_form(state=JobFormState(response_url=request.response_url), client=client)
-    await request.client.views_open(trigger_id=request.trigger_id, view=view)
+
+    async def build() -> dict[str, Any]:
+        async with acting(request.context, request.client) as (session, actor):
+            require(actor, Role.MANAGER, "create jobs")
+            client = await clients.find(session, " ".join(words[1:])) if len(words) > 1 else None
+        return job_views.job_form(state=JobFormState(response_url=request.response_url), client=client)
+
+    await open_modal_first(request.client, request.trigger_id, title="New job", build=build)
 
 
 async def submit_job_form(
@@ -96,10 +101,11 @@ async def click_jobs_page(
         page, stats, can_link = await _jobs_payload(session, actor, record, page_number)
     if from_modal(body):
         view = body["view"]
-        await client.views_update(
+        await update_view(  # closed or changed meanwhile: nothing to page
+            client,
+            job_views.jobs_modal(record, page, stats, can_link=can_link),
             view_id=view["id"],
-            hash=view.get("hash"),
-            view=job_views.jobs_modal(record, page, stats, can_link=can_link),
+            view_hash=view.get("hash"),
         )
     else:
         await reply(respond, job_views.jobs_message(record, page, stats, can_link=can_link), replace=True)
@@ -110,22 +116,28 @@ async def click_open_jobs(
 ) -> None:
     """ "Jobs" on a client card: the jobs list as a modal (pushed over the card when it is one)."""
     await ack()
-    async with acting(context, client) as (session, actor):
-        record = await clients.get(session, uuid.UUID(action["value"]))
-        page, stats, can_link = await _jobs_payload(session, actor, record, 1)
-    view = job_views.jobs_modal(record, page, stats, can_link=can_link)
-    await show_modal(client, body, view)
+
+    async def build() -> dict[str, Any]:
+        async with acting(context, client) as (session, actor):
+            record = await clients.get(session, uuid.UUID(action["value"]))
+            page, stats, can_link = await _jobs_payload(session, actor, record, 1)
+        return job_views.jobs_modal(record, page, stats, can_link=can_link)
+
+    await show_modal_first(client, body, title="Jobs", build=build)
 
 
 async def click_candidates(
     ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
-    async with acting(context, client) as (session, _actor):
-        job = await jobs.get_job(session, uuid.UUID(action["value"]))
-        rows = await jobs.job_candidates(session, job_id=job.id)
-    view = job_views.candidates_modal(job, rows)
-    await show_modal(client, body, view)
+
+    async def build() -> dict[str, Any]:
+        async with acting(context, client) as (session, _actor):
+            job = await jobs.get_job(session, uuid.UUID(action["value"]))
+            rows = await jobs.job_candidates(session, job_id=job.id)
+        return job_views.candidates_modal(job, rows)
+
+    await show_modal_first(client, body, title="Candidates", build=build)
 
 
 @subcommand("link")
@@ -140,15 +152,21 @@ async def command_link(request: CommandRequest) -> None:
                 "jobs linked to another client)"
             }
         )
+    if len(words) == 1:  # the link form: open it on the trigger first, then fill it
+
+        async def build() -> dict[str, Any]:
+            async with acting(request.context, request.client) as (session, actor):
+                require(actor, Role.MANAGER, "link jobs")
+                record = await clients.find(session, words[0])
+            return job_views.link_form(
+                state=LinkFormState(client_id=record.id, response_url=request.response_url), client=record
+            )
+
+        await open_modal_first(request.client, request.trigger_id, title="Link jobs", build=build)
+        return
     async with acting(request.context, request.client) as (session, actor):
         require(actor, Role.MANAGER, "link jobs")
         record = await clients.find(session, words[0])
-        if len(words) == 1:
-            view = job_views.link_form(
-                state=LinkFormState(client_id=record.id, response_url=request.response_url), client=record
-            )
-            await request.client.views_open(trigger_id=request.trigger_id, view=view)
-            return
         result = await jobs.link_jobs(
             session, actor=actor, client_id=record.id, references=words[1:], move=move
         )
@@ -170,15 +188,17 @@ async def click_link_jobs(
     ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
-    try:
+
+    async def build() -> dict[str, Any]:
         async with acting(context, client) as (session, actor):
             require(actor, Role.MANAGER, "link jobs")
             record = await clients.get(session, uuid.UUID(action["value"]))
+        return job_views.link_form(state=LinkFormState(client_id=record.id), client=record)
+
+    try:
+        await show_modal_first(client, body, title="Link jobs", build=build)
     except DomainError as error:
         await notify_user(client, context.user_id, domain_error_reply(error))
-        return
-    view = job_views.link_form(state=LinkFormState(client_id=record.id), client=record)
-    await show_modal(client, body, view)
 
 
 async def submit_link_form(

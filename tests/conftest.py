@@ -111,7 +111,7 @@ def slack_api_url(fake: FakeSlack) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, slack_api_url: str, tmp_path: Path) -> Settings:
+def settings(database_url: str, slack_api_url: str, fake: FakeSlack, tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,
         SLACK_BOT_TOKEN=BOT_TOKEN,
@@ -120,6 +120,8 @@ def settings(database_url: str, slack_api_url: str, tmp_path: Path) -> Settings:
         DATABASE_URL=database_url,
         CLIENTBOT_ADMINS=ADMIN,
         CLIENTBOT_STORAGE_DIR=str(tmp_path / "files"),
+        # The fake's loopback file host is trusted with the token only because the tests say so here.
+        CLIENTBOT_SLACK_FILE_HOSTS=f"https://files.slack.com,{fake.base_url}",
     )
 
 

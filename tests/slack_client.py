@@ -27,8 +27,9 @@ class Reply:
     headers: dict[str, str]
 
 
-def _trigger() -> str:
-    return f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex}"
+def _trigger(fake: FakeSlack, view_id: str | None = None) -> str:
+    """Slack issues the trigger_id with the interaction; the fake keeps it (3 s, single use)."""
+    return fake.issue_trigger(view_id)
 
 
 def text_value(value: str | None) -> dict[str, Any]:
@@ -165,7 +166,7 @@ class SlackClient:
             "api_app_id": APP_ID,
             "is_enterprise_install": "false",
             "response_url": self.last_response_url,
-            "trigger_id": _trigger(),
+            "trigger_id": _trigger(self.fake),
         }
         return await self._post(urlencode(form), "application/x-www-form-urlencoded", **signing)
 
@@ -194,12 +195,10 @@ class SlackClient:
             action["value"] = value
         if selected_option is not None:
             action["selected_option"] = selected_option
-        payload = self._base("block_actions", user_id) | {
-            "trigger_id": trigger_id or _trigger(),
-            "actions": [action],
-        }
+        payload = self._base("block_actions", user_id) | {"actions": [action]}
         if view is not None:
             payload["view"] = self._view_payload(view, (view.get("state") or {}).get("values", {}))
+            payload["trigger_id"] = trigger_id or _trigger(self.fake, payload["view"]["id"])
             payload["container"] = container or {"type": "view", "view_id": payload["view"]["id"]}
         else:
             ts = "1700000000.000001"
@@ -211,7 +210,8 @@ class SlackClient:
             }
             payload["channel"] = {"id": channel_id, "name": "general"}
             payload["message"] = (message or {}) | {"ts": ts}
-            payload["response_url"] = response_url or self.fake.new_response_url()
+            payload["response_url"] = response_url or self.fake.new_response_url(message)
+            payload["trigger_id"] = trigger_id or _trigger(self.fake)
         return await self._interaction(payload, **signing)
 
     async def block_suggestion(
@@ -233,7 +233,7 @@ class SlackClient:
         return await self._interaction(payload, **signing)
 
     def _view_payload(self, view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-        view_id = view.get("id") or "V" + uuid.uuid4().hex[:10].upper()
+        view_id, view_hash = self.fake.adopt_view(view)  # the user has this view open in Slack
         return {
             "id": view_id,
             "team_id": self.team_id,
@@ -245,8 +245,8 @@ class SlackClient:
             "submit": view.get("submit"),
             "close": view.get("close"),
             "state": {"values": values},
-            "hash": view.get("hash", "h1"),
-            "root_view_id": view_id,
+            "hash": view_hash,
+            "root_view_id": view.get("root_view_id") or view_id,
             "previous_view_id": None,
             "app_id": APP_ID,
             "external_id": "",
@@ -257,23 +257,27 @@ class SlackClient:
         self, view: dict[str, Any], values: dict[str, Any], user_id: str = "UADMIN", **signing: Any
     ) -> Reply:
         payload = self._base("view_submission", user_id) | {
-            "trigger_id": _trigger(),
             "view": self._view_payload(view, values),
             "response_urls": [],
         }
-        return await self._interaction(payload, **signing)
+        payload["trigger_id"] = _trigger(self.fake, payload["view"]["id"])
+        answer = await self._interaction(payload, **signing)
+        if answer.status == 200:
+            self.fake.view_answered(payload["view"]["id"], answer.json)
+        return answer
 
     async def view_closed(self, view: dict[str, Any], user_id: str = "UADMIN") -> Reply:
         payload = self._base("view_closed", user_id) | {
             "view": self._view_payload(view, {}),
             "is_cleared": False,
         }
+        self.fake.close_view(payload["view"]["id"])
         return await self._interaction(payload)
 
     async def shortcut(self, callback_id: str, user_id: str = "UADMIN", **signing: Any) -> Reply:
         payload = self._base("shortcut", user_id) | {
             "callback_id": callback_id,
-            "trigger_id": _trigger(),
+            "trigger_id": _trigger(self.fake),
             "action_ts": str(time.time()),
         }
         return await self._interaction(payload, **signing)
@@ -289,7 +293,7 @@ class SlackClient:
         self.last_response_url = self.fake.new_response_url()
         payload = self._base("message_action", user_id) | {
             "callback_id": callback_id,
-            "trigger_id": _trigger(),
+            "trigger_id": _trigger(self.fake),
             "message_ts": message.get("ts", "1.0"),
             "message": message,
             "channel": {"id": channel_id, "name": "general"},

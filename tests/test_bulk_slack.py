@@ -46,8 +46,9 @@ async def make_clients(rt, count: int, **fields) -> list[Client]:
 
 
 async def open_form(slack, fake) -> dict:
+    fake.calls.clear()
     await slack.command("bulk", user_id=MANAGER)
-    return (await fake.wait_for("views.open")).params["view"]
+    return await fake.filled(await fake.wait_for("views.open"))
 
 
 async def preview_of(slack, fake, form: dict, values: dict) -> dict:

@@ -36,8 +36,7 @@ def png_bytes(size: tuple[int, int] = (64, 64), fmt: str = "PNG") -> bytes:
 async def open_new_client_modal(slack, fake, user_id: str = MANAGER) -> dict[str, Any]:
     reply = await slack.command("new", user_id=user_id)
     assert reply.status == 200
-    call = await fake.wait_for("views.open")
-    view = call.params["view"]
+    view = await fake.filled(await fake.wait_for("views.open"))
     assert view["callback_id"] == "client_form"
     return view
 
@@ -98,7 +97,8 @@ async def test_two_contacts_need_exactly_one_primary(slack, fake, rt) -> None:
     await make_user(rt, MANAGER, Role.MANAGER)
     view = await open_new_client_modal(slack, fake)
     await slack.block_action("client_form_add_contact", user_id=MANAGER, view=view)
-    view = (await fake.wait_for("views.update")).params["view"]
+    await fake.wait_for("views.update", lambda c: c.params.get("hash"))  # the form, grown in place
+    view = fake.open_view(view["id"])
     assert any(b.get("block_id") == "contact_1_email" for b in view["blocks"])
     second = {"contact_1_name": "Ann Lee", "contact_1_email": "ann@techcorp.example.com"}
     reply = await submit(slack, view, GOOD_FORM | second)
@@ -142,9 +142,12 @@ async def test_recruiter_cannot_create(slack, fake, rt) -> None:
     await slack.command("new", user_id=RECRUITER)
     answer = await fake.wait_for_response(slack.last_response_url)
     assert "Only an HR Manager" in json.dumps(answer)
-    assert fake.calls_to("views.open") == []
+    # The modal opened on the trigger at once says so too, instead of a form.
+    shown = await fake.filled(await fake.wait_for("views.open"))
+    assert shown["callback_id"] == "notice" and "Only an HR Manager" in json.dumps(shown)
     # A forged submission of the modal is refused by the service layer too.
     await make_user(rt, MANAGER, Role.MANAGER)
+    fake.calls.clear()
     view = await open_new_client_modal(slack, fake, MANAGER)
     reply = await submit(slack, view, GOOD_FORM, user_id=RECRUITER)
     assert "Only an HR Manager" in reply.json["errors"]["name"]
@@ -280,7 +283,7 @@ async def test_show_and_edit(slack, fake, rt) -> None:
     card = await fake.wait_for_response(slack.last_response_url)
     assert acme.client_code in json.dumps(card) and "John Doe" in json.dumps(card)
     await slack.command(f"edit {acme.client_code}", user_id=MANAGER)
-    view = (await fake.wait_for("views.open")).params["view"]
+    view = await fake.filled(await fake.wait_for("views.open"))
     name_block = next(b for b in view["blocks"] if b.get("block_id") == "name")
     assert name_block["element"]["initial_value"] == "Acme Widgets"
     values = GOOD_FORM | {"name": "Acme Widgets Group", "contact_0_flags": ["primary"]}
@@ -340,7 +343,7 @@ async def test_new_client_global_shortcut_opens_the_modal(slack, fake, rt) -> No
     await make_user(rt, MANAGER, Role.MANAGER)
     reply = await slack.shortcut("new_client", user_id=MANAGER)
     assert reply.status == 200
-    view = (await fake.wait_for("views.open")).params["view"]
+    view = await fake.filled(await fake.wait_for("views.open"))
     assert view["callback_id"] == "client_form"
     reply = await submit(slack, view, GOOD_FORM)
     assert reply.status == 200 and not reply.body
@@ -425,7 +428,7 @@ async def test_edit_modal_with_more_contacts_than_it_holds_loses_none(slack, fak
                 )
             )
     await slack.command(f"edit {acme.client_code}", user_id=MANAGER)
-    view = (await fake.wait_for("views.open")).params["view"]
+    view = await fake.filled(await fake.wait_for("views.open"))
     blocks = {b.get("block_id"): b for b in view["blocks"]}
     assert f"contact_{MAX_FORM_CONTACTS - 1}_flags" in blocks and len(view["blocks"]) <= 100
     assert blocks["contact_0_name"]["element"]["initial_value"] == "Person 10"  # the primary first

@@ -32,7 +32,7 @@ async def _acme(rt):
 
 async def _open_log(slack, fake, acme, user_id=RECRUITER) -> dict:
     await slack.command(f"log {acme.client_code}", user_id=user_id)
-    return (await fake.wait_for("views.open")).params["view"]
+    return await fake.filled(await fake.wait_for("views.open"))
 
 
 async def _stored(rt) -> list[ClientCommunication]:
@@ -156,7 +156,10 @@ async def test_attachment_rejected_nothing_stored(slack, fake, rt, content, name
         assert expect in reply.json["errors"]["attachments"]
     else:  # judged by its bytes after the ack: the form comes back with the reason and the typed text
         form = await fake.wait_for(
-            "views.update", lambda c: c.params["view"]["callback_id"] == "comm_log_form"
+            "views.update",
+            lambda c: (
+                c.params["view"]["callback_id"] == "comm_log_form" and "Nothing was saved" in str(c.params)
+            ),
         )
         shown = json.dumps(form.params["view"])
         assert expect in shown and "Nothing was saved" in shown and "Quarterly review" in shown
@@ -204,7 +207,7 @@ async def test_download_denied_for_recruiter_on_archived_client_and_for_guests(s
 async def _log_message(slack, fake, message: dict) -> dict:
     """Run "Log to client" on a message, pick Acme: the prefilled log form."""
     await slack.message_shortcut("log_to_client", message, user_id=RECRUITER)
-    pick = (await fake.wait_for("views.open")).params["view"]
+    pick = await fake.filled(await fake.wait_for("views.open"))
     assert pick["callback_id"] == "comm_pick_client" and message["text"][:14] in json.dumps(pick)
     options = await slack.block_suggestion(
         "client_picker", "acme", block_id="client", view=pick, user_id=RECRUITER
@@ -396,7 +399,7 @@ async def test_author_archives_from_the_timeline_and_others_cannot(slack, fake, 
 async def test_global_shortcut_asks_for_the_client_first(slack, fake, rt) -> None:
     acme = await _acme(rt)
     await slack.shortcut("log_communication", user_id=RECRUITER)
-    pick = (await fake.wait_for("views.open")).params["view"]
+    pick = await fake.filled(await fake.wait_for("views.open"))
     reply = await slack.view_submission(pick, {}, user_id=RECRUITER)
     assert reply.json["errors"] == {"client": "Pick a client."}
     values = {
@@ -429,7 +432,7 @@ async def test_correction_is_a_new_record_referencing_the_old(slack, fake, rt) -
         )
     option = {"value": f"fix:{original.id}", "text": {"type": "plain_text", "text": "Log a correction"}}
     await slack.block_action("comm_entry_menu", user_id=RECRUITER, selected_option=option)
-    form = (await fake.wait_for("views.open")).params["view"]
+    form = await fake.filled(await fake.wait_for("views.open"))
     subject = next(b for b in form["blocks"] if b.get("block_id") == "subject")
     assert subject["element"]["initial_value"] == "Budget 50k" and "corrects an earlier one" in json.dumps(
         form

@@ -203,17 +203,21 @@ async def test_show_share_chart_and_pdf_in_slack(slack, fake, rt) -> None:
     chart = fake.uploaded_files()[-1]
     assert Image.open(io.BytesIO(chart.content)).format == "PNG" and chart.channel_id.startswith("D")
 
-    url = fake.new_response_url()
-    await slack.block_action("dashboard_export", value=share["value"], user_id=MANAGER, response_url=url)
-    done = await fake.wait_for_response(url, contains="in your DMs")
-    assert "in your DMs" in json.dumps(done)
-    steps = [json.dumps(r) for r in fake.responses[url.rsplit("/", 1)[-1]]]
+    url = fake.new_response_url(board)  # the click's response_url belongs to the dashboard message
+    await slack.block_action(
+        "dashboard_export", value=share["value"], user_id=MANAGER, response_url=url, message=board
+    )
+    await fake.wait_for("chat.update", lambda c: "is in your DMs" in json.dumps(c.params), timeout=20)
+    # Progress is one DM message, posted then updated; the dashboard holding the button stays whole.
+    [posted] = fake.calls_to("chat.postMessage")
+    steps = [json.dumps(posted.params)] + [json.dumps(c.params) for c in fake.calls_to("chat.update")]
     assert [next(n for n in ("1/3", "2/3", "3/3", "DMs") if n in step) for step in steps] == [
         "1/3",
         "2/3",
         "3/3",
         "DMs",
     ]
+    assert fake.original(url) == board
     pdf = next(u for u in fake.uploaded_files() if u.filename.endswith(".pdf"))
     reader = PdfReader(io.BytesIO(pdf.content))
     text = "\n".join(page.extract_text() for page in reader.pages)

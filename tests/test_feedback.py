@@ -54,7 +54,7 @@ async def _client(rt, name: str = "Acme", manager_id: str = MANAGER, **extra):
 async def _open(slack, fake, code: str, user_id: str = MANAGER) -> dict:
     fake.calls.clear()
     await slack.command(f"feedback {code}", user_id=user_id)
-    return (await fake.wait_for("views.open")).params["view"]
+    return await fake.filled(await fake.wait_for("views.open"))
 
 
 async def _rows(rt) -> list[ClientFeedback]:
@@ -214,7 +214,8 @@ async def test_report_compares_periods_with_chart_and_pdf(slack, fake, rt) -> No
     await slack.block_action(
         "feedback_report_pdf", value=pdf_button["value"], user_id=MANAGER, response_url=url
     )
-    await fake.wait_for_response(url, contains="in your DMs")
+    # Progress and the PDF go to the DM (one message, updated); the report stays as it is.
+    await fake.wait_for("chat.update", lambda c: "is in your DMs" in json.dumps(c.params), timeout=20)
     pdf = next(u for u in fake.uploaded_files() if u.filename.endswith(".pdf"))
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
     assert "Acme" in text and "2026-Q3" in text and "+0.70" in text and "3.50" in text and "Note 0" in text
@@ -294,7 +295,7 @@ async def test_quarterly_reminder_right_people_right_clients_once(rt, fake, sett
 async def test_reminder_button_opens_the_modal(slack, fake, rt) -> None:
     acme = await _client(rt)
     await slack.block_action("feedback_open", value=str(acme.id), user_id=MANAGER)
-    view = (await fake.wait_for("views.open")).params["view"]
+    view = await fake.filled(await fake.wait_for("views.open"))
     assert view["callback_id"] == "feedback_form" and acme.client_code in json.dumps(view)
 
 

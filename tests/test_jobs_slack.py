@@ -23,7 +23,7 @@ async def _acme(rt):
 async def test_job_new_links_at_creation(slack, fake, rt) -> None:
     _, acme = await _acme(rt)
     await slack.command(f"job new {acme.client_code}", user_id=MANAGER)
-    view = (await fake.wait_for("views.open")).params["view"]
+    view = await fake.filled(await fake.wait_for("views.open"))
     assert acme.client_code in json.dumps(view)  # the picker starts on the client
     options = await slack.block_suggestion(
         "client_picker", "acm", block_id="client", view=view, user_id=MANAGER
@@ -52,7 +52,7 @@ async def test_job_new_links_at_creation(slack, fake, rt) -> None:
 async def test_job_modal_validates_in_place(slack, fake, rt) -> None:
     await _acme(rt)
     await slack.command("job new", user_id=MANAGER)
-    view = (await fake.wait_for("views.open")).params["view"]
+    view = await fake.filled(await fake.wait_for("views.open"))
     reply = await slack.view_submission(
         view, slack.form_values(view, {"title": " ", "status": "open"}), user_id=MANAGER
     )
@@ -117,10 +117,10 @@ async def test_card_jobs_and_candidates_drill_down(slack, fake, rt) -> None:
         response_url=fake.new_response_url(),
         message=card,
     )
-    jobs_view = (await fake.wait_for("views.open")).params["view"]
+    jobs_view = await fake.filled(await fake.wait_for("views.open"))
     assert "JOB-9" in json.dumps(jobs_view)
     await slack.block_action("job_candidates", value=str(job.id), user_id=RECRUITER, view=jobs_view)
-    pushed = json.dumps((await fake.wait_for("views.push")).params["view"])
+    pushed = json.dumps(await fake.filled(await fake.wait_for("views.push")))
     assert "Zed Candidate" in pushed and "Shortlisted" in pushed
 
 
@@ -144,7 +144,7 @@ async def test_link_modal_never_moves_silently(slack, fake, rt) -> None:
             session, actor=actor, data=jobs.parse_job({"reference": "JOB-F", "title": "Free"})
         )
     await slack.command(f"link {acme.client_code}", user_id=MANAGER)
-    view = (await fake.wait_for("views.open")).params["view"]
+    view = await fake.filled(await fake.wait_for("views.open"))
     options = await slack.block_suggestion("job_picker", "job-", block_id="jobs", view=view, user_id=MANAGER)
     assert {o["value"] for o in options.json["options"]} == {"JOB-G", "JOB-F"}
     picked = {
@@ -200,7 +200,7 @@ async def test_client_picker_offers_what_client_log_accepts_and_nothing_to_guest
         (await session.get(Client, paused.id)).status = "inactive"
         (await session.get(Client, old.id)).status = "archived"
     await slack.command(f"job new {acme.client_code}", user_id=MANAGER)
-    view = (await fake.wait_for("views.open")).params["view"]
+    view = await fake.filled(await fake.wait_for("views.open"))
 
     async def offered(user_id: str) -> set[str]:
         reply = await slack.block_suggestion(

@@ -7,7 +7,20 @@ from typing import Any
 
 from bot.errors import ValidationFailed
 from bot.services.bulk import BulkIn, BulkResult
-from views.common import context, escape, input_block, modal, option, plain, section, text_input, truncate
+from views.common import (
+    context,
+    escape,
+    input_block,
+    modal,
+    option,
+    plain,
+    section,
+    text_input,
+    truncate,
+)
+from views.common import (
+    message as slack_message,
+)
 from views.jobs import CLIENT_PICKER
 
 FORM_CALLBACK = "bulk_form"
@@ -243,6 +256,19 @@ def running_view(count: int) -> dict[str, Any]:
         close="Close",
         blocks=[section(f":hourglass_flowing_sand: Applying the change to {count} client(s)…")],
     )
+
+
+def results_message(results: list[BulkResult], operation: str) -> dict[str, Any]:
+    """The results as a message, for when the user closed the modal before the run finished."""
+    label = OPERATIONS.get(operation, operation)
+    ok = sum(r.ok for r in results)
+    blocks = _result_blocks(results, f"*{label}* (bulk operation)")
+    blocks.append(context("You closed the bulk window before it finished; this is what was done."))
+    return slack_message(f"Bulk operation {label}: {ok} changed, {len(results) - ok} failed.", blocks)
+
+
+def problem_message(text: str) -> dict[str, Any]:
+    return slack_message(text, [section(f":warning: Bulk operation: {escape(text)}")])
 
 
 def results_view(results: list[BulkResult], operation: str) -> dict[str, Any]:

@@ -191,3 +191,23 @@ class ModalState(BaseModel):
     @classmethod
     def decode(cls, raw: str | None) -> Self:
         return cls.model_validate_json(raw or "{}")
+
+
+LOADING_CALLBACK = "loading"
+NOTICE_CALLBACK = "notice"
+
+
+def loading_view(title: str, text: str = "Loading…") -> dict[str, Any]:
+    """Opened on the trigger at once (trigger ids expire after 3 s); the real view replaces it."""
+    return modal(
+        callback_id=LOADING_CALLBACK,
+        title=title,
+        close="Cancel",
+        blocks=[section(f":hourglass_flowing_sand: {text}")],
+    )
+
+
+def notice_view(title: str, text: str, *, icon: str = ":warning:") -> dict[str, Any]:
+    """What a modal shows instead of its form when it can't be filled (no permission, unknown client,
+    Slack couldn't tell who you are)."""
+    return modal(callback_id=NOTICE_CALLBACK, title=title, close="Close", blocks=[section(f"{icon} {text}")])

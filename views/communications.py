@@ -290,12 +290,14 @@ def log_form_errors(fields: dict[str, str]) -> dict[str, str]:
     return {LOG_FIELDS.get(k.split(".")[0], "subject"): truncate(v, 150) for k, v in fields.items()}
 
 
-def progress_view(text: str) -> dict[str, Any]:
+def progress_view(text: str, *, done: bool = False) -> dict[str, Any]:
+    """While attachments are checked and the record saved; `done` when it stopped without saving."""
+    icon = ":warning:" if done else ":hourglass_flowing_sand:"
     return modal(
         callback_id="comm_progress",
         title="Log communication",
         close="Close",
-        blocks=[section(f":hourglass_flowing_sand: {text}")],
+        blocks=[section(f"{icon} {text}")],
     )
 
 
@@ -313,12 +315,20 @@ def _logged_text(record: ClientCommunication, client: Client) -> str:
     extra = f" with {files} attachment(s)" if files else ""
     return (
         f":white_check_mark: Logged {TYPE_LABELS[CommunicationType(record.communication_type)].lower()} "
-        f"*{escape(record.subject or 'without subject')}* for *{escape(client.name)}*{extra}."
+        f"*{escape(record.subject or 'without subject')}* for *{escape(client.name)}* "
+        f"(`{client.client_code}`){extra}."
     )
 
 
 def logged_message(record: ClientCommunication, client: Client) -> dict[str, Any]:
-    return message(f"Logged a communication for {client.name}", [section(_logged_text(record, client))])
+    """The confirmation outside the modal (also when the user closed the modal before it was saved)."""
+    return message(
+        f"Logged a communication for {client.name}",
+        [
+            section(_logged_text(record, client)),
+            context(f"It is in the timeline: `/client history {client.client_code}`"),
+        ],
+    )
 
 
 def _participants(record: ClientCommunication) -> str:
