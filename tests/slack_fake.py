@@ -52,6 +52,7 @@ class FakeSlack:
     channels: dict[str, dict[str, Any]] = field(
         default_factory=dict
     )  # channel id -> conversations.info extras  # method -> the Slack error it answers with
+    deleted_channels: set[str] = field(default_factory=set)  # ids that answer channel_not_found
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -119,6 +120,58 @@ class FakeSlack:
             "email": email,
             "guest": guest,
         }
+
+    def add_channel(
+        self,
+        channel_id: str,
+        name: str | None = None,
+        *,
+        member: bool = True,
+        private: bool = False,
+        archived: bool = False,
+        shared: bool = False,
+        ext_shared: bool = False,
+    ) -> None:
+        """A channel with its real state (conversations.info's fields). Channels no test configures are
+        public channels the bot is a member of, as before."""
+        self.channels[channel_id] = {
+            "name": name or channel_id.lower(),
+            "is_channel": not private,
+            "is_group": private,
+            "is_private": private,
+            "is_member": member,
+            "is_archived": archived,
+            "is_shared": shared,
+            "is_ext_shared": ext_shared,
+            "is_org_shared": False,
+        }
+
+    def invite_bot(self, channel_id: str) -> None:
+        """`/invite @clientbot` in the channel."""
+        self.channels.setdefault(channel_id, {})["is_member"] = True
+
+    def delete_channel(self, channel_id: str) -> None:
+        self.deleted_channels.add(channel_id)
+
+    def _channel_error(self, channel_id: str | None) -> str | None:
+        """Why the bot cannot post into `channel_id`, as Slack names it; None when it can.
+        https://api.slack.com/methods/chat.postMessage#errors: `channel_not_found` ("Value passed for
+        channel was invalid"; also a private channel the bot is not in: Slack does not reveal it),
+        `not_in_channel` (without the chat:write.public scope, which manifest.yml does not ask for, a bot
+        posts only where it is a member), `is_archived` ("Channel has been archived").
+        files.completeUploadExternal needs the same membership: getnao/nao#1372 (`not_in_channel`),
+        slackapi/node-slack-sdk#1701 (`channel_not_found`)."""
+        if not channel_id or channel_id[0] in "DUW":  # a DM, or a user id (the app's DM with them)
+            return None
+        if channel_id in self.deleted_channels:
+            return "channel_not_found"
+        info = self.channels.get(channel_id, {})
+        member = info.get("is_member", True)
+        if info.get("is_private") and not member:
+            return "channel_not_found"
+        if info.get("is_archived"):
+            return "is_archived"
+        return None if member else "not_in_channel"
 
     def add_file(self, name: str, content: bytes, mimetype: str, filetype: str) -> dict[str, Any]:
         file_id = self._next_id("F")
@@ -221,6 +274,8 @@ class FakeSlack:
 
     def _chat_postMessage(self, params: dict) -> dict:
         channel = params.get("channel")
+        if error := self._channel_error(channel):
+            return {"ok": False, "error": error}
         return {
             "channel": channel,
             "ts": self._ts(),
@@ -260,11 +315,13 @@ class FakeSlack:
         }
 
     def _conversations_info(self, params: dict) -> dict:
+        # https://api.slack.com/methods/conversations.info: `channel_not_found` for an unknown id, and for a
+        # private channel the bot is not in; a public one answers with is_member false.
         channel = str(params.get("channel", ""))
-        return {
-            "channel": {"id": channel, "is_shared": False, "is_ext_shared": False}
-            | self.channels.get(channel, {})
-        }
+        info = self.channels.get(channel, {})
+        if channel in self.deleted_channels or (info.get("is_private") and not info.get("is_member", True)):
+            return {"ok": False, "error": "channel_not_found"}
+        return {"channel": {"id": channel, "is_shared": False, "is_ext_shared": False} | info}
 
     def _conversations_open(self, params: dict) -> dict:
         users = str(params.get("users", ""))
@@ -282,6 +339,9 @@ class FakeSlack:
         return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
 
     def _files_completeUploadExternal(self, params: dict) -> dict:
+        for channel in str(params.get("channel_id") or params.get("channels") or "").split(","):
+            if error := self._channel_error(channel.strip()):
+                return {"ok": False, "error": error}  # nothing is shared (see _channel_error)
         done = []
         for entry in params.get("files") or []:
             upload = self.uploads.get(entry["id"])
