@@ -454,8 +454,9 @@ class SlackClient:
                 continue
             element, value = block["element"], simple[block["block_id"]]
             kind = element["type"]
-            if value is None:
-                state: dict[str, Any] = {"type": kind, "value": None}
+            if value is None:  # emptied by the person: Slack's empty shape for the element
+                key, _, empty = _STATE_KEYS.get(kind, ("value", "", None))
+                state: dict[str, Any] = {"type": kind, key: empty}
             elif kind in ("static_select", "external_select", "radio_buttons"):
                 state = {
                     "type": kind,
@@ -473,6 +474,8 @@ class SlackClient:
                 }
             elif kind == "multi_users_select":
                 state = users_value(value)
+            elif kind in ("users_select", "conversations_select", "channels_select", "timepicker"):
+                state = {"type": kind, _STATE_KEYS[kind][0]: value}
             elif kind == "file_input":
                 state = file_value(value)
             elif kind == "datepicker":

@@ -53,6 +53,7 @@ class FakeSlack:
         default_factory=dict
     )  # channel id -> conversations.info extras  # method -> the Slack error it answers with
     deleted_channels: set[str] = field(default_factory=set)  # ids that answer channel_not_found
+    enterprise_id: str | None = None  # an installation in an Enterprise Grid workspace (auth.test says so)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -259,7 +260,11 @@ class FakeSlack:
             "team_id": "T0001",
             "user_id": "UBOT",
             "bot_id": "BBOT",
-        }
+        } | (
+            {"enterprise_id": self.enterprise_id, "is_enterprise_install": False}
+            if self.enterprise_id
+            else {}
+        )
 
     def _view(self, params: dict) -> dict:
         view = dict(params.get("view") or {})
