@@ -313,8 +313,10 @@ class SlackClient:
         self, view: dict[str, Any], values: dict[str, Any], *, complete: bool = True
     ) -> dict[str, Any]:
         """The view as Slack sends it back: its blocks and the state of every stateful element in them
-        (`full_state`), unless `complete` is False (a hostile test sends exactly `values`)."""
-        view_id = view.get("id") or "V" + uuid.uuid4().hex[:10].upper()
+        (`full_state`), unless `complete` is False (a hostile test sends exactly `values`). Its id and hash
+        are the ones the fake gave the app for this view, when the app opened it."""
+        opened = self._opened(view)
+        view_id = view.get("id") or opened.get("id") or "V" + uuid.uuid4().hex[:10].upper()
         return {
             "id": view_id,
             "team_id": self.team_id,
@@ -326,7 +328,7 @@ class SlackClient:
             "submit": view.get("submit"),
             "close": view.get("close"),
             "state": {"values": full_state(view, values) if complete else values},
-            "hash": view.get("hash", "h1"),
+            "hash": view.get("hash") or opened.get("hash") or "h1",
             "clear_on_close": bool(view.get("clear_on_close", False)),
             "notify_on_close": bool(view.get("notify_on_close", False)),
             "root_view_id": view_id,
@@ -336,6 +338,13 @@ class SlackClient:
             "app_installed_team_id": self.team_id,
             "bot_id": "BBOT",
         }
+
+    def _opened(self, view: dict[str, Any]) -> dict[str, Any]:
+        """The view as the fake answered the app's latest views.open/push/update/publish of it."""
+        for call in reversed(self.fake.calls):
+            if call.params.get("view") is view or (call.params.get("view") == view and call.response):
+                return (call.response or {}).get("view") or {}
+        return {}
 
     async def view_submission(
         self,

@@ -25,6 +25,7 @@ class Call:
     method: str
     params: dict[str, Any]
     headers: dict[str, str]
+    response: dict[str, Any] | None = None  # what the fake answered (e.g. the view with its id and hash)
 
 
 @dataclass
@@ -229,7 +230,8 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        self.calls.append(Call(method, params, dict(request.headers)))
+        call = Call(method, params, dict(request.headers))
+        self.calls.append(call)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if method in self.failing:
@@ -250,7 +252,9 @@ class FakeSlack:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response({"ok": True, **handler(params)})
+        answer = {"ok": True, **handler(params)}
+        call.response = answer
+        return web.json_response(answer)
 
     def _auth_test(self, _: dict) -> dict:
         return {

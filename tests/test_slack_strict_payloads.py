@@ -10,9 +10,11 @@ from sqlalchemy import select
 
 from bot.models import Client, Role
 from tests import factories
-from tests.conftest import MANAGER
+from tests.conftest import MANAGER, RECRUITER
 from tests.slack_client import full_state
 from tests.test_clients_slack import GOOD_FORM, open_new_client_modal
+from tests.test_communications_slack import FORM as LOG_FORM
+from tests.test_communications_slack import _acme, _open_log
 from tests.test_dashboard import seed_account
 
 GRID = {"id": "E0GRID", "name": "Sandbox Org"}
@@ -84,3 +86,14 @@ async def test_enterprise_grid_payloads_and_an_ephemeral_click_without_message(s
     await slack.block_action("dashboard_share", value=share["value"], user_id=MANAGER, response_url=url)
     shared = await fake.wait_for_response(url)
     assert shared["response_type"] == "in_channel" and "Acme Analytics" in json.dumps(shared)
+
+
+async def test_a_submission_carries_the_id_the_fake_gave_the_opened_modal(slack, fake, rt) -> None:
+    """The view in a submission is the one the app opened (its id and hash from views.open), so the
+    progress the app shows after the ack goes to that very modal."""
+    acme = await _acme(rt)
+    view = await _open_log(slack, fake, acme)
+    opened = fake.calls_to("views.open")[-1].response["view"]
+    await slack.submit_form(view, LOG_FORM | {"type": "call"}, user_id=RECRUITER)
+    done = await fake.wait_for("views.update", lambda c: c.params["view"]["callback_id"] == "comm_logged")
+    assert done.params["view_id"] == opened["id"]
