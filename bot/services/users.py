@@ -122,13 +122,6 @@ async def account_managers(session: AsyncSession, limit: int = 100) -> list[User
     return list(rows)
 
 
-async def get(session: AsyncSession, user_id: uuid.UUID) -> User:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound("No such user.")
-    return user
-
-
 async def admin_slack_ids(session: AsyncSession, *, admins: Collection[str]) -> list[str]:
     """Who hears about problems only an HR Admin can fix (e.g. a digest channel without the bot): the
     CLIENTBOT_ADMINS and every admin in Slack (no service accounts, no guests), each once."""
@@ -139,3 +132,10 @@ async def admin_slack_ids(session: AsyncSession, *, admins: Collection[str]) -> 
         .where(User.is_guest.is_(False))
     )
     return sorted(set(rows) | set(admins))
+
+
+async def get(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
