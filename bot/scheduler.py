@@ -119,6 +119,70 @@ async def deliver(rt: Runtime, job: str, period: str, sends: dict[str, Send]) ->
     return sent, failed
 
 
+# Slack's answers when the bot cannot post into a channel at all (chat.postMessage and
+# files.completeUploadExternal): trying again does not help until an HR Admin fixes the channel.
+CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+CHANNEL_NOTICE = "channel_notice"  # scheduled_runs job: the admins were told about `error:channel`
+
+
+async def to_channel(
+    rt: Runtime, job: str, period: str, channel: str, sends: dict[str, Send], *, what: str
+) -> tuple[list[str], str | None]:
+    """`deliver` for posts into `channel`. When Slack answers that the bot cannot post there (not a
+    member, no such channel, archived), the rest is skipped and the period is not retried: the claims stay
+    (a restart or a re-run does not try again), the HR Admins are told once, with the fix, and the next
+    period posts as usual, so a digest goes out again as soon as the bot is invited. A successful post
+    clears the notice, so the channel breaking again is reported again.
+    Returns (failed, the channel error if any)."""
+    problem: str | None = None
+
+    async def guarded(send: Send) -> None:
+        nonlocal problem
+        if problem:
+            return  # e.g. the chart after the message was refused: same channel, same answer
+        try:
+            await send()
+        except SlackApiError as error:
+            if error.response.get("error") not in CHANNEL_ERRORS:
+                raise
+            problem = str(error.response["error"])
+            log.warning("%s %s: cannot post to %s: %s", job, period, channel, problem)
+
+    sent, failed = await deliver(rt, job, period, {key: partial(guarded, s) for key, s in sends.items()})
+    if problem:
+        await _tell_admins(rt, channel, problem, what=what)
+    elif sent:
+        async with rt.db.session() as session:
+            await session.execute(
+                delete(ScheduledRun).where(
+                    ScheduledRun.job == CHANNEL_NOTICE,
+                    ScheduledRun.period_key.in_([_notice_key(e, channel) for e in CHANNEL_ERRORS]),
+                )
+            )
+    return failed, problem
+
+
+def _notice_key(error: str, channel: str) -> str:
+    return f"{error}:{channel}"[:50]
+
+
+async def _tell_admins(rt: Runtime, channel: str, error: str, *, what: str) -> None:
+    """DM every HR Admin about a channel the bot cannot post to, once per channel and error."""
+    if not await claim(rt, CHANNEL_NOTICE, _notice_key(error, channel)):
+        return
+    async with rt.db.session() as session:
+        admins = await users.admin_slack_ids(session, admins=rt.settings.admins)
+    if not admins:
+        log.error("cannot post to %s (%s); no HR Admin to tell (CLIENTBOT_ADMINS)", channel, error)
+    notice = digest_views.channel_problem_message(what=what, channel=channel, error=error)
+    client = slack_client(rt)
+    for admin in admins:
+        try:
+            await _dm(client, admin, notice)
+        except Exception:
+            log.exception("telling %s that %s is unreachable failed", admin, channel)
+
+
 def _in_slack(due: dict[Any, list[Any]], people: dict[Any, User]) -> dict[str, list[Any]]:
     """What is due per user, keyed by Slack user id; service accounts (API, CLI, email) are left out."""
     return {
@@ -185,14 +249,17 @@ async def quarterly_feedback_reminder(rt: Runtime, now: datetime) -> str:
     counts = {s: len(by_slack_id[s]) for s in sent}
     if rt.settings.digest_channel and sent:
         summary = feedback_views.reminder_summary(period, counts)
+        channel = rt.settings.digest_channel
         failed += (
-            await deliver(
+            await to_channel(
                 rt,
                 job,
                 period,
-                {"summary": partial(client.chat_postMessage, channel=rt.settings.digest_channel, **summary)},
+                channel,
+                {"summary": partial(client.chat_postMessage, channel=channel, **summary)},
+                what=f"The feedback reminder summary for {period}",
             )
-        )[1]
+        )[0]
     result = f"reminded {len(sent)} manager(s) about {sum(counts.values())} client(s) for {period}"
     return await _finish(rt, job, period, result, failed)
 
@@ -266,10 +333,11 @@ async def weekly_digest(rt: Runtime, now: datetime) -> str:
     )
     client = slack_client(rt)
     message = digest_views.digest_message(summary, private=await _internal_channel(client, channel))
-    _, failed = await deliver(
+    failed, problem = await to_channel(
         rt,
         job,
         key,
+        channel,
         {
             channel: partial(client.chat_postMessage, channel=channel, **message),
             f"{channel}:chart": partial(
@@ -280,7 +348,11 @@ async def weekly_digest(rt: Runtime, now: datetime) -> str:
                 title=f"Hires, week {key}",
             ),
         },
+        what=f"The weekly digest for {key}",
     )
+    if problem:
+        result = f"digest for {key} not posted: {problem} in {channel}; the HR Admins were told"
+        return await _finish(rt, job, key, result, failed)
     return await _finish(rt, job, key, f"digest for {key}: {summary.hires} hire(s)", failed)
 
 

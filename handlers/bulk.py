@@ -17,6 +17,7 @@ from bot.services import bulk
 from handlers.commands import CommandRequest, subcommand
 from handlers.common import acting, open_modal_first, runtime, update_view
 from views import bulk as bulk_views
+from views.common import view_state
 
 
 @subcommand("bulk")
@@ -41,7 +42,7 @@ async def submit_bulk_form(
     """Check the form (field errors stay on it), ack at once by pushing a "working" view over the form
     (which keeps what was chosen), then dry-run and put the preview in its place."""
     try:
-        data = bulk.parse_bulk(bulk_views.read_bulk_form(view["state"]["values"]) | {"dry_run": True})
+        data = bulk.parse_bulk(bulk_views.read_bulk_form(view_state(view)) | {"dry_run": True})
         bulk_views.check_fits(data)
     except ValidationFailed as error:
         await ack(response_action="errors", errors=bulk_views.bulk_errors(error.fields))

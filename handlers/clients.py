@@ -38,6 +38,7 @@ from handlers.common import (
 )
 from views import clients as client_views
 from views.clients import ClientFormState
+from views.common import view_state
 
 log = logging.getLogger("clientbot.clients")
 PRECHECK_SECONDS = 2.0  # what may run before a modal submission is acked (Slack allows 3 s)
@@ -142,7 +143,7 @@ async def click_add_contact(
     await ack()
     view = body["view"]
     state = ClientFormState.decode(view.get("private_metadata"))
-    values, _ = client_views.read_client_form(view["state"]["values"], state)
+    values, _ = client_views.read_client_form(view_state(view), state)
     state.contacts = min(state.contacts + 1, client_views.MAX_FORM_CONTACTS)
     async with acting(context, client) as (session, _actor):
         managers = await users.account_managers(session)
@@ -188,7 +189,7 @@ async def submit_client_form(
 ) -> None:
     """Validate in the modal (field errors, duplicate warning), ack, then write and confirm."""
     state = ClientFormState.decode(view.get("private_metadata"))
-    form_values = view["state"]["values"]
+    form_values = view_state(view)
     raw, sources = client_views.read_client_form(form_values, state)
     logo_files, confirmed = client_views.read_form_extras(form_values)
     if not logo_files and state.logo_file_ids:

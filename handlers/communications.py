@@ -38,7 +38,7 @@ from handlers.common import (
     update_view,
 )
 from views import communications as comm_views
-from views.common import error_message
+from views.common import error_message, view_state
 from views.communications import LogFormState
 from views.jobs import CLIENT_PICKER
 
@@ -136,7 +136,7 @@ async def submit_pick_client(
 ) -> None:
     """Step two: the full log form for the chosen client, keeping what the message shortcut carried."""
     state = LogFormState.decode(view.get("private_metadata"))
-    values = view["state"]["values"]
+    values = view_state(view)
     picked = ((values.get("client") or {}).get(CLIENT_PICKER) or {}).get("selected_option") or {}
     notes = ((values.get("notes") or {}).get("value") or {}).get("value")
     try:
@@ -164,7 +164,7 @@ async def submit_log_form(
     """Validate in the modal, then show progress while the files are fetched and checked by content;
     a rejected file brings the form back with everything typed so far, and nothing is stored."""
     state = LogFormState.decode(view.get("private_metadata"))
-    raw, files = comm_views.read_log_form(view["state"]["values"])
+    raw, files = comm_views.read_log_form(view_state(view))
     raw["permalink"] = state.permalink
     raw["supersedes_id"] = state.supersedes_id
     try:

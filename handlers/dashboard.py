@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import uuid
 from datetime import date
@@ -166,8 +165,12 @@ async def publish_home(
 async def on_app_home_opened(
     event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
+    """Republish Home where the person left it: once a Home was published, Slack's event carries that view
+    (https://api.slack.com/events/app_home_opened), whose private_metadata keeps the filters and page."""
     if event.get("tab") in (None, "home"):
-        await publish_home(client, context, event["user"])
+        shown = event.get("view") if isinstance(event.get("view"), dict) else {}
+        filters, page = dashboard_views.read_home_metadata(shown.get("private_metadata"))
+        await publish_home(client, context, event["user"], filters=filters, page=page)
 
 
 _FILTER_KEYS = {
@@ -183,7 +186,7 @@ async def change_home_filter(
 ) -> None:
     """Any Home filter: update that one in the view's filters and publish page 1."""
     await ack()
-    filters = json.loads(body.get("view", {}).get("private_metadata") or "{}")
+    filters, _ = dashboard_views.read_home_metadata(body.get("view", {}).get("private_metadata"))
     value = (action.get("selected_option") or {}).get("value") or action.get("selected_date")
     filters[_FILTER_KEYS[action["action_id"]]] = value
     await publish_home(client, context, body["user"]["id"], filters=filters)
@@ -193,7 +196,7 @@ async def click_home_page(
     ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
-    filters = json.loads(body.get("view", {}).get("private_metadata") or "{}")
+    filters, _ = dashboard_views.read_home_metadata(body.get("view", {}).get("private_metadata"))
     await publish_home(client, context, body["user"]["id"], filters=filters, page=int(action["value"]))
 
 

@@ -33,6 +33,7 @@ from handlers.common import (
     split_args,
 )
 from views import feedback as feedback_views
+from views.common import view_state
 from views.dashboard import FEEDBACK_HISTORY_ACTION, failed_message, progress_message, sent_message
 from views.feedback import FeedbackFormState
 
@@ -108,7 +109,7 @@ async def submit_feedback(
 ) -> None:
     state = FeedbackFormState.decode(view.get("private_metadata"))
     try:
-        data = feedback.parse_feedback(feedback_views.read_feedback_form(view["state"]["values"]))
+        data = feedback.parse_feedback(feedback_views.read_feedback_form(view_state(view)))
         async with acting(context, client) as (session, actor):
             row, created = await feedback.submit(
                 session, actor=actor, client_id=state.client_id, data=data, today=_today(runtime(context))

@@ -29,6 +29,7 @@ from handlers.common import (
     update_view,
 )
 from views import jobs as job_views
+from views.common import view_state
 from views.jobs import JobFormState, LinkFormState
 
 OPTION_LIMIT = 100
@@ -54,7 +55,7 @@ async def submit_job_form(
 ) -> None:
     state = JobFormState.decode(view.get("private_metadata"))
     try:
-        data = jobs.parse_job(job_views.read_job_form(view["state"]["values"]))
+        data = jobs.parse_job(job_views.read_job_form(view_state(view)))
     except ValidationFailed as error:
         await ack(response_action="errors", errors=job_views.job_form_errors(error.fields))
         return
@@ -205,7 +206,7 @@ async def submit_link_form(
     ack: Any, view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     state = LinkFormState.decode(view["private_metadata"])
-    references, move = job_views.read_link_form(view["state"]["values"])
+    references, move = job_views.read_link_form(view_state(view))
     try:
         async with acting(context, client) as (session, actor):
             record = await clients.get(session, state.client_id)

@@ -68,11 +68,82 @@ def radio_value(value: str | None) -> dict[str, Any]:
     return {"type": "radio_buttons", "selected_option": {"value": value} if value else None}
 
 
+# Slack's `view.state.values` entry for an input nobody touched, per element type: its initial value when
+# the view set one, else Slack's empty shape (null for single values, [] for lists). Sources: the
+# view_submission and block_actions fixtures of slackapi/bolt-python (tests/scenario_tests*), and
+# https://api.slack.com/reference/interaction-payloads/views (state.values) with each element's page under
+# https://api.slack.com/reference/block-kit/block-elements.
+_STATE_KEYS: dict[str, tuple[str, str, Any]] = {  # type -> (state key, initial key, empty)
+    "plain_text_input": ("value", "initial_value", None),
+    "number_input": ("value", "initial_value", None),
+    "email_text_input": ("value", "initial_value", None),
+    "url_text_input": ("value", "initial_value", None),
+    "rich_text_input": ("rich_text_value", "initial_value", None),
+    "static_select": ("selected_option", "initial_option", None),
+    "external_select": ("selected_option", "initial_option", None),
+    "radio_buttons": ("selected_option", "initial_option", None),
+    "multi_static_select": ("selected_options", "initial_options", []),
+    "multi_external_select": ("selected_options", "initial_options", []),
+    "checkboxes": ("selected_options", "initial_options", []),
+    "users_select": ("selected_user", "initial_user", None),
+    "multi_users_select": ("selected_users", "initial_users", []),
+    "conversations_select": ("selected_conversation", "initial_conversation", None),
+    "multi_conversations_select": ("selected_conversations", "initial_conversations", []),
+    "channels_select": ("selected_channel", "initial_channel", None),
+    "multi_channels_select": ("selected_channels", "initial_channels", []),
+    "datepicker": ("selected_date", "initial_date", None),
+    "timepicker": ("selected_time", "initial_time", None),
+    "datetimepicker": ("selected_date_time", "initial_date_time", None),
+    "file_input": ("files", "", []),
+}
+
+
+def _stateful_elements(view: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(block_id, element) for every element of the view that has a state: inputs, and selects or pickers
+    in actions blocks and section accessories (buttons and overflow menus have none)."""
+    found = []
+    for block in view.get("blocks", []):
+        block_id = block.get("block_id")
+        if not block_id:
+            continue
+        if block.get("type") == "input":
+            elements = [block.get("element") or {}]
+        elif block.get("type") == "actions":
+            elements = block.get("elements") or []
+        elif block.get("type") == "section":
+            elements = [block.get("accessory") or {}]
+        else:
+            continue
+        found += [(block_id, e) for e in elements if e.get("type") in _STATE_KEYS and e.get("action_id")]
+    return found
+
+
+def full_state(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Slack's whole `view.state.values` for `view`: what the test typed (`values`, in Slack's shape) and,
+    for every other stateful element, its initial value or Slack's empty shape. Blocks the view does not
+    have are left out, as Slack never sends them."""
+    state: dict[str, Any] = {}
+    for block_id, element in _stateful_elements(view):
+        kind, action_id = element["type"], element["action_id"]
+        key, initial_key, empty = _STATE_KEYS[kind]
+        typed = (values.get(block_id) or {}).get(action_id)
+        if typed is None:
+            initial = element.get(initial_key) if initial_key else None
+            typed = {"type": kind, key: initial if initial is not None else empty}
+            if kind == "number_input" and initial is not None:
+                typed[key] = str(initial)
+        state.setdefault(block_id, {})[action_id] = typed
+    return state
+
+
 class SlackClient:
     def __init__(self, app_url: str, signing_secret: str, fake: FakeSlack, team_id: str = "T0001") -> None:
         self.url = f"{app_url}/slack/events"
         self.verifier = SignatureVerifier(signing_secret)
         self.fake, self.team_id = fake, team_id
+        # Enterprise Grid: {"id": "E…", "name": "…"} puts every payload in that organisation, as Slack
+        # does (bolt-python tests/scenario_tests/test_view_submission.py, test_block_actions.py).
+        self.enterprise: dict[str, str] | None = None
         self.last_response_url: str | None = None
         self._http: aiohttp.ClientSession | None = None
 
@@ -133,10 +204,17 @@ class SlackClient:
     def _user(self, user_id: str) -> dict[str, Any]:
         return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": self.team_id}
 
+    def _team(self) -> dict[str, Any]:
+        team = {"id": self.team_id, "domain": "test"}
+        if self.enterprise:
+            team |= {"enterprise_id": self.enterprise["id"], "enterprise_name": self.enterprise["name"]}
+        return team
+
     def _base(self, kind: str, user_id: str) -> dict[str, Any]:
         return {
             "type": kind,
-            "team": {"id": self.team_id, "domain": "test"},
+            "team": self._team(),
+            "enterprise": self.enterprise,
             "user": self._user(user_id),
             "api_app_id": APP_ID,
             "token": "legacy-verification-token",
@@ -168,6 +246,8 @@ class SlackClient:
             "response_url": self.last_response_url,
             "trigger_id": _trigger(self.fake),
         }
+        if self.enterprise:
+            form |= {"enterprise_id": self.enterprise["id"], "enterprise_name": self.enterprise["name"]}
         return await self._post(urlencode(form), "application/x-www-form-urlencoded", **signing)
 
     async def block_action(
@@ -201,15 +281,20 @@ class SlackClient:
             payload["trigger_id"] = trigger_id or _trigger(self.fake, payload["view"]["id"])
             payload["container"] = container or {"type": "view", "view_id": payload["view"]["id"]}
         else:
-            ts = "1700000000.000001"
+            # A click in an ephemeral message (what the app answers commands with) carries no `message`:
+            # Slack keeps no copy of it (bolt-python tests/scenario_tests/test_block_actions.py). A click in
+            # a posted message (`message` given) carries the message.
+            ts = (message or {}).get("ts", "1700000000.000001")
             payload["container"] = container or {
                 "type": "message",
                 "message_ts": ts,
                 "channel_id": channel_id,
-                "is_ephemeral": True,
+                "is_ephemeral": message is None,
             }
             payload["channel"] = {"id": channel_id, "name": "general"}
-            payload["message"] = (message or {}) | {"ts": ts}
+            if message is not None:
+                payload["message"] = message | {"ts": ts}
+            payload["state"] = {"values": {}}
             payload["response_url"] = response_url or self.fake.new_response_url(message)
             payload["trigger_id"] = trigger_id or _trigger(self.fake)
         return await self._interaction(payload, **signing)
@@ -232,8 +317,15 @@ class SlackClient:
         }
         return await self._interaction(payload, **signing)
 
-    def _view_payload(self, view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-        view_id, view_hash = self.fake.adopt_view(view)  # the user has this view open in Slack
+    def _view_payload(
+        self, view: dict[str, Any], values: dict[str, Any], *, complete: bool = True
+    ) -> dict[str, Any]:
+        """The view as Slack sends it back: its blocks and the state of every stateful element in them
+        (`full_state`), unless `complete` is False (a hostile test sends exactly `values`). Its id and hash
+        are the ones the fake gave the app for this view when the app opened it; the fake keeps it open."""
+        opened = self._opened(view)
+        known = view if view.get("id") or not opened.get("id") else view | {"id": opened["id"]}
+        view_id, view_hash = self.fake.adopt_view(known)  # the user has this view open in Slack
         return {
             "id": view_id,
             "team_id": self.team_id,
@@ -244,20 +336,39 @@ class SlackClient:
             "title": view.get("title"),
             "submit": view.get("submit"),
             "close": view.get("close"),
-            "state": {"values": values},
+            "state": {"values": full_state(view, values) if complete else values},
             "hash": view_hash,
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
             "root_view_id": view.get("root_view_id") or view_id,
             "previous_view_id": None,
             "app_id": APP_ID,
-            "external_id": "",
+            "external_id": view.get("external_id", ""),
+            "app_installed_team_id": self.team_id,
             "bot_id": "BBOT",
         }
 
+    def _opened(self, view: dict[str, Any]) -> dict[str, Any]:
+        """The view as the fake answered the app's latest views.open/push/update/publish of it."""
+        for call in reversed(self.fake.calls):
+            if call.params.get("view") is view or (call.params.get("view") == view and call.response):
+                return (call.response or {}).get("view") or {}
+        return {}
+
     async def view_submission(
-        self, view: dict[str, Any], values: dict[str, Any], user_id: str = "UADMIN", **signing: Any
+        self,
+        view: dict[str, Any],
+        values: dict[str, Any],
+        user_id: str = "UADMIN",
+        *,
+        complete: bool = True,
+        **signing: Any,
     ) -> Reply:
+        """Submit `view` (as the app opened it: take it from the fake's views.open/push/update call) with
+        what the person typed, `values` in Slack's shape; every other input arrives as Slack sends it,
+        with its initial value or its empty shape (`full_state`)."""
         payload = self._base("view_submission", user_id) | {
-            "view": self._view_payload(view, values),
+            "view": self._view_payload(view, values, complete=complete),
             "response_urls": [],
         }
         payload["trigger_id"] = _trigger(self.fake, payload["view"]["id"])
@@ -265,6 +376,13 @@ class SlackClient:
         if answer.status == 200:
             self.fake.view_answered(payload["view"]["id"], answer.json)
         return answer
+
+    async def submit_form(
+        self, view: dict[str, Any], answers: dict[str, Any], user_id: str = "UADMIN", **signing: Any
+    ) -> Reply:
+        """A person fills the modal: `answers` is {block_id: simple value} (see `form_values`), everything
+        else stays as the modal showed it."""
+        return await self.view_submission(view, self.form_values(view, answers), user_id=user_id, **signing)
 
     async def view_closed(self, view: dict[str, Any], user_id: str = "UADMIN") -> Reply:
         payload = self._base("view_closed", user_id) | {
@@ -303,6 +421,9 @@ class SlackClient:
         return await self._interaction(payload, **signing)
 
     async def event(self, event: dict[str, Any], event_id: str | None = None, **signing: Any) -> Reply:
+        # The Events API envelope: https://api.slack.com/apis/connections/events-api#callback-field and
+        # bolt-python tests/scenario_tests/test_events_org_apps.py, test_events_shared_channels.py.
+        enterprise_id = self.enterprise["id"] if self.enterprise else None
         envelope = {
             "token": "legacy-verification-token",
             "team_id": self.team_id,
@@ -312,11 +433,36 @@ class SlackClient:
             "event_id": event_id or "Ev" + uuid.uuid4().hex[:10].upper(),
             "event_time": int(time.time()),
             "authorizations": [
-                {"team_id": self.team_id, "user_id": "UBOT", "is_bot": True, "is_enterprise_install": False}
+                {
+                    "enterprise_id": enterprise_id,
+                    "team_id": self.team_id,
+                    "user_id": "UBOT",
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
             ],
             "is_ext_shared_channel": False,
+            "event_context": "4-" + uuid.uuid4().hex,
         }
+        if enterprise_id:
+            envelope["enterprise_id"] = enterprise_id
         return await self._post(json.dumps(envelope), "application/json", **signing)
+
+    async def open_home(self, user_id: str = "UADMIN", **signing: Any) -> Reply:
+        """The person opens the app's Home tab. Once the app has published a Home for them, Slack's
+        app_home_opened event carries that view, with its private_metadata and state
+        (https://api.slack.com/events/app_home_opened); the first time it has none."""
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": "D" + user_id[:10],
+            "tab": "home",
+        }
+        published = [c for c in self.fake.calls_to("views.publish") if c.params.get("user_id") == user_id]
+        if published:
+            view = published[-1].params.get("view") or {}
+            event["view"] = self._view_payload({"type": "home"} | view, {})
+        return await self.event(event, **signing)
 
     async def url_verification(self, challenge: str) -> Reply:
         body = {"token": "legacy-verification-token", "challenge": challenge, "type": "url_verification"}
@@ -330,8 +476,9 @@ class SlackClient:
                 continue
             element, value = block["element"], simple[block["block_id"]]
             kind = element["type"]
-            if value is None:
-                state: dict[str, Any] = {"type": kind, "value": None}
+            if value is None:  # emptied by the person: Slack's empty shape for the element
+                key, _, empty = _STATE_KEYS.get(kind, ("value", "", None))
+                state: dict[str, Any] = {"type": kind, key: empty}
             elif kind in ("static_select", "external_select", "radio_buttons"):
                 state = {
                     "type": kind,
@@ -349,6 +496,8 @@ class SlackClient:
                 }
             elif kind == "multi_users_select":
                 state = users_value(value)
+            elif kind in ("users_select", "conversations_select", "channels_select", "timepicker"):
+                state = {"type": kind, _STATE_KEYS[kind][0]: value}
             elif kind == "file_input":
                 state = file_value(value)
             elif kind == "datepicker":

@@ -26,6 +26,7 @@ class Call:
     method: str
     params: dict[str, Any]
     headers: dict[str, str]
+    response: dict[str, Any] | None = None  # what the fake answered (e.g. the view with its id and hash)
 
 
 @dataclass
@@ -106,6 +107,8 @@ class FakeSlack:
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (channel, ts) -> message
     share_delay: float = 0.3  # seconds before an uploaded file shows its shares (files.info)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (method, error) of each ok: false
+    deleted_channels: set[str] = field(default_factory=set)  # ids that answer channel_not_found
+    enterprise_id: str | None = None  # an installation in an Enterprise Grid workspace (auth.test says so)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -174,6 +177,58 @@ class FakeSlack:
             "email": email,
             "guest": guest,
         }
+
+    def add_channel(
+        self,
+        channel_id: str,
+        name: str | None = None,
+        *,
+        member: bool = True,
+        private: bool = False,
+        archived: bool = False,
+        shared: bool = False,
+        ext_shared: bool = False,
+    ) -> None:
+        """A channel with its real state (conversations.info's fields). Channels no test configures are
+        public channels the bot is a member of, as before."""
+        self.channels[channel_id] = {
+            "name": name or channel_id.lower(),
+            "is_channel": not private,
+            "is_group": private,
+            "is_private": private,
+            "is_member": member,
+            "is_archived": archived,
+            "is_shared": shared,
+            "is_ext_shared": ext_shared,
+            "is_org_shared": False,
+        }
+
+    def invite_bot(self, channel_id: str) -> None:
+        """`/invite @clientbot` in the channel."""
+        self.channels.setdefault(channel_id, {})["is_member"] = True
+
+    def delete_channel(self, channel_id: str) -> None:
+        self.deleted_channels.add(channel_id)
+
+    def _channel_error(self, channel_id: str | None) -> str | None:
+        """Why the bot cannot post into `channel_id`, as Slack names it; None when it can.
+        https://api.slack.com/methods/chat.postMessage#errors: `channel_not_found` ("Value passed for
+        channel was invalid"; also a private channel the bot is not in: Slack does not reveal it),
+        `not_in_channel` (without the chat:write.public scope, which manifest.yml does not ask for, a bot
+        posts only where it is a member), `is_archived` ("Channel has been archived").
+        files.completeUploadExternal needs the same membership: getnao/nao#1372 (`not_in_channel`),
+        slackapi/node-slack-sdk#1701 (`channel_not_found`)."""
+        if not channel_id or channel_id[0] in "DUW":  # a DM, or a user id (the app's DM with them)
+            return None
+        if channel_id in self.deleted_channels:
+            return "channel_not_found"
+        info = self.channels.get(channel_id, {})
+        member = info.get("is_member", True)
+        if info.get("is_private") and not member:
+            return "channel_not_found"
+        if info.get("is_archived"):
+            return "is_archived"
+        return None if member else "not_in_channel"
 
     def add_file(
         self,
@@ -366,7 +421,8 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        self.calls.append(Call(method, params, dict(request.headers)))
+        call = Call(method, params, dict(request.headers))
+        self.calls.append(call)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if method in self.gates:  # a test holds this method's answers until it has acted
@@ -393,6 +449,7 @@ class FakeSlack:
         answer = {"ok": True, **handler(params)}
         if not answer["ok"]:
             self.refused.append((method, answer["error"]))
+        call.response = answer
         return web.json_response(answer)
 
     def hold(self, method: str) -> asyncio.Event:
@@ -408,7 +465,11 @@ class FakeSlack:
             "team_id": "T0001",
             "user_id": "UBOT",
             "bot_id": "BBOT",
-        }
+        } | (
+            {"enterprise_id": self.enterprise_id, "is_enterprise_install": False}
+            if self.enterprise_id
+            else {}
+        )
 
     def _view(self, params: dict) -> dict:
         view = dict(params.get("view") or {})
@@ -482,6 +543,8 @@ class FakeSlack:
 
     def _chat_postMessage(self, params: dict) -> dict:
         channel = params.get("channel")
+        if error := self._channel_error(channel):
+            return {"ok": False, "error": error}
         ts = self._ts()
         message = {"text": params.get("text"), "blocks": params.get("blocks"), "ts": ts}
         self.messages[(str(channel), ts)] = message
@@ -529,11 +592,13 @@ class FakeSlack:
         }
 
     def _conversations_info(self, params: dict) -> dict:
+        # https://api.slack.com/methods/conversations.info: `channel_not_found` for an unknown id, and for a
+        # private channel the bot is not in; a public one answers with is_member false.
         channel = str(params.get("channel", ""))
-        return {
-            "channel": {"id": channel, "is_shared": False, "is_ext_shared": False}
-            | self.channels.get(channel, {})
-        }
+        info = self.channels.get(channel, {})
+        if channel in self.deleted_channels or (info.get("is_private") and not info.get("is_member", True)):
+            return {"ok": False, "error": "channel_not_found"}
+        return {"channel": {"id": channel, "is_shared": False, "is_ext_shared": False} | info}
 
     def _conversations_open(self, params: dict) -> dict:
         users = str(params.get("users", ""))
@@ -572,6 +637,9 @@ class FakeSlack:
         return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
 
     def _files_completeUploadExternal(self, params: dict) -> dict:
+        for channel in str(params.get("channel_id") or params.get("channels") or "").split(","):
+            if error := self._channel_error(channel.strip()):
+                return {"ok": False, "error": error}  # nothing is shared (see _channel_error)
         done = []
         for entry in params.get("files") or []:
             upload = self.uploads.get(entry["id"])

@@ -257,7 +257,7 @@ async def test_app_home_portfolio_filters_and_pages(slack, fake, rt) -> None:
     archived = await fake.wait_for(
         "views.publish", lambda c: "No clients here" in json.dumps(c.params["view"])
     )
-    assert json.loads(archived.params["view"]["private_metadata"]) == {"status": "archived"}
+    assert json.loads(archived.params["view"]["private_metadata"]) == {"status": "archived", "page": 1}
     fake.calls.clear()
     dated = archived.params["view"]
     await slack.block_action(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Self
 
@@ -179,6 +180,59 @@ def error_message(text: str) -> dict[str, Any]:
 
 def info_message(text: str) -> dict[str, Any]:
     return message(text, [section(text)])
+
+
+def _text(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _option(v: Any) -> bool:
+    return isinstance(v, dict) and isinstance(v.get("value"), str)
+
+
+def _file(v: Any) -> bool:
+    return isinstance(v, dict) and isinstance(v.get("id"), str)
+
+
+def _strings(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(i, str) for i in v)
+
+
+# Slack's shape of each value an element's state may carry (view.state.values, see
+# https://api.slack.com/reference/interaction-payloads/views): a value of another shape is dropped.
+_STATE_SHAPES: dict[str, Callable[[Any], bool]] = {
+    "value": _text,
+    "selected_option": lambda v: v is None or _option(v),
+    "selected_options": lambda v: isinstance(v, list) and all(_option(o) for o in v),
+    "selected_user": _text,
+    "selected_users": _strings,
+    "selected_conversation": _text,
+    "selected_conversations": _strings,
+    "selected_channel": _text,
+    "selected_channels": _strings,
+    "selected_date": _text,
+    "selected_time": _text,
+    "selected_date_time": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+    "files": lambda v: isinstance(v, list) and all(_file(f) for f in v),
+    "rich_text_value": lambda v: v is None or isinstance(v, dict),
+}
+
+
+def view_state(view: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """A submitted view's `state.values`, keeping only what has Slack's shape: {block_id: {action_id:
+    element state}}; an element, or a value in it, of any other shape is left out, so form readers see
+    an empty input (and answer in the modal) instead of failing on it."""
+    values = (view.get("state") or {}).get("values") if isinstance(view.get("state"), dict) else None
+    clean: dict[str, dict[str, dict[str, Any]]] = {}
+    for block_id, actions in (values or {}).items() if isinstance(values, dict) else ():
+        if not isinstance(actions, dict):
+            continue
+        for action_id, element in actions.items():
+            if not isinstance(element, dict):
+                continue
+            kept = {k: v for k, v in element.items() if k not in _STATE_SHAPES or _STATE_SHAPES[k](v)}
+            clean.setdefault(block_id, {})[action_id] = kept
+    return clean
 
 
 class ModalState(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -229,7 +230,31 @@ def home_view(
         nav.append(button("Next ▶", f"{HOME_PAGE_ACTION}_next", str(page.page + 1)))
     if nav:
         blocks.append(actions(*nav, block_id="home_nav"))
-    return {"type": "home", "blocks": blocks[:100], "private_metadata": json.dumps(filters)[:3000]}
+    metadata = {k: v for k, v in filters.items() if k in HOME_FILTERS} | {"page": page.page}
+    return {"type": "home", "blocks": blocks[:100], "private_metadata": json.dumps(metadata)[:3000]}
+
+
+HOME_FILTERS = ("status", "industry", "from", "to")
+
+
+def read_home_metadata(raw: str | None) -> tuple[dict[str, str], int]:
+    """(filters, page) kept in a published Home view's private_metadata. Anything unreadable (an older
+    or foreign Home, a bad date) is dropped rather than failing the Home."""
+    try:
+        data = json.loads(raw or "{}")
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    filters = {k: v for k in HOME_FILTERS if isinstance(v := data.get(k), str) and v and len(v) <= 100}
+    for key in ("from", "to"):
+        if key in filters:
+            try:
+                date.fromisoformat(filters[key])
+            except ValueError:
+                del filters[key]
+    page = data.get("page")
+    return filters, page if isinstance(page, int) and not isinstance(page, bool) and page >= 1 else 1
 
 
 def _select(action_id: str, options: list[dict[str, Any]], chosen: str | None) -> dict[str, Any]:

@@ -122,6 +122,18 @@ async def account_managers(session: AsyncSession, limit: int = 100) -> list[User
     return list(rows)
 
 
+async def admin_slack_ids(session: AsyncSession, *, admins: Collection[str]) -> list[str]:
+    """Who hears about problems only an HR Admin can fix (e.g. a digest channel without the bot): the
+    CLIENTBOT_ADMINS and every admin in Slack (no service accounts, no guests), each once."""
+    rows = await session.scalars(
+        select(User.slack_user_id)
+        .where(User.role == Role.ADMIN.value)
+        .where(~or_(*(User.slack_user_id.startswith(prefix) for prefix in SERVICE_PREFIXES)))
+        .where(User.is_guest.is_(False))
+    )
+    return sorted(set(rows) | set(admins))
+
+
 async def get(session: AsyncSession, user_id: uuid.UUID) -> User:
     user = await session.get(User, user_id)
     if user is None:
