@@ -390,14 +390,14 @@ def web_page_instead(name: str) -> str:
 def claimed_type_problem(content: bytes, *, claimed_mime: str | None, name: str) -> str | None:
     """Why `content` is not the file it claims to be (judged by its bytes), or None when it is.
 
-    An HTML page where the file is not HTML is refused whatever it claims; a file declared as a PDF, an
-    image or an Office document that sniffs as another accepted type (text, say) is refused. Content of
-    no accepted type, and other claims, are left to `sniff_attachment`."""
+    A file declared as a PDF, an image or an Office document that is an HTML page (Slack's sign-in page)
+    or sniffs as another accepted type (text, say) is refused. Content of no accepted type, and other
+    claims (text: an .hta or .svg posing as text), are left to `sniff_attachment`, which names them."""
     claimed = (claimed_mime or "").split(";")[0].strip().lower()
-    if looks_like_html(content) and claimed != "text/html":
-        return web_page_instead(name)
     if claimed not in _CLAIMS:
-        return None
+        return None  # text and other claims: sniff_attachment judges (and names) what the bytes are
+    if looks_like_html(content):
+        return web_page_instead(name)
     allowed, label = _CLAIMS[claimed]
     try:
         kind = sniff_attachment(content, name=name, max_bytes=len(content) + 1)

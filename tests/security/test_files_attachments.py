@@ -85,8 +85,9 @@ def _stored_files(rt) -> list:
 async def _log_with_file(slack, fake, acme, name: str, content: bytes, mimetype: str = "text/plain") -> dict:
     """The log modal submitted like Slack does, with one file from the file_input."""
     await slack.command(f"log {acme.client_code}", user_id=RECRUITER)
-    view = (await fake.wait_for("views.open")).params["view"]
+    view = await fake.filled(await fake.wait_for("views.open"))
     uploaded = fake.add_file(name, content, mimetype, name.rpartition(".")[2] or "binary")
+    fake.calls.clear()  # from here on: what the submission brings (the form itself was a views.update too)
     reply = await slack.view_submission(
         view, slack.form_values(view, FORM | {"attachments": [uploaded]}), user_id=RECRUITER
     )

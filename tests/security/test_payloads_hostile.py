@@ -29,7 +29,7 @@ async def _manager_and_acme(rt):
 async def _opened(slack, fake, command: str, user_id: str = MANAGER) -> dict:
     fake.calls.clear()
     await slack.command(command, user_id=user_id)
-    return (await fake.wait_for("views.open")).params["view"]
+    return await fake.filled(await fake.wait_for("views.open"))
 
 
 WRONG_SHAPES = [
