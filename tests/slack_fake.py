@@ -70,6 +70,8 @@ class FakeSlack:
     scopes: set[str] = field(default_factory=manifest_scopes)
     # Retry-After (seconds) answered with a 429, per method; 1 unless set.
     retry_after: dict[str, int] = field(default_factory=dict)
+    # Methods whose connection drops before any answer (a network failure, not a Slack error).
+    disconnecting: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -255,6 +257,10 @@ class FakeSlack:
         self.calls.append(Call(method, params, dict(request.headers)))
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method in self.disconnecting:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
         if method in self.failing:
             return web.json_response({"ok": False, "error": self.failing[method]})
         if self.rate_limited.get(method):
