@@ -17,7 +17,7 @@ import pytest
 from packaging.requirements import Requirement
 from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app
 from slack_sdk.socket_mode.request import SocketModeRequest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot import clock as app_clock
 from bot.app import create_bolt_app
@@ -88,16 +88,12 @@ async def test_when_slack_cannot_say_who_the_user_is_nothing_is_done_and_no_memb
     await slack.command("new", user_id=user_id)
     await fake.wait_for_response(slack.last_response_url)
     assert fake.calls_to("views.open") == []
-
-
-async def test_a_429_is_retried_after_slacks_retry_after_then_the_user_is_served(slack, fake, rt) -> None:
-    acme = await acme_of(rt)
-    fake.add_user("UNEWBIE", "newbie")
+    # Once Slack can tell (a 429 within the retries is fine), the same person is served.
+    fake.add_user(user_id, "newbie")
+    fake.disconnecting.clear()
     fake.rate_limited["users.info"] = 1
-    fake.retry_after["users.info"] = 1
-    assert acme.client_code in await answer(slack, fake, "list", "UNEWBIE")
-    assert len(fake.calls_to("users.info")) == 2
-    assert (await stored(rt, "UNEWBIE")).role == Role.RECRUITER.value
+    assert acme.client_code in await answer(slack, fake, "list", user_id)
+    assert (await stored(rt, user_id)).role == Role.RECRUITER.value
 
 
 # -- freshness: re-read after a day, user_change and team_join at once ------------------------------
@@ -152,13 +148,6 @@ async def test_the_manifest_scopes_bring_the_users_email(slack, fake, rt) -> Non
     assert (await stored(rt, "UMAILED")).email == "mailed@agency.example.com"
 
 
-async def test_without_users_read_email_slack_sends_no_email(slack, fake, rt) -> None:
-    fake.scopes.discard("users:read.email")
-    fake.add_user("UMAILED", "mailed", email="mailed@agency.example.com")
-    await answer(slack, fake, "list", "UMAILED")
-    assert (await stored(rt, "UMAILED")).email is None
-
-
 # -- item 2: other organisations ----------------------------------------------------------------------
 async def test_a_slack_connect_user_is_refused_before_anything_is_read(slack, fake, rt) -> None:
     acme = await acme_of(rt)
@@ -178,6 +167,9 @@ async def test_a_user_slack_places_in_another_team_is_refused(slack, fake, rt) -
     said = await answer(slack, fake, f"show {acme.client_code}", "UPARTNER")
     assert "another organisation" in said and "Acme Analytics" not in said
     assert await stored(rt, "UPARTNER") is None
+    asked = len(fake.calls_to("auth.test"))  # the installation's organisation is asked once per process
+    assert "Acme Analytics" in await answer(slack, fake, f"show {acme.client_code}", MANAGER)
+    assert len(fake.calls_to("auth.test")) == asked
 
 
 async def test_bots_are_refused(slack, fake, rt) -> None:
@@ -321,13 +313,3 @@ def test_manifest_subscribes_to_user_events_and_asks_for_emails() -> None:
     text = (ROOT / "manifest.yml").read_text()
     assert re.search(r"^\s+- users:read\.email\b", text, re.M)
     assert re.search(r"^\s+- user_change\b", text, re.M) and re.search(r"^\s+- team_join\b", text, re.M)
-
-
-async def test_the_installation_is_asked_once(slack, fake, rt) -> None:
-    await answer(slack, fake, "list", ADMIN)
-    asked = len(fake.calls_to("auth.test"))
-    await answer(slack, fake, "list", RECRUITER)
-    await answer(slack, fake, "list", ADMIN)
-    assert len(fake.calls_to("auth.test")) == asked
-    async with rt.db.session() as session:
-        assert await session.scalar(select(func.count()).select_from(User)) == 2
