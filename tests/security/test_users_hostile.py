@@ -62,12 +62,13 @@ async def test_a_manager_made_a_guest_keeps_no_manager_rights(slack, fake, rt, c
     assert "Acme Analytics" not in said
 
 
-async def test_an_ultra_restricted_guest_sees_no_client(slack, fake, rt) -> None:
-    acme = await _acme(rt)
+async def test_a_single_channel_guest_gets_no_client_list(slack, fake, rt) -> None:
+    """Single-channel guests are `is_ultra_restricted` (and `is_restricted`): no client data, the list
+    included."""
+    await _acme(rt)
     fake.add_user("USINGLE", "single", ultra_restricted=True)
-    said = await _answer(slack, fake, f"show {acme.client_code}", "USINGLE")
+    said = await _answer(slack, fake, "list", "USINGLE")
     assert "Acme Analytics" not in said and "guest" in said
-    assert (await _stored(rt, "USINGLE")).is_guest
 
 
 async def test_a_deactivated_configured_admin_is_refused_and_not_made_admin_again(slack, fake, rt) -> None:
