@@ -151,7 +151,7 @@ async def acting(
             if actor is None:  # not stored: someone clientbot doesn't serve
                 raise users.AccessRefused(users.refusal(profile, home) or "unknown")
         else:
-            actor = await users.resolve(session, slack_user_id=context.user_id, admins=rt.settings.admins)
+            users.promote_configured_admin(actor, rt.settings.admins)
         if departure is not None:
             await tell_admins_of_departure(client, departure)
         yield session, users.admit(actor, home)

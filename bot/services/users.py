@@ -227,8 +227,8 @@ async def resolve(
         )
         user = await session.scalar(select(User).where(User.slack_user_id == slack_user_id))
         assert user is not None
-    elif slack_user_id in admins and user.role != Role.ADMIN and not user.is_deleted:
-        user.role = Role.ADMIN.value
+    else:
+        promote_configured_admin(user, admins)
     if display_name and user.display_name != display_name:
         user.display_name = display_name
     if tz and user.tz != tz:
@@ -236,6 +236,12 @@ async def resolve(
     if is_guest is not None and user.is_guest != is_guest:
         user.is_guest = is_guest
     return user
+
+
+def promote_configured_admin(user: User, admins: Collection[str]) -> None:
+    """Users listed in CLIENTBOT_ADMINS are HR Admins (unless deactivated in Slack)."""
+    if user.slack_user_id in admins and user.role != Role.ADMIN and not user.is_deleted:
+        user.role = Role.ADMIN.value
 
 
 async def by_slack_id(session: AsyncSession, slack_user_id: str) -> User | None:
