@@ -128,6 +128,14 @@ class User(Base):
     tz: Mapped[str | None] = mapped_column(String(64))
     # Slack guests (restricted accounts) see no client data whatever their role.
     is_guest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Deactivated in Slack (`deleted: true`): no role, no DMs, never an account manager.
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The user's own organisation as Slack reports it (Slack Connect users belong to another one).
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    # When the profile (guest, deactivated, bot, team) was last read from Slack; re-read after a day.
+    profile_checked_at: Mapped[datetime | None] = mapped_column()
     role: Mapped[str] = mapped_column(String(20), default=Role.RECRUITER.value)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -9,11 +9,16 @@ ROLE_TITLES = {Role.ADMIN: "HR Admin", Role.MANAGER: "HR Manager", Role.RECRUITE
 
 
 def has_role(user: User, needed: Role) -> bool:
+    """Slack guests and deactivated users have no more than a recruiter's rights, whatever role they had."""
+    if (user.is_guest or user.is_deleted) and needed.rank > Role.RECRUITER.rank:
+        return False
     return user.role_enum.rank >= needed.rank
 
 
 def require(user: User, needed: Role, action: str) -> None:
     """Raise PermissionDenied naming the role needed, e.g. "Only an HR Admin can deactivate clients"."""
+    if user.is_guest and not has_role(user, needed):
+        raise PermissionDenied(f"Slack guest accounts can't {action}.")
     if not has_role(user, needed):
         article = "an" if ROLE_TITLES[needed][0] in "AEIOUH" else "a"
         raise PermissionDenied(

@@ -38,6 +38,7 @@ from bot.models import ScheduledRun, User, utcnow
 from bot.runtime import Runtime
 from bot.services import app_state, communications, dashboard, deliveries, digest, feedback, users
 from bot.services.periods import last_completed_quarter
+from handlers.common import tell_admins_of_departure
 from views import communications as comm_views
 from views import digest as digest_views
 from views import feedback as feedback_views
@@ -107,6 +108,8 @@ async def deliver(rt: Runtime, job: str, period: str, sends: dict[str, Send]) ->
             continue
         try:
             await send()
+        except RecipientGone:
+            log.info("%s %s: %s is deactivated in Slack; skipped for good", job, period, recipient)
         except Exception:
             log.exception("%s %s: sending to %s failed; a later run retries it", job, period, recipient)
             async with rt.db.session() as session:
@@ -184,16 +187,33 @@ async def _tell_admins(rt: Runtime, channel: str, error: str, *, what: str) -> N
 
 
 def _in_slack(due: dict[Any, list[Any]], people: dict[Any, User]) -> dict[str, list[Any]]:
-    """What is due per user, keyed by Slack user id; service accounts (API, CLI, email) are left out."""
+    """What is due per user, keyed by Slack user id; service accounts (API, CLI, email), users deactivated
+    in Slack and bots are left out (Slack would answer `user_disabled` forever)."""
     return {
         people[user_id].slack_user_id: items
         for user_id, items in due.items()
         if not users.is_service_account(people[user_id])
+        and not people[user_id].is_deleted
+        and not people[user_id].is_bot
     }
 
 
-async def _dm(client: AsyncWebClient, slack_user_id: str, message: dict[str, Any]) -> None:
-    channel = (await client.conversations_open(users=slack_user_id))["channel"]["id"]
+class RecipientGone(Exception):
+    """Slack says the recipient is deactivated (`user_disabled`): nothing to retry."""
+
+
+async def _dm(rt: Runtime, client: AsyncWebClient, slack_user_id: str, message: dict[str, Any]) -> None:
+    try:
+        channel = (await client.conversations_open(users=slack_user_id))["channel"]["id"]
+    except SlackApiError as error:
+        if error.response.get("error") != "user_disabled":
+            raise
+        # Deactivated since we last looked: learn it now (role taken away, clients listed to the admins).
+        async with rt.db.session() as session:
+            gone = await users.by_slack_id(session, slack_user_id)
+            departure = await users.deactivate(session, gone, admins=rt.settings.admins) if gone else None
+        await tell_admins_of_departure(client, departure)
+        raise RecipientGone(slack_user_id) from error
     await client.chat_postMessage(channel=channel, **message)
 
 
@@ -242,7 +262,7 @@ async def quarterly_feedback_reminder(rt: Runtime, now: datetime) -> str:
         job,
         period,
         {
-            s: partial(_dm, client, s, feedback_views.reminder_message(period, clients_due))
+            s: partial(_dm, rt, client, s, feedback_views.reminder_message(period, clients_due))
             for s, clients_due in by_slack_id.items()
         },
     )
@@ -291,7 +311,7 @@ async def follow_up_nudges(rt: Runtime, now: datetime) -> str:
         rt,
         job,
         period,
-        {s: partial(_dm, client, s, comm_views.nudge_message(i, today)) for s, i in by_slack_id.items()},
+        {s: partial(_dm, rt, client, s, comm_views.nudge_message(i, today)) for s, i in by_slack_id.items()},
     )
     result = f"nudged {len(sent)} person(s) about {sum(len(by_slack_id[s]) for s in sent)} follow-up(s)"
     return await _finish(rt, job, period, result, failed)

@@ -30,6 +30,7 @@ from bot.services import users
 from bot.storage import claimed_type_problem, looks_like_html, web_page_instead
 from views.clients import ambiguous_message
 from views.common import error_message, loading_view, notice_view
+from views.users import access_refused_message, departed_manager_message
 
 log = logging.getLogger("clientbot.handlers")
 DEFAULT_FILE_HOSTS = frozenset({"https://files.slack.com"})
@@ -40,18 +41,86 @@ def runtime(context: AsyncBoltContext) -> Runtime:
     return context["rt"]
 
 
-async def slack_profile(client: AsyncWebClient, user_id: str) -> dict[str, Any]:
-    """Display name, time zone and email from `users.info`; empty when Slack can't tell us."""
-    try:
-        user = (await client.users_info(user=user_id))["user"]
-    except SlackApiError:
-        return {}
-    profile = user.get("profile", {})
+def profile_of(user: dict[str, Any]) -> users.SlackProfile:
+    """A Slack user object (users.info, or the `user` of user_change / team_join events) as clientbot
+    keeps it. `tz` may be missing; `profile.email` is there only with the users:read.email scope."""
+    profile = user.get("profile") or {}
     name = (
         profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
     )
-    guest = bool(user.get("is_restricted") or user.get("is_ultra_restricted"))
-    return {"display_name": name, "tz": user.get("tz"), "email": profile.get("email"), "is_guest": guest}
+    return users.SlackProfile(
+        slack_user_id=user["id"],
+        display_name=name,
+        tz=user.get("tz"),
+        email=profile.get("email"),
+        is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
+        is_deleted=bool(user.get("deleted")),
+        is_bot=bool(user.get("is_bot")) or user["id"] == "USLACKBOT",
+        team_id=user.get("team_id"),
+        enterprise_id=(user.get("enterprise_user") or {}).get("enterprise_id"),
+    )
+
+
+async def slack_profile(client: AsyncWebClient, user_id: str) -> users.SlackProfile | None:
+    """What Slack says about a user (`users.info`, after the client's rate-limit and connection retries);
+    None when Slack can't tell us (ratelimited, user_not_found, user_not_visible, network)."""
+    try:
+        return profile_of((await client.users_info(user=user_id))["user"])
+    except SlackApiError as error:
+        log.warning("users.info %s: %s", user_id, error.response.get("error"))
+    except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        log.warning("users.info %s: %r", user_id, error)
+    return None
+
+
+_INSTALLATIONS: dict[tuple[str, str | None], users.Organisation] = {}
+
+
+async def installation(client: AsyncWebClient) -> users.Organisation:
+    """The organisation the bot token belongs to (`auth.test`), asked once per process."""
+    key = (client.base_url, client.token)
+    if key not in _INSTALLATIONS:
+        try:
+            auth = await client.auth_test()
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as error:
+            log.warning("auth.test failed: %r", error)
+            raise users.AccessRefused("unknown") from error
+        _INSTALLATIONS[key] = users.Organisation(auth.get("team_id"), auth.get("enterprise_id"))
+    return _INSTALLATIONS[key]
+
+
+async def note_actor_origin(body: dict[str, Any], context: AsyncBoltContext, next: Any) -> None:
+    """Remember which team and enterprise the payload says the acting user belongs to (interactions:
+    `user.team_id`, `team.id`, `enterprise.id`; commands: `team_id`, `enterprise_id`), for `acting`.
+    Reads the body only: no I/O before the ack."""
+    user, team, enterprise = body.get("user"), body.get("team"), body.get("enterprise")
+    teams = {
+        user.get("team_id") if isinstance(user, dict) else None,
+        team.get("id") if isinstance(team, dict) else None,
+        body.get("team_id") if body.get("type") != "event_callback" else None,
+    }
+    context["actor_teams"] = sorted(t for t in teams if t)
+    context["actor_enterprise"] = (
+        (enterprise.get("id") if isinstance(enterprise, dict) else enterprise)
+        or body.get("enterprise_id")
+        or None
+    )
+    await next()
+
+
+async def tell_admins_of_departure(client: AsyncWebClient, departure: users.Departure | None) -> None:
+    """DM each HR Admin the clients a deactivated account manager leaves behind, to reassign them."""
+    if departure is None or not departure.clients:
+        return
+    payload = departed_manager_message(departure)
+    for admin in departure.admins:
+        try:
+            channel = (await client.conversations_open(users=admin))["channel"]["id"]
+            await client.chat_postMessage(channel=channel, **payload)
+        except SlackApiError as error:
+            log.warning(
+                "could not tell %s about %s: %s", admin, departure.slack_user_id, error.response["error"]
+            )
 
 
 @asynccontextmanager
@@ -60,19 +129,35 @@ async def acting(
 ) -> AsyncIterator[tuple[AsyncSession, User]]:
     """One unit of work for a listener, with the acting user resolved (created on first sight).
 
+    Fails closed: a user of another organisation (by the payload, then by Slack's profile), a bot, a
+    deactivated user, or one Slack can't tell us about (users.info failing) gets AccessRefused before any
+    client data is read, and no user row is made for them. The profile is read again when older than a day.
+
     Listeners open it themselves rather than a middleware doing it: Bolt acks and returns from the
     middleware chain while the listener goes on working, so a middleware-owned session would close early."""
     rt = runtime(context)
+    home = await installation(client)
+    users.check_origin(
+        home, team_ids=context.get("actor_teams") or (), enterprise_id=context.get("actor_enterprise")
+    )
+    departure = None
     async with rt.db.session() as session:
-        profile = (
-            {}
-            if await users.by_slack_id(session, context.user_id)
-            else await slack_profile(client, context.user_id)
-        )
-        actor = await users.resolve(
-            session, slack_user_id=context.user_id, admins=rt.settings.admins, **profile
-        )
-        yield session, actor
+        actor = await users.by_slack_id(session, context.user_id)
+        if users.stale(actor):
+            profile = await slack_profile(client, context.user_id)
+            if profile is None:
+                raise users.AccessRefused("unknown")
+            actor, departure = await users.learn(
+                session, profile=profile, admins=rt.settings.admins, home=home
+            )
+            await session.commit()  # what Slack said is kept even when the user is refused below
+            if actor is None:  # not stored: someone clientbot doesn't serve
+                raise users.AccessRefused(users.refusal(profile, home) or "unknown")
+        else:
+            users.promote_configured_admin(actor, rt.settings.admins)
+        if departure is not None:
+            await tell_admins_of_departure(client, departure)
+        yield session, users.admit(actor, home)
 
 
 def split_args(text: str) -> list[str]:
@@ -92,6 +177,8 @@ def mentioned_user(token: str) -> str | None:
 
 
 def domain_error_reply(error: DomainError) -> dict[str, Any]:
+    if isinstance(error, users.AccessRefused):
+        return access_refused_message(error.reason)
     if isinstance(error, Ambiguous):
         return ambiguous_message(str(error).split("”")[0].lstrip("“"), error.matches)
     if isinstance(error, ValidationFailed) and error.fields:
@@ -356,4 +443,5 @@ async def on_error(
 
 
 def register(app: AsyncApp) -> None:
+    app.use(note_actor_origin)
     app.error(on_error)

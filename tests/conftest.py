@@ -27,6 +27,9 @@ from tests.slack_fake import FakeSlack
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test"
 ADMIN, MANAGER, RECRUITER = "UADMIN", "UMANAGER", "URECRUITER"
+# Workspace members every test may use (tests/slack_fake.py answers user_not_found for anyone else).
+GUEST = "UGUEST"  # a Slack guest (restricted account)
+KNOWN_USERS = (ADMIN, MANAGER, RECRUITER, "UMANAGER2", "UOTHERMGR", "UCOLLEAGUE", "USTRANGER")
 
 # The instant every test starts at. CI runs the suite a second time with CLIENTBOT_TEST_NOW far from this
 # one (and the machine's clock and time zone moved too), so no test can lean on a date, year or weekday.
@@ -98,6 +101,11 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSlack]:
     slack = FakeSlack(token=BOT_TOKEN)
+    # Slack answers users.info with user_not_found for anyone it doesn't know: register the people the
+    # tests act as (display name = the id in lower case, as the old lenient fake made them up).
+    for user_id in KNOWN_USERS:
+        slack.add_user(user_id, user_id.lower(), tz="UTC", real_name=user_id)
+    slack.add_user(GUEST, "guest", tz="UTC", real_name=GUEST, guest=True)
     await slack.start()
     yield slack
     await slack.stop()

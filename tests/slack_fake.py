@@ -10,11 +10,21 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 
 from tests.blockkit import BlockKitError, validate_message, validate_view
+
+MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
+
+
+def manifest_scopes() -> set[str]:
+    """The bot scopes manifest.yml asks for: what a real installation's token carries."""
+    return set(yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"])
+
 
 VIEW_METHODS = {"views.open", "views.push", "views.update", "views.publish"}
 MESSAGE_METHODS = {"chat.postMessage", "chat.postEphemeral", "chat.update"}
@@ -99,7 +109,6 @@ class FakeSlack:
     channels: dict[str, dict[str, Any]] = field(
         default_factory=dict
     )  # channel id -> conversations.info extras  # method -> the Slack error it answers with
-    retry_after: dict[str, int] = field(default_factory=dict)  # method -> Retry-After of its 429s
     triggers: dict[str, Trigger] = field(default_factory=dict)
     views: dict[str, OpenView] = field(default_factory=dict)
     response_urls: dict[str, ResponseUrl] = field(default_factory=dict)
@@ -108,7 +117,16 @@ class FakeSlack:
     share_delay: float = 0.3  # seconds before an uploaded file shows its shares (files.info)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (method, error) of each ok: false
     deleted_channels: set[str] = field(default_factory=set)  # ids that answer channel_not_found
-    enterprise_id: str | None = None  # an installation in an Enterprise Grid workspace (auth.test says so)
+
+    # The installation the token belongs to, as auth.test reports it (enterprise_id only on Enterprise Grid).
+    team_id: str = "T0001"
+    enterprise_id: str | None = None
+    # The token's scopes, as granted from manifest.yml; `profile.email` needs users:read.email.
+    scopes: set[str] = field(default_factory=manifest_scopes)
+    # Retry-After (seconds) answered with a 429, per method; 1 unless set.
+    retry_after: dict[str, int] = field(default_factory=dict)
+    # Methods whose connection drops before any answer (a network failure, not a Slack error).
+    disconnecting: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -169,13 +187,29 @@ class FakeSlack:
         real_name: str | None = None,
         email: str | None = None,
         guest: bool = False,
+        *,
+        ultra_restricted: bool = False,
+        deleted: bool = False,
+        is_bot: bool = False,
+        team_id: str | None = None,
+        enterprise_id: str | None = None,
+        visible: bool = True,
     ) -> None:
+        """Register a Slack user: users.info answers `user_not_found` for anyone not registered.
+        `tz=None` leaves `tz` out (bots and some deactivated users have none); `team_id` defaults to the
+        installation's (another one is a Slack Connect user); `visible=False` answers `user_not_visible`."""
         self.users[user_id] = {
             "name": name,
             "tz": tz,
             "real_name": real_name or name,
             "email": email,
             "guest": guest,
+            "ultra_restricted": ultra_restricted,
+            "deleted": deleted,
+            "is_bot": is_bot,
+            "team_id": team_id,
+            "enterprise_id": enterprise_id,
+            "visible": visible,
         }
 
     def add_channel(
@@ -229,6 +263,49 @@ class FakeSlack:
         if info.get("is_archived"):
             return "is_archived"
         return None if member else "not_in_channel"
+
+    def user_object(self, user_id: str) -> dict[str, Any]:
+        """A registered user as Slack shapes a user object (users.info, and `user` in user_change and
+        team_join events): https://api.slack.com/types/user, https://api.slack.com/methods/users.info."""
+        known = self.users[user_id]
+        user: dict[str, Any] = {
+            "id": user_id,
+            "team_id": known.get("team_id") or self.team_id,
+            "name": known["name"],
+            "deleted": known.get("deleted", False),
+            "real_name": known["real_name"],
+            "is_admin": False,
+            "is_owner": False,
+            "is_restricted": known.get("guest", False) or known.get("ultra_restricted", False),
+            "is_ultra_restricted": known.get("ultra_restricted", False),
+            "is_bot": known.get("is_bot", False),
+            "is_app_user": False,
+            "updated": 1700000000,
+            "profile": {
+                "display_name": known["name"],
+                "display_name_normalized": known["name"],
+                "real_name": known["real_name"],
+                "real_name_normalized": known["real_name"],
+                "team": known.get("team_id") or self.team_id,
+            },
+        }
+        if known["tz"] is not None:  # optional: absent for bots and some deactivated accounts
+            user |= {"tz": known["tz"], "tz_label": known["tz"], "tz_offset": 0}
+        # The email is in the profile only when the token has users:read.email
+        # (https://api.slack.com/methods/users.info: "users:read is no longer a sufficient scope").
+        if known["email"] and "users:read.email" in self.scopes:
+            user["profile"]["email"] = known["email"]
+        enterprise = known.get("enterprise_id") or self.enterprise_id
+        if enterprise:  # Enterprise Grid: @slack/web-api UsersInfoResponse.EnterpriseUser
+            user["enterprise_user"] = {
+                "id": user_id,
+                "enterprise_id": enterprise,
+                "enterprise_name": enterprise,
+                "is_admin": False,
+                "is_owner": False,
+                "teams": [user["team_id"]],
+            }
+        return user
 
     def add_file(
         self,
@@ -427,6 +504,10 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if method in self.gates:  # a test holds this method's answers until it has acted
             await self.gates[method].wait()
+        if method in self.disconnecting:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
         if method in self.failing:
             return web.json_response({"ok": False, "error": self.failing[method]})
         if self.rate_limited.get(method):
@@ -462,14 +543,14 @@ class FakeSlack:
             "url": "https://test.slack.com/",
             "team": "Test",
             "user": "clientbot",
-            "team_id": "T0001",
             "user_id": "UBOT",
             "bot_id": "BBOT",
-        } | (
-            {"enterprise_id": self.enterprise_id, "is_enterprise_install": False}
-            if self.enterprise_id
-            else {}
-        )
+            # https://api.slack.com/methods/auth.test: "When working against a team within an Enterprise
+            # organization, you'll also find their enterprise_id here."
+            "team_id": self.team_id,
+            "enterprise_id": self.enterprise_id,
+            "is_enterprise_install": False,
+        }
 
     def _view(self, params: dict) -> dict:
         view = dict(params.get("view") or {})
@@ -571,25 +652,16 @@ class FakeSlack:
         }
 
     def _users_info(self, params: dict) -> dict:
-        user_id = params.get("user", "")
-        known = self.users.get(
-            user_id, {"name": user_id.lower(), "tz": "UTC", "real_name": user_id, "email": None}
-        )
-        return {
-            "user": {
-                "id": user_id,
-                "name": known["name"],
-                "real_name": known["real_name"],
-                "tz": known["tz"],
-                "tz_offset": 0,
-                "is_restricted": known.get("guest", False),
-                "profile": {
-                    "display_name": known["name"],
-                    "real_name": known["real_name"],
-                    "email": known["email"],
-                },
-            }
-        }
+        """https://api.slack.com/methods/users.info: `user_not_found` for an id Slack doesn't know,
+        `user_not_visible` for one the token may not see; a deactivated user is still returned, with
+        `deleted: true`."""
+        user_id = str(params.get("user", ""))
+        known = self.users.get(user_id)
+        if known is None:
+            return {"ok": False, "error": "user_not_found"}
+        if not known.get("visible", True):
+            return {"ok": False, "error": "user_not_visible"}
+        return {"user": self.user_object(user_id)}
 
     def _conversations_info(self, params: dict) -> dict:
         # https://api.slack.com/methods/conversations.info: `channel_not_found` for an unknown id, and for a
@@ -601,7 +673,15 @@ class FakeSlack:
         return {"channel": {"id": channel, "is_shared": False, "is_ext_shared": False} | info}
 
     def _conversations_open(self, params: dict) -> dict:
+        """https://api.slack.com/methods/conversations.open: a deactivated user answers `user_disabled`,
+        an unknown one `user_not_found`; the DM's id (D...) is not the user's id (U...)."""
         users = str(params.get("users", ""))
+        for user_id in users.split(","):
+            known = self.users.get(user_id)
+            if known is None:
+                return {"ok": False, "error": "user_not_found"}
+            if known.get("deleted"):
+                return {"ok": False, "error": "user_disabled"}
         return {"channel": {"id": "D" + users.replace(",", "")[:10]}}
 
     def _files_info(self, params: dict) -> dict:

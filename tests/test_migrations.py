@@ -6,10 +6,12 @@ import uuid
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import column, select, table
 
 from bot.db import Database, _alembic_config
 from bot.models import Client, User, utcnow
+
+USERS_0006 = {"id", "slack_user_id", "display_name", "role", "created_at", "updated_at"}
 
 
 async def test_client_names_are_renormalised_for_duplicate_detection(tmp_path: Path) -> None:
@@ -25,9 +27,18 @@ async def test_client_names_are_renormalised_for_duplicate_detection(tmp_path: P
         async with db.engine.begin() as conn:
             await conn.run_sync(upgrade, "0006")
             user_id = uuid.uuid4()
+            # The users table as it was at 0006 (the model has columns added since).
+            users_0006 = table(
+                "users", *(column(c.name, c.type) for c in User.__table__.c if c.name in USERS_0006)
+            )
             await conn.execute(
-                User.__table__.insert().values(
-                    id=user_id, slack_user_id="U1", display_name="A", role="admin", created_at=utcnow()
+                users_0006.insert().values(
+                    id=user_id,
+                    slack_user_id="U1",
+                    display_name="A",
+                    role="admin",
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
                 )
             )
             for code, name, stale in (

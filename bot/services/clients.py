@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.db import lock_names, next_code
-from bot.errors import Ambiguous, DuplicateSuspected, NotFound, ValidationFailed
+from bot.errors import Ambiguous, DuplicateSuspected, NotFound, PermissionDenied, ValidationFailed
 from bot.models import Client, ClientContact, ClientStatus, Role, User, utcnow
 from bot.roles import has_role, require
 from bot.services import audit, users
@@ -557,7 +557,10 @@ async def list_clients(
     page: int = 1,
     per_page: int = PAGE_SIZE,
     tz: ZoneInfo = ZoneInfo("UTC"),
+    viewer: User | None = None,
 ) -> ClientPage:
+    if viewer is not None and viewer.is_guest:
+        raise PermissionDenied("Slack guest accounts can't see client records.")
     conditions = []
     if filters.status:
         conditions.append(Client.status == filters.status.value)

@@ -14,7 +14,7 @@ Taking ALTER/DISABLE TRIGGER away from the app's own role is an operator step (`
 README "Hardening PostgreSQL"): a migration runs as that role and cannot give its ownership away.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-30 11:00:00
 """
 
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
