@@ -27,7 +27,9 @@ async def command_bulk(request: CommandRequest) -> None:
             require(actor, Role.MANAGER, "run bulk operations")
         return bulk_views.bulk_form()
 
-    await open_modal_first(request.client, request.trigger_id, title="Bulk operation", build=build)
+    await open_modal_first(
+        request.client, request.trigger_id, context=request.context, title="Bulk operation", build=build
+    )
 
 
 async def _actor_id(context: AsyncBoltContext, client: AsyncWebClient, data: bulk.BulkIn) -> Any:

@@ -76,7 +76,12 @@ async def open_client_form(
 
     editing = client_id is not None or reference is not None
     await open_modal_first(
-        client, trigger_id, title="Edit client" if editing else "New client", build=build, push=push
+        client,
+        trigger_id,
+        context=context,
+        title="Edit client" if editing else "New client",
+        build=build,
+        push=push,
     )
 
 
@@ -300,7 +305,7 @@ async def click_open_client(
             details = await _card_details(session, context, actor, record)
             return client_views.client_card_modal(record, **details)
 
-    await open_modal_first(client, body["trigger_id"], title="Client", build=build)
+    await open_modal_first(client, body["trigger_id"], context=context, title="Client", build=build)
 
 
 _STATUS_WORDS = {s.value: s for s in ClientStatus} | {

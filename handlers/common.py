@@ -123,6 +123,17 @@ async def tell_admins_of_departure(client: AsyncWebClient, departure: users.Depa
             )
 
 
+async def check_origin(context: AsyncBoltContext, client: AsyncWebClient) -> users.Organisation:
+    """The installation's organisation, once the payload's team and enterprise (note_actor_origin) are
+    found to be its own; AccessRefused otherwise. Asks Slack nothing but a cached auth.test, so it runs
+    before anything is shown or read."""
+    home = await installation(client)
+    users.check_origin(
+        home, team_ids=context.get("actor_teams") or (), enterprise_id=context.get("actor_enterprise")
+    )
+    return home
+
+
 @asynccontextmanager
 async def acting(
     context: AsyncBoltContext, client: AsyncWebClient
@@ -136,10 +147,7 @@ async def acting(
     Listeners open it themselves rather than a middleware doing it: Bolt acks and returns from the
     middleware chain while the listener goes on working, so a middleware-owned session would close early."""
     rt = runtime(context)
-    home = await installation(client)
-    users.check_origin(
-        home, team_ids=context.get("actor_teams") or (), enterprise_id=context.get("actor_enterprise")
-    )
+    home = await check_origin(context, client)
     departure = None
     async with rt.db.session() as session:
         actor = await users.by_slack_id(session, context.user_id)
@@ -279,6 +287,7 @@ async def open_modal_first(
     client: AsyncWebClient,
     trigger_id: str,
     *,
+    context: AsyncBoltContext,
     title: str,
     build: Callable[[], Awaitable[dict[str, Any]]],
     push: bool = False,
@@ -287,7 +296,9 @@ async def open_modal_first(
     users.info or the database may take longer), then build the real view and put it in its place.
 
     A DomainError (no permission, unknown client, Slack can't tell who the user is) is shown in the modal
-    and raised on, so the caller still answers the way it always does."""
+    and raised on, so the caller still answers the way it always does. A user of another organisation is
+    refused before anything opens."""
+    await check_origin(context, client)
     opener = client.views_push if push else client.views_open
     opened = await opener(trigger_id=trigger_id, view=loading_view(title))
     view_id = opened["view"]["id"]
@@ -308,11 +319,14 @@ async def show_modal_first(
     client: AsyncWebClient,
     body: dict[str, Any],
     *,
+    context: AsyncBoltContext,
     title: str,
     build: Callable[[], Awaitable[dict[str, Any]]],
 ) -> str:
     """`open_modal_first` from a click: pushed over the current modal when the click came from one."""
-    return await open_modal_first(client, body["trigger_id"], title=title, build=build, push=from_modal(body))
+    return await open_modal_first(
+        client, body["trigger_id"], context=context, title=title, build=build, push=from_modal(body)
+    )
 
 
 async def send_files_to_user(

@@ -26,6 +26,7 @@ from handlers.common import (
     FileTooLarge,
     SlackFileRefused,
     acting,
+    check_origin,
     domain_error_reply,
     fetch_slack_file,
     notify_user,
@@ -72,7 +73,9 @@ async def command_log(request: CommandRequest) -> None:
                 session, actor, client, LogFormState(response_url=request.response_url)
             )
 
-    await open_modal_first(request.client, request.trigger_id, title=LOG_TITLE, build=build)
+    await open_modal_first(
+        request.client, request.trigger_id, context=request.context, title=LOG_TITLE, build=build
+    )
 
 
 async def click_log(
@@ -88,20 +91,25 @@ async def click_log(
             )
 
     try:
-        await show_modal_first(client, body, title=LOG_TITLE, build=build)
+        await show_modal_first(client, body, context=context, title=LOG_TITLE, build=build)
     except DomainError as error:
         await notify_user(client, context.user_id, domain_error_reply(error), body.get("response_url"))
 
 
-async def open_log_shortcut(ack: Any, shortcut: dict[str, Any], client: AsyncWebClient) -> None:
+async def open_log_shortcut(
+    ack: Any, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
     """Global shortcut: ask for the client first."""
     await ack()
+    await check_origin(context, client)
     await client.views_open(
         trigger_id=shortcut["trigger_id"], view=comm_views.pick_client_form(state=LogFormState())
     )
 
 
-async def open_log_message_shortcut(ack: Any, shortcut: dict[str, Any], client: AsyncWebClient) -> None:
+async def open_log_message_shortcut(
+    ack: Any, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
     """ "Log to client" on a message: its text as notes, its author and mentions as participants, its
     permalink, and its files as attachments."""
     await ack()
@@ -128,7 +136,7 @@ async def open_log_message_shortcut(ack: Any, shortcut: dict[str, Any], client: 
         )
         return comm_views.pick_client_form(state=state, notes=message.get("text"))
 
-    await open_modal_first(client, shortcut["trigger_id"], title=LOG_TITLE, build=build)
+    await open_modal_first(client, shortcut["trigger_id"], context=context, title=LOG_TITLE, build=build)
 
 
 async def submit_pick_client(
@@ -405,7 +413,7 @@ async def _open_correction(
         return await _correction_form(client, context, body, comm_id)
 
     try:
-        await open_modal_first(client, body["trigger_id"], title=LOG_TITLE, build=build)
+        await open_modal_first(client, body["trigger_id"], context=context, title=LOG_TITLE, build=build)
     except DomainError as error:
         await notify_user(client, context.user_id, domain_error_reply(error), body.get("response_url"))
 

@@ -87,7 +87,9 @@ async def command_feedback(request: CommandRequest) -> None:
             request.context, request.client, reference=request.args, response_url=request.response_url
         )
 
-    await open_modal_first(request.client, request.trigger_id, title=FORM_TITLE, build=build)
+    await open_modal_first(
+        request.client, request.trigger_id, context=request.context, title=FORM_TITLE, build=build
+    )
 
 
 async def click_feedback(
@@ -99,7 +101,7 @@ async def click_feedback(
         return await _form(context, client, client_id=uuid.UUID(action["value"]))
 
     try:
-        await show_modal_first(client, body, title=FORM_TITLE, build=build)
+        await show_modal_first(client, body, context=context, title=FORM_TITLE, build=build)
     except DomainError as error:
         await notify_user(client, context.user_id, domain_error_reply(error), body.get("response_url"))
 

@@ -47,7 +47,9 @@ async def command_job(request: CommandRequest) -> None:
             client = await clients.find(session, " ".join(words[1:])) if len(words) > 1 else None
         return job_views.job_form(state=JobFormState(response_url=request.response_url), client=client)
 
-    await open_modal_first(request.client, request.trigger_id, title="New job", build=build)
+    await open_modal_first(
+        request.client, request.trigger_id, context=request.context, title="New job", build=build
+    )
 
 
 async def submit_job_form(
@@ -124,7 +126,7 @@ async def click_open_jobs(
             page, stats, can_link = await _jobs_payload(session, actor, record, 1)
         return job_views.jobs_modal(record, page, stats, can_link=can_link)
 
-    await show_modal_first(client, body, title="Jobs", build=build)
+    await show_modal_first(client, body, context=context, title="Jobs", build=build)
 
 
 async def click_candidates(
@@ -138,7 +140,7 @@ async def click_candidates(
             rows = await jobs.job_candidates(session, job_id=job.id)
         return job_views.candidates_modal(job, rows)
 
-    await show_modal_first(client, body, title="Candidates", build=build)
+    await show_modal_first(client, body, context=context, title="Candidates", build=build)
 
 
 @subcommand("link")
@@ -163,7 +165,9 @@ async def command_link(request: CommandRequest) -> None:
                 state=LinkFormState(client_id=record.id, response_url=request.response_url), client=record
             )
 
-        await open_modal_first(request.client, request.trigger_id, title="Link jobs", build=build)
+        await open_modal_first(
+            request.client, request.trigger_id, context=request.context, title="Link jobs", build=build
+        )
         return
     async with acting(request.context, request.client) as (session, actor):
         require(actor, Role.MANAGER, "link jobs")
@@ -197,7 +201,7 @@ async def click_link_jobs(
         return job_views.link_form(state=LinkFormState(client_id=record.id), client=record)
 
     try:
-        await show_modal_first(client, body, title="Link jobs", build=build)
+        await show_modal_first(client, body, context=context, title="Link jobs", build=build)
     except DomainError as error:
         await notify_user(client, context.user_id, domain_error_reply(error))
 

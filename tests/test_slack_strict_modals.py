@@ -114,6 +114,7 @@ async def test_modals_open_on_the_trigger_while_users_info_is_rate_limited(slack
     async with rt.db.session() as session:
         manager = await factories.user(session, MANAGER, Role.MANAGER)
         acme = await factories.client(session, manager, "Acme")
+    fake.add_user("UNEWHIRE", "newhire")
     fake.rate_limited["users.info"], fake.retry_after["users.info"] = 2, 4
     started = time.monotonic()
     await asyncio.gather(
