@@ -99,12 +99,29 @@ async def ingest_email(request: web.Request) -> web.Response:
         return api.error_response(404, "not_found", "Email logging is off (set CLIENTBOT_EMAIL_SECRET).")
     if not hmac.compare_digest(request.headers.get("X-Clientbot-Secret", "").encode(), secret.encode()):
         return api.error_response(401, "unauthorized", "Wrong or missing X-Clientbot-Secret.")
-    if (request.content_length or 0) > email_ingest.MAX_EMAIL_BYTES:
-        return api.error_response(413, "too_large", "The message is larger than 25 MB.")
-    raw = await request.content.read(email_ingest.MAX_EMAIL_BYTES + 1)
+    settings = rt.settings
+    limit = settings.email_max_bytes
+    too_large = f"The message is larger than {settings.email_max_mb} MB (CLIENTBOT_EMAIL_MAX_MB)."
+    if (request.content_length or 0) > limit:
+        return api.error_response(413, "too_large", too_large)
+    # The whole body, however the client sends it (Content-Length or chunked): `read(n)` would answer with
+    # whatever happens to be buffered.
+    raw = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 16):
+        raw += chunk
+        if len(raw) > limit:
+            return api.error_response(413, "too_large", too_large)
     try:
         async with rt.db.session() as session:
-            record, created = await email_ingest.ingest(session, rt.storage, raw)
+            record, created = await email_ingest.ingest(
+                session,
+                rt.storage,
+                bytes(raw),
+                auth_policy=settings.email_auth,
+                authserv_ids=settings.email_authserv_id,
+                max_bytes=limit,
+                parse_timeout=settings.email_parse_timeout,
+            )
     except ValidationFailed as error:
         return api.error_response(422, error.code, str(error), error.fields)
     except DomainError as error:
@@ -116,6 +133,7 @@ async def ingest_email(request: web.Request) -> web.Response:
             "client_id": str(record.client_id),
             "attachments": len(record.attachments or []),
             "already_logged": not created,
+            "verified": record.source == email_ingest.SOURCE,
         },
         status=201 if created else 200,
     )

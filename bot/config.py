@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
@@ -24,6 +24,15 @@ class Settings(BaseSettings):
     digest_channel: str | None = Field(None, alias="CLIENTBOT_DIGEST_CHANNEL")
     timezone: str = Field("UTC", alias="CLIENTBOT_TIMEZONE")
     email_secret: str | None = Field(None, alias="CLIENTBOT_EMAIL_SECRET")
+    # Email logging: the largest raw message accepted (25 MB of attachments is ~34 MB once base64-encoded),
+    # what to do with mail the receiving host did not authenticate, that host's authserv-id(s) as written
+    # in its Authentication-Results headers, and how long one message may take to read.
+    email_max_mb: int = Field(35, ge=1, le=1024, alias="CLIENTBOT_EMAIL_MAX_MB")
+    email_auth: Literal["reject", "flag"] = Field("reject", alias="CLIENTBOT_EMAIL_AUTH")
+    email_authserv_id: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), alias="CLIENTBOT_EMAIL_AUTHSERV_ID"
+    )
+    email_parse_timeout: float = Field(30.0, gt=0, le=600, alias="CLIENTBOT_EMAIL_PARSE_TIMEOUT")
     # Per-job crontab overrides, e.g. {"weekly_digest": "0 9 * * fri"} (see `clientbot jobs list`).
     schedules: dict[str, str] = Field(default_factory=dict, alias="CLIENTBOT_SCHEDULES")
     feedback_retention_years: int = Field(5, ge=1, le=100, alias="CLIENTBOT_FEEDBACK_RETENTION_YEARS")
@@ -34,6 +43,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("email_authserv_id", mode="before")
+    @classmethod
+    def _split_authserv_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def email_max_bytes(self) -> int:
+        return self.email_max_mb * 1024 * 1024
 
     @field_validator("timezone")
     @classmethod

@@ -100,11 +100,15 @@ class IncomingFile:
     content: bytes
 
 
-def store_attachments(storage: LocalStorage, files: list[IncomingFile]) -> list[dict[str, Any]]:
-    """Check every file by content and size first (all or nothing), then store them."""
+def store_attachments(
+    storage: LocalStorage, files: list[IncomingFile], *, max_bytes: int | None = None
+) -> list[dict[str, Any]]:
+    """Check every file by content and size first (all or nothing), then store them. `max_bytes` raises the
+    per-file limit where the channel allows larger files (email: the message limit)."""
     if len(files) > MAX_ATTACHMENTS:
         raise ValidationFailed({"attachments": f"Attach at most {MAX_ATTACHMENTS} files."})
-    sniffed = [(f, sniff_attachment(f.content, name=f.name[:100] or "A file")) for f in files]
+    limit = {"max_bytes": max_bytes} if max_bytes else {}
+    sniffed = [(f, sniff_attachment(f.content, name=f.name[:100] or "A file", **limit)) for f in files]
     stored = []
     for incoming, kind in sniffed:
         saved = storage.put(incoming.content, kind="attachments", extension=kind.extension, mime=kind.mime)
