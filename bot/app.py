@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -18,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
-from bot import api
+from bot import api, mailparse
 from bot.errors import Ambiguous, DomainError, ValidationFailed
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
@@ -78,6 +79,8 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     web_app.router.add_get("/healthz", healthz)
     api.add_routes(web_app, rt)
     web_app.router.add_post("/integrations/email", ingest_email)
+    if rt.settings.email_secret:
+        web_app.on_startup.append(_start_email_workers)
     if bolt is not None:
         web_app[BOLT_KEY] = bolt
         web_app.router.add_post("/slack/events", slack_events)
@@ -137,6 +140,11 @@ async def ingest_email(request: web.Request) -> web.Response:
         },
         status=201 if created else 200,
     )
+
+
+async def _start_email_workers(web_app: web.Application) -> None:
+    """The email parsing processes start with the app, not on the first message."""
+    await asyncio.to_thread(mailparse.start_workers)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -2,17 +2,20 @@
 the receiving host's `Authentication-Results` (RFC 8601).
 
 Parsing a message is CPU work on input chosen by a stranger (MIME trees, base64, HTML), so it never runs on
-the event loop: `read()` hands the bytes to a small spawn-started process pool and waits at most `timeout`
+the event loop: `read()` hands the bytes to a small spawn-started process pool and waits at most `within`
 seconds; a worker that overruns is killed with its pool. HTML becomes text through libxml2 (lxml), whose
 parser is linear in its input and caps nesting depth, and only the first `HTML_MAX_CHARS` of it are read.
-This module has no database or Slack imports, so a worker starts light."""
+This module has no database or Slack imports."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import multiprocessing
 import re
 import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
@@ -64,6 +67,10 @@ class ParsedEmail:
 
 class ParseTimeout(Exception):
     """The message could not be read within the time allowed."""
+
+
+class Unreadable(Exception):
+    """Parsing the message raised (in the worker): the input, not the app, is at fault."""
 
 
 def html_to_text(html: str) -> str:
@@ -173,32 +180,58 @@ def parse_message(raw: bytes) -> ParsedEmail:
     )
 
 
-_pool: Pool | None = None
-_pool_lock = threading.Lock()
+class _Restarted(Exception):
+    """The pool was replaced (another message overran) while this message was in it."""
 
 
-def _open_pool() -> Pool:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            # spawn, not fork: the app process has an event loop, threads and database connections.
-            _pool = multiprocessing.get_context("spawn").Pool(WORKERS, maxtasksperchild=100)
-        return _pool
+class _Workers:
+    """The process pool and the messages in it, so that killing it fails those fast instead of leaving
+    them waiting for their own timeout."""
+
+    def __init__(self) -> None:
+        # spawn, not fork: the app process has an event loop, threads and database connections.
+        self.pool: Pool = multiprocessing.get_context("spawn").Pool(WORKERS, maxtasksperchild=100)
+        self.waiting: set[Callable[[BaseException], None]] = set()
 
 
-def _close_pool(pool: Pool) -> None:
-    global _pool
-    with _pool_lock:
-        if _pool is pool:
-            _pool = None
-    pool.terminate()
-    pool.join()
+_workers: _Workers | None = None
+_workers_lock = threading.Lock()
+# At most WORKERS messages are handed to the pool at once, so a message's time limit counts its own
+# parsing, not its wait behind others. One semaphore per event loop (tests run one loop per test).
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
-async def read(raw: bytes, *, within: float) -> ParsedEmail:
-    """`parse_message(raw)` in the worker pool; ParseTimeout (and the pool replaced) after `within` s."""
+def start_workers() -> None:
+    """Start the worker processes now (blocking: call it from a thread), not on the first message."""
+    global _workers
+    with _workers_lock:
+        if _workers is None:
+            _workers = _Workers()
+
+
+def stop_workers() -> None:
+    """Stop the worker processes (at exit; a later message starts them again)."""
+    if _workers is not None:
+        _stop_workers(_workers)
+
+
+def _stop_workers(workers: _Workers) -> None:
+    global _workers
+    with _workers_lock:
+        if _workers is workers:
+            _workers = None
+        waiting, workers.waiting = list(workers.waiting), set()
+    for fail in waiting:
+        fail(_Restarted())
+    workers.pool.terminate()
+    workers.pool.join()
+
+
+atexit.register(stop_workers)
+
+
+async def _run(workers: _Workers, raw: bytes, within: float) -> ParsedEmail:
     loop = asyncio.get_running_loop()
-    pool = _pool or await asyncio.to_thread(_open_pool)
     done: asyncio.Future[ParsedEmail] = loop.create_future()
 
     def settle(value: Any, error: BaseException | None = None) -> None:
@@ -209,17 +242,43 @@ async def read(raw: bytes, *, within: float) -> ParsedEmail:
         else:
             done.set_result(value)
 
-    pool.apply_async(
-        parse_message,
-        (raw,),
-        callback=lambda value: loop.call_soon_threadsafe(settle, value),
-        error_callback=lambda error: loop.call_soon_threadsafe(settle, None, error),
-    )
+    def fail(error: BaseException) -> None:
+        loop.call_soon_threadsafe(settle, None, error)
+
+    workers.waiting.add(fail)
     try:
+        workers.pool.apply_async(
+            parse_message,
+            (raw,),
+            callback=lambda value: loop.call_soon_threadsafe(settle, value),
+            error_callback=lambda error: fail(Unreadable(repr(error))),
+        )
         return await asyncio.wait_for(done, within)
     except TimeoutError:
-        await asyncio.to_thread(_close_pool, pool)
+        await asyncio.to_thread(_stop_workers, workers)
         raise ParseTimeout(f"The message could not be read within {within:g} s.") from None
+    finally:
+        workers.waiting.discard(fail)
+
+
+async def read(raw: bytes, *, within: float) -> ParsedEmail:
+    """`parse_message(raw)` in a worker process: ParseTimeout (and the workers replaced) after `within`
+    seconds, Unreadable when parsing raised."""
+    loop = asyncio.get_running_loop()
+    slots = _slots.setdefault(loop, asyncio.Semaphore(WORKERS))
+    async with slots:
+        for attempt in range(3):
+            if _workers is None:
+                await asyncio.to_thread(start_workers)
+            workers = _workers
+            if workers is None:
+                continue
+            try:
+                return await _run(workers, raw, within)
+            except _Restarted:
+                if attempt == 2:
+                    break
+        raise ParseTimeout("The mail workers were restarted while reading this message; send it again.")
 
 
 # --- authenticity -------------------------------------------------------------------------------------

@@ -117,8 +117,8 @@ async def read(raw: bytes, *, within: float) -> ParsedEmail:
         return await mailparse.read(raw, within=within)
     except mailparse.ParseTimeout as error:
         raise ValidationFailed({"message": str(error)}, "The message is too complex to read.") from None
-    except Exception:
-        log.exception("email: a message could not be parsed")
+    except mailparse.Unreadable as error:
+        log.warning("email: a message could not be parsed: %s", error)
         raise ValidationFailed({"message": "The message could not be read as RFC 822 email."}) from None
 
 
