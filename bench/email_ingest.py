@@ -1,7 +1,8 @@
 """Does one hostile email stall the app? Serves the real app (its own process, on loopback, a scratch SQLite
 database unless a URL is given), polls `GET /healthz` every 10 ms from this process, first on the idle app,
 then while each worst-case email is posted to `POST /integrations/email`, and reports /healthz latency
-p50/p95/max next to the ingest time.
+p50/p95/max next to the ingest time, and the app's event-loop lag (how late a 5 ms sleep in the app
+process wakes up: its own stalls, apart from the machine's load, which shows in both).
 
     python -m bench.email_ingest [DATABASE_URL] [--idle-samples 300]
 """
@@ -12,7 +13,9 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import signal
 import socket
+import sys
 import tempfile
 import time
 from email.message import EmailMessage
@@ -52,6 +55,7 @@ def serve(database_url: str, storage_dir: str, port: int, ready) -> None:  # in 
         CLIENTBOT_STORAGE_DIR=storage_dir,
     ).model_copy(update={"email_secret": SECRET, "email_authserv_id": frozenset({AUTHSERV})})
     rt = Runtime.from_settings(settings)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit cleanly: the email workers stop with it
 
     async def main() -> None:
         await migrate(rt.db)
@@ -65,11 +69,27 @@ def serve(database_url: str, storage_dir: str, port: int, ready) -> None:  # in 
                 }
             )
             await clients.create(session, actor=manager, data=data, confirm_duplicate=True)
-        runner = web.AppRunner(create_web_app(rt, create_bolt_app(rt)))
+        web_app = create_web_app(rt, create_bolt_app(rt))
+        lags: list[float] = []
+
+        async def watch_loop() -> None:  # how late a 5 ms sleep wakes up: the event loop's own stalls
+            while True:
+                started = time.perf_counter()
+                await asyncio.sleep(0.005)
+                lags.append((time.perf_counter() - started - 0.005) * 1000)
+
+        async def take_lags(request: web.Request) -> web.Response:
+            taken, lags[:] = list(lags), []
+            return web.json_response(taken)
+
+        web_app.router.add_get("/_bench/loop-lag", take_lags)  # bench only, not part of the app
+        watcher = asyncio.create_task(watch_loop())
+        runner = web.AppRunner(web_app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         ready.set()
         await asyncio.Event().wait()
+        watcher.cancel()
 
     asyncio.run(main())
 
@@ -110,10 +130,16 @@ async def poll(http: aiohttp.ClientSession, url: str, stop: asyncio.Event) -> li
     return latencies
 
 
-def line(name: str, latencies: list[float], extra: str = "") -> None:
+async def loop_lag(http: aiohttp.ClientSession, url: str) -> list[float]:
+    async with http.get(f"{url}/_bench/loop-lag") as response:
+        return await response.json()
+
+
+def line(name: str, latencies: list[float], lags: list[float], extra: str = "") -> None:
     print(
-        f"{name:<34} healthz n={len(latencies):4d} p50 {percentile(latencies, 50):7.1f} ms"
-        f"  p95 {percentile(latencies, 95):7.1f} ms  max {max(latencies):8.1f} ms  {extra}"
+        f"{name:<32} healthz n={len(latencies):4d} p50 {percentile(latencies, 50):6.1f}"
+        f"  p95 {percentile(latencies, 95):6.1f}  max {max(latencies):6.1f} ms"
+        f" | app loop lag p95 {percentile(lags, 95):5.1f}  max {max(lags):6.1f} ms | {extra}"
     )
 
 
@@ -122,6 +148,7 @@ async def run(url: str, idle_samples: int) -> None:
         for _ in range(3):  # warm up the connection and the database pool
             async with http.get(f"{url}/healthz") as response:
                 await response.read()
+        await loop_lag(http, url)
         idle = []
         for _ in range(idle_samples):
             started = time.perf_counter()
@@ -129,9 +156,10 @@ async def run(url: str, idle_samples: int) -> None:
                 await response.read()
             idle.append((time.perf_counter() - started) * 1000)
             await asyncio.sleep(0.01)
-        line("idle app", idle)
+        line("idle app", idle, await loop_lag(http, url))
         for name, build in WORST_CASES.items():
             raw = build()
+            await loop_lag(http, url)
             stop = asyncio.Event()
             poller = asyncio.create_task(poll(http, url, stop))
             await asyncio.sleep(0.05)
@@ -144,7 +172,8 @@ async def run(url: str, idle_samples: int) -> None:
             took = time.perf_counter() - started
             stop.set()
             latencies = await poller
-            line(name, latencies, f"ingest {took:6.2f} s ({len(raw) / MB:.1f} MB) -> {status}")
+            lags = await loop_lag(http, url)
+            line(name, latencies, lags, f"ingest {took:5.2f} s ({len(raw) / MB:.1f} MB) -> {status}")
 
 
 def main() -> None:

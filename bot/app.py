@@ -108,18 +108,19 @@ async def ingest_email(request: web.Request) -> web.Response:
     if (request.content_length or 0) > limit:
         return api.error_response(413, "too_large", too_large)
     # The whole body, however the client sends it (Content-Length or chunked): `read(n)` would answer with
-    # whatever happens to be buffered.
-    raw = bytearray()
+    # whatever happens to be buffered. Kept as received, in chunks (see email_ingest.ingest).
+    chunks, size = [], 0
     async for chunk in request.content.iter_chunked(1 << 16):
-        raw += chunk
-        if len(raw) > limit:
+        size += len(chunk)
+        if size > limit:
             return api.error_response(413, "too_large", too_large)
+        chunks.append(chunk)
     try:
         async with rt.db.session() as session:
             record, created = await email_ingest.ingest(
                 session,
                 rt.storage,
-                bytes(raw),
+                chunks,
                 auth_policy=settings.email_auth,
                 authserv_ids=settings.email_authserv_id,
                 max_bytes=limit,

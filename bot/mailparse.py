@@ -25,6 +25,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from io import BytesIO
 from multiprocessing.pool import Pool
+from pathlib import Path
 from typing import Any
 
 import authres
@@ -49,8 +50,12 @@ _AS_RECEIVED = policy.default.clone(refold_source="none")
 @dataclass(frozen=True)
 class Attachment:
     name: str
-    content: bytes
+    path: str  # the decoded bytes, written by the worker next to the message
+    size: int
     forwarded: bool = False  # a message/rfc822 part: the forwarded message itself, as .eml
+
+    def read(self) -> bytes:
+        return Path(self.path).read_bytes()
 
 
 @dataclass(frozen=True)
@@ -121,8 +126,14 @@ def _message_bytes(message: Any) -> bytes:
     return out.getvalue()
 
 
-def _attachments(message: EmailMessage) -> list[Attachment]:
+def _attachments(message: EmailMessage, workdir: Path) -> list[Attachment]:
     found = []
+
+    def keep(name: str, content: bytes, forwarded: bool = False) -> None:
+        path = workdir / f"attachment-{len(found)}"
+        path.write_bytes(content)
+        found.append(Attachment(name=name, path=str(path), size=len(content), forwarded=forwarded))
+
     for part in message.iter_attachments():
         name = str(part.get_filename() or "")
         if part.get_content_type() in ("message/rfc822", "message/global"):
@@ -134,11 +145,11 @@ def _attachments(message: EmailMessage) -> list[Attachment]:
                 name = re.sub(r"[^\w .,()-]+", "_", subject)[:100].strip(" .") or "forwarded message"
             if not name.lower().endswith(".eml"):
                 name += ".eml"
-            found.append(Attachment(name=name, content=content, forwarded=True))
+            keep(name, content, forwarded=True)
         elif part.is_multipart():  # some other container sent as an attachment: keep it whole
-            found.append(Attachment(name=name or "attachment", content=_message_bytes(part)))
+            keep(name or "attachment", _message_bytes(part))
         else:
-            found.append(Attachment(name=name or "attachment", content=part.get_payload(decode=True) or b""))
+            keep(name or "attachment", part.get_payload(decode=True) or b"")
     return found
 
 
@@ -163,9 +174,12 @@ def _date(message: EmailMessage) -> datetime | None:
         return None
 
 
-def parse_message(raw: bytes) -> ParsedEmail:
-    """Everything the ingest needs from the raw bytes (runs in a worker process)."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+def parse_message(path: str) -> ParsedEmail:
+    """Everything the ingest needs from the raw message in the file at `path` (runs in a worker process).
+    Attachments are written beside it: tens of megabytes never cross between processes through pickle,
+    whose copies hold the app process's GIL, so its event loop would wait."""
+    with open(path, "rb") as handle:
+        message = BytesParser(policy=policy.default).parse(handle)
     assert isinstance(message, EmailMessage)
     auth = [str(v)[:AUTH_HEADER_MAX_CHARS] for v in message.get_all("authentication-results", [])]
     return ParsedEmail(
@@ -175,7 +189,7 @@ def parse_message(raw: bytes) -> ParsedEmail:
         message_id=str(message.get("message-id") or "").strip().strip("<>"),
         date=_date(message),
         body=_body(message),
-        attachments=_attachments(message),
+        attachments=_attachments(message, Path(path).parent),
         auth_results=auth,
     )
 
@@ -230,7 +244,7 @@ def _stop_workers(workers: _Workers) -> None:
 atexit.register(stop_workers)
 
 
-async def _run(workers: _Workers, raw: bytes, within: float) -> ParsedEmail:
+async def _run(workers: _Workers, path: str, within: float) -> ParsedEmail:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[ParsedEmail] = loop.create_future()
 
@@ -249,7 +263,7 @@ async def _run(workers: _Workers, raw: bytes, within: float) -> ParsedEmail:
     try:
         workers.pool.apply_async(
             parse_message,
-            (raw,),
+            (path,),
             callback=lambda value: loop.call_soon_threadsafe(settle, value),
             error_callback=lambda error: fail(Unreadable(repr(error))),
         )
@@ -261,8 +275,8 @@ async def _run(workers: _Workers, raw: bytes, within: float) -> ParsedEmail:
         workers.waiting.discard(fail)
 
 
-async def read(raw: bytes, *, within: float) -> ParsedEmail:
-    """`parse_message(raw)` in a worker process: ParseTimeout (and the workers replaced) after `within`
+async def read(path: str, *, within: float) -> ParsedEmail:
+    """`parse_message(path)` in a worker process: ParseTimeout (and the workers replaced) after `within`
     seconds, Unreadable when parsing raised."""
     loop = asyncio.get_running_loop()
     slots = _slots.setdefault(loop, asyncio.Semaphore(WORKERS))
@@ -274,7 +288,7 @@ async def read(raw: bytes, *, within: float) -> ParsedEmail:
             if workers is None:
                 continue
             try:
-                return await _run(workers, raw, within)
+                return await _run(workers, path, within)
             except _Restarted:
                 if attempt == 2:
                     break

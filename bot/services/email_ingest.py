@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy import select
@@ -18,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import clock, mailparse
 from bot.errors import Ambiguous, ValidationFailed
-from bot.mailparse import ParsedEmail
+from bot.mailparse import Attachment, ParsedEmail
 from bot.models import Client, ClientCommunication, ClientContact, CommunicationType
 from bot.services import communications, users
 from bot.services.communications import IncomingFile
@@ -111,10 +114,10 @@ def sent_at(date: datetime | None, received_at: datetime) -> datetime:
     return utc
 
 
-async def read(raw: bytes, *, within: float) -> ParsedEmail:
-    """The message's parts, read in a worker process within `within` seconds."""
+async def read(path: Path, *, within: float) -> ParsedEmail:
+    """The parts of the message in the file at `path`, read in a worker process within `within` seconds."""
     try:
-        return await mailparse.read(raw, within=within)
+        return await mailparse.read(str(path), within=within)
     except mailparse.ParseTimeout as error:
         raise ValidationFailed({"message": str(error)}, "The message is too complex to read.") from None
     except mailparse.Unreadable as error:
@@ -122,22 +125,60 @@ async def read(raw: bytes, *, within: float) -> ParsedEmail:
         raise ValidationFailed({"message": "The message could not be read as RFC 822 email."}) from None
 
 
+def _spool(chunks: list[bytes]) -> Path:
+    workdir = Path(tempfile.mkdtemp(prefix="clientbot-email-"))
+    with (workdir / "message.eml").open("wb") as handle:
+        handle.writelines(chunks)
+    return workdir / "message.eml"
+
+
+def _store(storage: LocalStorage, attachments: list[Attachment], max_bytes: int) -> list[dict[str, Any]]:
+    files = [IncomingFile(name=a.name, content=a.read()) for a in attachments]
+    return communications.store_attachments(storage, files, max_bytes=max_bytes)
+
+
 async def ingest(
     session: AsyncSession,
     storage: LocalStorage,
-    raw: bytes,
+    chunks: list[bytes],
     *,
     auth_policy: AuthPolicy = "reject",
     authserv_ids: frozenset[str] = frozenset(),
     max_bytes: int = MAX_EMAIL_BYTES,
     parse_timeout: float = 30.0,
 ) -> tuple[ClientCommunication, bool]:
-    """Log the message as an Email communication: (record, created). A message delivered again (same
-    Message-ID, kept as a `mid:` URL in the permalink) answers the record already logged."""
-    if len(raw) > max_bytes:
+    """Log the raw message (its bytes as received, in chunks) as an Email communication: (record, created).
+    A message delivered again (same Message-ID, kept as a `mid:` URL in the permalink) answers the record
+    already logged. The message and its attachments pass through a scratch directory, never joined into one
+    big bytes object in this process (such copies hold the GIL, and the event loop with it)."""
+    if sum(len(chunk) for chunk in chunks) > max_bytes:
         raise ValidationFailed({"message": f"The message is larger than {max_bytes // (1024 * 1024)} MB."})
     received_at = clock.now()
-    email = await read(raw, within=parse_timeout)
+    spool = await asyncio.to_thread(_spool, chunks)
+    try:
+        return await _ingest(
+            session,
+            storage,
+            await read(spool, within=parse_timeout),
+            received_at=received_at,
+            auth_policy=auth_policy,
+            authserv_ids=authserv_ids,
+            max_bytes=max_bytes,
+        )
+    finally:
+        await asyncio.to_thread(shutil.rmtree, spool.parent, ignore_errors=True)
+
+
+async def _ingest(
+    session: AsyncSession,
+    storage: LocalStorage,
+    email: ParsedEmail,
+    *,
+    received_at: datetime,
+    auth_policy: AuthPolicy,
+    authserv_ids: frozenset[str],
+    max_bytes: int,
+) -> tuple[ClientCommunication, bool]:
     senders = _usable(email.senders)
     addresses = senders + _usable(email.recipients)
     if not senders:
@@ -163,9 +204,8 @@ async def ingest(
         )
         if logged is not None:
             return logged, False
-    files = [IncomingFile(name=a.name, content=a.content) for a in email.attachments]
-    # Hashing and writing up to tens of megabytes: in a thread, so the event loop keeps answering.
-    stored = await asyncio.to_thread(communications.store_attachments, storage, files, max_bytes=max_bytes)
+    # Reading, hashing and writing up to tens of megabytes: in a thread, so the event loop keeps answering.
+    stored = await asyncio.to_thread(_store, storage, email.attachments, max_bytes)
     data = communications.parse_communication(
         {
             "communication_type": CommunicationType.EMAIL.value,
