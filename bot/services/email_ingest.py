@@ -101,8 +101,8 @@ async def match_client(session: AsyncSession, emails: list[str]) -> Client:
 
 def sent_at(date: datetime | None, received_at: datetime) -> datetime:
     """When the message was sent: its Date header, or the receipt time when that is missing, unreadable,
-    out of range (`Fri, 31 Dec 9999 23:59:59 -2359` cannot even be expressed in UTC), in the future or
-    before email existed. The Date header is the sender's word; the receipt time is ours."""
+    out of range (`Fri, 31 Dec 9999 23:59:59 -2359` cannot even be expressed in UTC), more than a day in
+    the future, or before email existed. The Date header is the sender's word; the receipt time is ours."""
     if date is None:
         return received_at
     try:
