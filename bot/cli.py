@@ -1,4 +1,4 @@
-"""`clientbot` command line: serve, migrate, api-token, import, report, jobs."""
+"""`clientbot` command line: serve, migrate, api-token (create, list, revoke), import, report, jobs, db harden."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from bot import clock
@@ -45,7 +46,7 @@ async def serve(settings: Settings) -> None:
     from bot.app import create_bolt_app, create_web_app
 
     rt = Runtime.from_settings(settings)
-    await migrate(rt.db)
+    await _start(rt)
     bolt = create_bolt_app(rt)
     socket_mode = bool(settings.slack_app_token)
     runner = web.AppRunner(create_web_app(rt, None if socket_mode else bolt))
@@ -75,10 +76,21 @@ async def serve(settings: Settings) -> None:
         await runner.cleanup()
 
 
+async def _start(rt: Runtime) -> None:
+    """What `serve` and `migrate` do first: bring the schema to head, then make the admin role follow
+    CLIENTBOT_ADMINS (each promotion and demotion is in the audit log)."""
+    await migrate(rt.db)
+    async with rt.db.session() as session:
+        for user, before, after in await users.sync_admins(session, rt.settings.admins):
+            logging.warning(
+                "CLIENTBOT_ADMINS: %s (%s) %s -> %s", user.slack_user_id, user.display_name, before, after
+            )
+
+
 async def _migrate(settings: Settings) -> None:
     rt = Runtime.from_settings(settings)
     try:
-        await migrate(rt.db)
+        await _start(rt)
     finally:
         await rt.db.dispose()
 
@@ -93,13 +105,66 @@ async def _operator(rt: Runtime) -> uuid.UUID:
         return user.id
 
 
-async def _create_token(settings: Settings, role: Role, name: str) -> str:
+async def _create_token(
+    settings: Settings, role: Role, name: str, expires_in: str | None, expires: str | None
+) -> tuple[str, datetime | None]:
+    expires_at = api_tokens.expiry_from(expires_in=expires_in, expires=expires, tz=settings.tz)
     rt = Runtime.from_settings(settings)
     try:
         await migrate(rt.db)
         async with rt.db.session() as session:
-            token, _row = await api_tokens.create(session, name=name, role=role)
-        return token
+            token, row = await api_tokens.create(session, name=name, role=role, expires_at=expires_at)
+        return token, row.expires_at
+    finally:
+        await rt.db.dispose()
+
+
+def _when(moment: datetime | None, settings: Settings, never: str = "-") -> str:
+    return moment.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if moment else never
+
+
+async def _list_tokens(settings: Settings) -> list[str]:
+    """One line per token: id prefix, name, role, created, last used, expiry, state; never the token."""
+    rt = Runtime.from_settings(settings)
+    try:
+        await migrate(rt.db)
+        async with rt.db.session() as session:
+            tokens = await api_tokens.list_tokens(session)
+    finally:
+        await rt.db.dispose()
+    head = ("ID", "NAME", "ROLE", "CREATED", "LAST USED", "EXPIRES", "STATE")
+    rows = [
+        (
+            t.id_prefix,
+            t.name,
+            t.role,
+            _when(t.created_at, settings),
+            _when(t.last_used_at, settings, "never"),
+            _when(t.expires_at, settings, "never"),
+            f"revoked {_when(t.revoked_at, settings)}" if t.state == "revoked" else t.state,
+        )
+        for t in tokens
+    ]
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [head, *rows]
+    ]
+    lines.append(f"(times in {settings.tz.key}; {len(rows)} token{'s' * (len(rows) != 1)})")
+    return lines
+
+
+async def _revoke_token(settings: Settings, reference: str) -> str:
+    rt = Runtime.from_settings(settings)
+    try:
+        await migrate(rt.db)
+        operator = await _operator(rt)
+        async with rt.db.session() as session:
+            actor = await users.get(session, operator)
+            row, now = await api_tokens.revoke(session, actor=actor, reference=reference)
+            at = _when(row.revoked_at, settings)
+        label = f"{row.id.hex[: api_tokens.ID_PREFIX_LENGTH]} ({row.name}, {row.role})"
+        return f"revoked {label}" if now else f"{label} was already revoked at {at}"
     finally:
         await rt.db.dispose()
 
@@ -179,8 +244,19 @@ async def _jobs(settings: Settings, action: str, name: str | None) -> int:
             print(f"error: unknown job {name!r}; known: {', '.join(JOBS)}", file=sys.stderr)
             return 2
         await migrate(rt.db)
-        print(f"{name}: {await run_job(rt, name)}")
+        print(f"{name}: {await run_job(rt, name, since_install=False)}")
         return 0
+    finally:
+        await rt.db.dispose()
+
+
+async def _harden(settings: Settings, app_role: str, owner: str | None) -> list[str]:
+    from bot.hardening import harden
+
+    rt = Runtime.from_settings(settings)
+    try:
+        await migrate(rt.db)
+        return await harden(rt.db, app_role=app_role, owner=owner)
     finally:
         await rt.db.dispose()
 
@@ -208,6 +284,14 @@ def main(argv: list[str] | None = None) -> int:
     create = token.add_parser("create", help="print a new token once (stored hashed)")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", required=True)
+    expiry = create.add_mutually_exclusive_group()
+    expiry.add_argument("--expires-in", metavar="DURATION", help="e.g. 90d, 12w, 36h (default: never)")
+    expiry.add_argument(
+        "--expires", metavar="YYYY-MM-DD", help="the day it stops working (CLIENTBOT_TIMEZONE)"
+    )
+    token.add_parser("list", help="every token: id, name, role, created, last used, expiry (never the token)")
+    revoke = token.add_parser("revoke", help="revoke a token now (its next request gets 401 token_revoked)")
+    revoke.add_argument("token", metavar="ID|NAME", help="the id prefix from `api-token list`, or the name")
     load = commands.add_parser("import", help="bulk-load jobs or applications from CSV")
     load.add_argument("kind", choices=sorted(imports.IMPORTERS))
     load.add_argument("file", type=Path)
@@ -222,6 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     jobs.add_parser("list", help="each job and its next run")
     run = jobs.add_parser("run", help="run one job now")
     run.add_argument("name")
+    database = commands.add_parser("db", help="database administration").add_subparsers(
+        dest="action", required=True
+    )
+    harden = database.add_parser(
+        "harden", help="PostgreSQL: the app's role gets data rights only; another role owns the tables"
+    )
+    harden.add_argument("--app-role", required=True, help="the role clientbot serve connects as")
+    harden.add_argument("--owner", help="the role that will own the schema (default: the connecting role)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "apscheduler"):
@@ -242,8 +334,19 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         made = asyncio.run(_demo(settings))
         print("\n".join(made) if made else "the demo agency is already there; nothing to add")
         return 0
+    if args.command == "api-token" and args.action == "list":
+        print("\n".join(asyncio.run(_list_tokens(settings))))
+        return 0
+    if args.command == "api-token" and args.action == "revoke":
+        print(asyncio.run(_revoke_token(settings, args.token)))
+        return 0
     if args.command == "api-token":
-        print(asyncio.run(_create_token(settings, Role(args.role), args.name)))
+        token, expires_at = asyncio.run(
+            _create_token(settings, Role(args.role), args.name, args.expires_in, args.expires)
+        )
+        print(token)
+        if expires_at is not None:  # on stderr: scripts read the token alone from stdout
+            print(f"expires {_when(expires_at, settings)} ({settings.tz.key})", file=sys.stderr)
         return 0
     if args.command == "import":
         if not args.file.is_file():
@@ -254,6 +357,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         name, pdf = asyncio.run(_report(settings, args.code, args.period, args.vs))
         args.out.write_bytes(pdf)
         print(f"wrote {args.out} for {name} ({len(pdf) // 1024} KB)")
+        return 0
+    if args.command == "db":
+        print("\n".join(asyncio.run(_harden(settings, args.app_role, args.owner))))
         return 0
     if args.command == "jobs":
         return asyncio.run(_jobs(settings, args.action, getattr(args, "name", None)))

@@ -403,6 +403,16 @@ class SlackDelivery(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AppState(Base):
+    """Facts about this installation, by key: `installed_at` (ISO 8601, UTC) is the instant the database
+    was first migrated, so the scheduler never catches up on a fire from before the install."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class ScheduledRun(Base):
     """A scheduled job's run for a period (`quarterly_feedback_reminder` / `2026-Q3`): the unique pair
     makes "sent once" hold across restarts and replicas."""
@@ -490,6 +500,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = _created()
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # None: never expires
 
 
 class ImmutableRecord(Exception):

@@ -10,6 +10,7 @@ from xml.sax.saxutils import escape
 
 from bot import clock
 from bot.services.feedback import CRITERIA, PerformanceReport
+from bot.storage import bounded_logo
 
 if TYPE_CHECKING:
     from bot.services.dashboard import Dashboard
@@ -27,6 +28,19 @@ ACCENT = "#e63946"
 STAGE_COLOURS = ["#a8dadc", "#457b9d", "#1d3557", "#f4a261", "#2a9d8f", "#e63946"]
 
 
+def chart_text(text: str) -> str:
+    """User text made literal for matplotlib: every `$` escaped, so mathtext never parses a client's name
+    (`Acme $\\frac{1}{$ Ltd` would raise, and `$x$` would turn into maths). Every string a chart draws goes
+    through here."""
+    return str(text).replace("$", r"\$")
+
+
+def pdf_text(text: Any) -> str:
+    """User text made literal for reportlab's paragraph markup (`<`, `>`, `&` escaped, line breaks kept).
+    Every string a PDF paragraph draws goes through here."""
+    return escape(str(text)).replace("\n", "<br/>")
+
+
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
@@ -37,13 +51,14 @@ def pipeline_chart(pipeline: dict[str, int], hires_by_month: Sequence[tuple[str,
     """Two panels: candidates by stage, and hires per month over the last year."""
     figure = Figure(figsize=(9, 3.4))
     left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
-    stages = list(pipeline)
-    left.barh(stages[::-1], [pipeline[s] for s in stages][::-1], color=STAGE_COLOURS[: len(stages)][::-1])
+    stages = [chart_text(s) for s in pipeline]
+    counts = list(pipeline.values())
+    left.barh(stages[::-1], counts[::-1], color=STAGE_COLOURS[: len(stages)][::-1])
     left.set_title("Candidates by stage", fontsize=10)
     left.tick_params(labelsize=8)
-    for index, stage in enumerate(stages[::-1]):
-        left.text(pipeline[stage], index, f" {pipeline[stage]}", va="center", fontsize=8)
-    months = [label[2:] for label, _ in hires_by_month]
+    for index, count in enumerate(counts[::-1]):
+        left.text(count, index, f" {count}", va="center", fontsize=8)
+    months = [chart_text(label[2:]) for label, _ in hires_by_month]
     right.bar(months, [n for _, n in hires_by_month], color=BRAND)
     right.set_title("Hires per month", fontsize=10)
     right.tick_params(axis="x", labelsize=7, rotation=45)
@@ -52,7 +67,7 @@ def pipeline_chart(pipeline: dict[str, int], hires_by_month: Sequence[tuple[str,
     left.xaxis.get_major_locator().set_params(integer=True)
     for axis in (left, right):
         axis.spines[["top", "right"]].set_visible(False)
-    figure.suptitle(title, fontsize=11, color=BRAND)
+    figure.suptitle(chart_text(title), fontsize=11, color=BRAND)
     figure.tight_layout()
     return _png(figure)
 
@@ -60,8 +75,8 @@ def pipeline_chart(pipeline: dict[str, int], hires_by_month: Sequence[tuple[str,
 def bar_chart(labels: Sequence[str], values: Sequence[int], *, title: str) -> bytes:
     figure = Figure(figsize=(6, 2.6))
     axis = figure.subplots()
-    axis.bar(labels, values, color=BRAND)
-    axis.set_title(title, fontsize=10, color=BRAND)
+    axis.bar([chart_text(label) for label in labels], values, color=BRAND)
+    axis.set_title(chart_text(title), fontsize=10, color=BRAND)
     axis.tick_params(labelsize=8)
     axis.yaxis.get_major_locator().set_params(integer=True)
     axis.spines[["top", "right"]].set_visible(False)
@@ -79,21 +94,22 @@ def trend_chart(
     """Lines per criterion across periods (1-5 scale), with the compared periods shaded."""
     figure = Figure(figsize=(9, 3.8))
     axis = figure.subplots()
+    periods = [chart_text(p) for p in periods]
     for name, values in series.items():
         axis.plot(
             periods,
             [v if v is not None else float("nan") for v in values],
             marker="o",
-            label=name,
+            label=chart_text(name),
             linewidth=2.5 if name.lower().startswith("overall") else 1.4,
         )
     for period in highlight:
-        if period in periods:
-            index = list(periods).index(period)
+        if chart_text(period) in periods:
+            index = periods.index(chart_text(period))
             axis.axvspan(index - 0.4, index + 0.4, color=ACCENT, alpha=0.12)
     axis.set_ylim(0.5, 5.5)
     axis.set_ylabel("rating (1-5)")
-    axis.set_title(title, fontsize=11, color=BRAND)
+    axis.set_title(chart_text(title), fontsize=11, color=BRAND)
     axis.tick_params(axis="x", labelsize=8, rotation=45)
     axis.legend(fontsize=7, loc="lower left", ncols=3)
     axis.grid(alpha=0.3)
@@ -115,16 +131,16 @@ class PdfReport:
             image.drawWidth, image.drawHeight = image.imageWidth * scale, image.imageHeight * scale
             image.hAlign = "LEFT"
             self.story.append(image)
-        self.story.append(Paragraph(escape(title), self.styles["Title"]))
+        self.story.append(Paragraph(pdf_text(title), self.styles["Title"]))
         if subtitle:
-            self.story.append(Paragraph(escape(subtitle), self.styles["Italic"]))
+            self.story.append(Paragraph(pdf_text(subtitle), self.styles["Italic"]))
         self.story.append(Spacer(1, 4 * mm))
 
     def heading(self, text: str) -> None:
-        self.story.append(Paragraph(escape(text), self.styles["Heading2"]))
+        self.story.append(Paragraph(pdf_text(text), self.styles["Heading2"]))
 
     def paragraph(self, text: str) -> None:
-        self.story.append(Paragraph(escape(text).replace("\n", "<br/>"), self.styles["BodyText"]))
+        self.story.append(Paragraph(pdf_text(text), self.styles["BodyText"]))
 
     def table(self, rows: Sequence[Sequence[Any]], widths: Sequence[float] | None = None) -> None:
         cell = self.styles["BodyText"]
@@ -132,7 +148,7 @@ class PdfReport:
             "table-head", textColor=colors.white, fontName="Helvetica-Bold", fontSize=8.5, leading=10
         )
         data = [
-            [Paragraph(escape(str(v)), head if index == 0 else cell) for v in row]
+            [Paragraph(pdf_text(v), head if index == 0 else cell) for v in row]
             for index, row in enumerate(rows)
         ]
         table = Table(data, colWidths=widths, repeatRows=1)
@@ -326,7 +342,9 @@ def dashboard_chart(dashboard: Dashboard) -> bytes:
 
 
 def _logo(storage: Storage, key: str | None) -> bytes | None:
-    return storage.get(key) if key and storage.exists(key) else None
+    """The client's logo, downscaled; left out when it is an image bomb (stored before uploads were
+    bounded), so a report never decodes an unbounded image."""
+    return bounded_logo(storage.get(key)) if key and storage.exists(key) else None
 
 
 def build_dashboard_pdf(dashboard: Dashboard, storage: Storage) -> bytes:

@@ -36,7 +36,7 @@ from bot import clock, reports
 from bot.app import slack_client
 from bot.models import ScheduledRun, User, utcnow
 from bot.runtime import Runtime
-from bot.services import communications, dashboard, deliveries, digest, feedback, users
+from bot.services import app_state, communications, dashboard, deliveries, digest, feedback, users
 from bot.services.periods import last_completed_quarter
 from views import communications as comm_views
 from views import digest as digest_views
@@ -367,14 +367,22 @@ def _lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"clientbot:{name}".encode()).digest()[:8], "big", signed=True)
 
 
-async def run_job(rt: Runtime, name: str, now: datetime | None = None) -> str:
+async def run_job(rt: Runtime, name: str, now: datetime | None = None, *, since_install: bool = True) -> str:
     """Run one job for `now`; without it (a scheduled fire, a start, `clientbot jobs run NAME`), for the
-    job's latest due fire time, so a late or repeated run catches up on that occurrence. On PostgreSQL, a
+    job's latest due fire time, so a late or repeated run catches up on that occurrence, but never on one
+    due before the install (a first start, or one after `clientbot demo` or an import, sends nothing
+    for the time before; an operator's `jobs run` passes `since_install=False`). On PostgreSQL, a
     replica already running it makes this one skip."""
     job = JOBS[name]
     if now is None:
         current = clock.local_now(rt.settings.tz)
-        now = last_due(rt, job, current) or current
+        due = last_due(rt, job, current)
+        if due is not None and since_install:
+            async with rt.db.session() as session:
+                installed = await app_state.installed_at(session)
+            if due < installed:
+                return f"nothing to catch up: last due {due.isoformat(' ', 'minutes')}, before the install"
+        now = due or current
     if not rt.db.is_postgres:
         return await job.run(rt, now)
     async with rt.db.engine.connect() as lock:

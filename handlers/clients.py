@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import clock
-from bot.errors import DomainError, PermissionDenied, ValidationFailed
+from bot.errors import DomainError, DuplicateSuspected, PermissionDenied, ValidationFailed
 from bot.models import ClientStatus, Role, User
 from bot.roles import has_role, require
 from bot.services import clients, communications, users
@@ -209,7 +209,7 @@ async def submit_client_form(
         )
         return
     await ack()
-    await _save_client(client, context, state, data, logo)
+    await _save_client(client, context, state, data, logo, confirmed)
 
 
 async def _save_client(
@@ -218,6 +218,7 @@ async def _save_client(
     state: ClientFormState,
     data: clients.ClientIn,
     logo: tuple[bytes, str, str] | None,
+    confirmed: bool,
 ) -> None:
     rt = runtime(context)
     try:
@@ -232,12 +233,13 @@ async def _save_client(
             ).key
         async with acting(context, client) as (session, actor):
             if state.mode == "new":
-                # The duplicate gate ran before the ack (and was passed or confirmed by the user).
+                # The duplicate gate ran before the ack; unless the user confirmed, it runs again here, in
+                # the transaction that inserts, so a client created meanwhile is not created twice.
                 record = await clients.create(
                     session,
                     actor=actor,
                     data=data,
-                    confirm_duplicate=True,
+                    confirm_duplicate=confirmed,
                     logo_key=logo_key,
                     logo_slack_file_id=logo_file_id,
                     tz=rt.settings.tz,
@@ -254,6 +256,8 @@ async def _save_client(
                     logo_slack_file_id=logo_file_id,
                 )
                 payload = client_views.updated_message(record, can_edit=True)
+    except DuplicateSuspected as error:
+        payload = client_views.duplicate_meanwhile_message(data.name, error.matches)
     except DomainError as error:
         payload = domain_error_reply(error)
     await notify_user(client, context.user_id, payload, state.response_url)

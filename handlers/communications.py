@@ -181,7 +181,7 @@ async def submit_log_form(
             left_out = "The message's files were left out; attach them by hand if needed."
             raise ValidationFailed({"attachments": f"{error.detail} {left_out}"}) from None
         async with acting(context, client) as (session, actor):
-            stored = communications.store_attachments(rt.storage, incoming)
+            stored = await communications.save_attachments(rt.storage, incoming)
             record = await communications.log(
                 session, actor=actor, client_id=state.client_id, data=data, attachments=stored
             )

@@ -77,6 +77,9 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     async with database.engine.begin() as conn:
         if database.is_postgres:
+            # The immutability triggers refuse TRUNCATE: the test superuser lifts them for this transaction
+            # (session_replication_role is superuser-only; a hardened app role cannot do the same).
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
         else:
             # SQLite has no TRUNCATE: lift the immutability triggers for the clean-up, then put them back.

@@ -97,6 +97,7 @@ class SlackClient:
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": signature or self.verifier.generate_signature(timestamp=ts, body=body),
         }
+        self._last_signed = (ts, headers["X-Slack-Signature"])
         if retry_num is not None:
             headers |= {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
         async with self._http.post(self.url, data=body.encode(), headers=headers) as response:
@@ -116,6 +117,13 @@ class SlackClient:
         """Deliver the last request again, byte for byte, the way Slack retries (`X-Slack-Retry-Num`)."""
         body, content_type = self._last
         return await self._post(body, content_type, retry_num=retry_num)
+
+    async def replay_last(self) -> Reply:
+        """Send the last request again byte for byte, with its own timestamp and signature and without
+        `X-Slack-Retry-Num`: what someone who captured it can do while the signature is fresh (5 minutes)."""
+        body, content_type = self._last
+        timestamp, signature = self._last_signed
+        return await self._post(body, content_type, timestamp=int(timestamp), signature=signature)
 
     async def _interaction(self, payload: dict[str, Any], **signing: Any) -> Reply:
         body = urlencode({"payload": json.dumps(payload)})

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from bot.db import Database
 from bot.models import (
     Application,
+    AppState,
     ClientCommunication,
     ClientFeedback,
     ClientStatus,
@@ -201,12 +202,19 @@ async def _run_schedulers(replicas: list[Runtime], only: str | None = None, fire
             scheduler.shutdown(wait=False)
 
 
+async def _installed(rt: Runtime, at: datetime) -> None:
+    """The database was installed (first migrated) at `at`: catch-ups reach back no further."""
+    async with rt.db.session() as session:
+        await session.merge(AppState(key="installed_at", value=at.isoformat()))
+
+
 async def test_two_schedulers_on_one_postgres_send_one_digest(fake, rt, settings, is_postgres) -> None:
     """Two app processes started together: two real schedulers, each with its own engine on the same
     PostgreSQL database, fire the weekly digest at the same moment; one digest reaches Slack."""
     if not is_postgres:
         pytest.skip("the advisory lock is PostgreSQL's; CI runs this with TEST_DATABASE_URL")
     await _a_busy_week(rt)
+    await _installed(rt, datetime.now(UTC) - timedelta(days=30))
     replicas = [
         Runtime(settings=settings, db=Database(rt.db.url), storage=LocalStorage(settings.storage_dir))
         for _ in range(2)
@@ -358,6 +366,7 @@ async def test_a_start_after_a_missed_reminder_sends_it_once(fake, rt, settings,
     """The process was down at 09:00 on the quarter's first working day and starts the next morning: the
     started scheduler sends the missed reminders; another restart sends nothing more."""
     made = await _managed_clients(rt)
+    await _installed(rt, datetime(2026, 9, 1, tzinfo=UTC))
     clock.move_to(datetime(2026, 10, 2, 7, 30, tzinfo=UTC))
     await _run_schedulers([rt])
     posts = _posts(fake)

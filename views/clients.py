@@ -11,6 +11,7 @@ from pydantic import Field
 
 from bot.models import Client, ClientCommunication, ClientStatus, User
 from bot.services.clients import MAX_CONTACTS, ClientPage, DuplicateMatch, primary_contact
+from bot.storage import LOGO_MAX_SIDE
 from views.common import (
     MODAL_BLOCKS_MAX,
     ModalState,
@@ -161,7 +162,8 @@ def client_form(
             "logo",
             "Logo" if state.mode == "new" else "Replace logo",
             {"type": "file_input", "action_id": "value", "filetypes": ["png", "jpg", "jpeg"], "max_files": 1},
-            hint="PNG or JPEG, up to 2 MB." + (" A logo is already attached." if state.logo_file_ids else ""),
+            hint=f"PNG or JPEG, up to 2 MB and {LOGO_MAX_SIDE}×{LOGO_MAX_SIDE} pixels."
+            + (" A logo is already attached." if state.logo_file_ids else ""),
         )
     )
     for index in range(min(state.contacts, MAX_FORM_CONTACTS)):
@@ -409,6 +411,17 @@ def created_message(client: Client, *, can_edit: bool, logo_note: str | None = N
     return message(
         f"Created {client.name} ({client.client_code})", blocks + client_card(client, can_edit=can_edit)
     )
+
+
+def duplicate_meanwhile_message(name: str, duplicates: list[DuplicateMatch]) -> dict[str, Any]:
+    """The modal was submitted without a duplicate, but one was created while it was being saved."""
+    lines = "\n".join(f"• `{d.client_code}` *{escape(d.name)}* ({d.reason})" for d in duplicates[:10])
+    text = (
+        f":warning: *{escape(name)}* was not created: while you were filling in the form, someone else "
+        f"created what looks like the same client:\n{lines}\nIf yours is a different client, run "
+        "`/client new` again and tick *Create anyway*."
+    )
+    return message(f"{name} was not created: it looks like a client that already exists", [section(text)])
 
 
 def updated_message(client: Client, *, can_edit: bool) -> dict[str, Any]:

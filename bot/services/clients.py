@@ -15,7 +15,7 @@ from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.db import next_code
+from bot.db import lock_names, next_code
 from bot.errors import Ambiguous, DuplicateSuspected, NotFound, ValidationFailed
 from bot.models import Client, ClientContact, ClientStatus, Role, User, utcnow
 from bot.roles import has_role, require
@@ -136,6 +136,14 @@ class DuplicateMatch:
     reason: str
 
 
+def duplicate_keys(data: ClientIn) -> list[str]:
+    """What find_duplicates matches on (the normalised name, company domains), as lock names."""
+    domains = {d for c in data.contacts if not c.remove and (d := company_domain(c.email))}
+    if site := website_domain(data.website):
+        domains.add(site)
+    return [f"client-name:{normalize_company_name(data.name)}", *(f"client-domain:{d}" for d in domains)]
+
+
 async def find_duplicates(
     session: AsyncSession, data: ClientIn, *, exclude: uuid.UUID | None = None
 ) -> list[DuplicateMatch]:
@@ -224,8 +232,12 @@ async def create(
 ) -> Client:
     require(actor, Role.MANAGER, "create clients")
     manager = await check_account_manager(session, data.account_manager_id)
-    if not confirm_duplicate and (matches := await find_duplicates(session, data)):
-        raise DuplicateSuspected(matches)
+    if not confirm_duplicate:
+        # Check and insert as one: a concurrent creation of the same name or domain waits here until this
+        # transaction ends, then finds this client.
+        await lock_names(session, duplicate_keys(data))
+        if matches := await find_duplicates(session, data):
+            raise DuplicateSuspected(matches)
     now = utcnow()
     year = now.astimezone(tz).year if tz else now.year
     client = Client(
@@ -452,6 +464,17 @@ async def find_exact(session: AsyncSession, reference: str) -> Client:
     if client is None:
         raise NotFound(f"No client {text}.")
     return client
+
+
+async def referenced(session: AsyncSession, reference: str, *, field: str = "client_id") -> Client:
+    """The client a body names (API, job modal, CSV import): by UUID or exact code, the rule of the API's
+    `{client_id}` path, never by a fuzzy name that could pick another client. Unknown: 422 on `field`."""
+    try:
+        return await find_exact(session, reference)
+    except NotFound:
+        raise ValidationFailed(
+            {field: "No client has this id or code; give the client's UUID or its code (CLT-2026-0001)."}
+        ) from None
 
 
 async def status_summary(session: AsyncSession) -> dict[str, int]:

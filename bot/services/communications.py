@@ -3,6 +3,7 @@ corrections, follow-ups, search and access control."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from bot.models import Client, ClientCommunication, ClientStatus, CommunicationT
 from bot.roles import has_role, require
 from bot.services import audit, clients
 from bot.services.inputs import FieldProblems, parse_input
-from bot.storage import LocalStorage, sniff_attachment
+from bot.storage import LocalStorage, safe_filename, sniff_attachment
 
 PAGE_SIZE = 20
 MAX_ATTACHMENTS = 10
@@ -103,18 +104,21 @@ class IncomingFile:
 def store_attachments(
     storage: LocalStorage, files: list[IncomingFile], *, max_bytes: int | None = None
 ) -> list[dict[str, Any]]:
-    """Check every file by content and size first (all or nothing), then store them. `max_bytes` raises the
-    per-file limit where the channel allows larger files (email: the message limit)."""
+    """Check every file by content and size first (all or nothing), then store them. `name` is a safe
+    basename whose extension matches the content; the sender's own name is kept as data (`original_name`).
+    `max_bytes` raises the per-file limit where the channel allows larger files (email: the message limit).
+    CPU- and disk-bound (libmagic, zip and OLE2 inspection): async code calls `save_attachments`."""
     if len(files) > MAX_ATTACHMENTS:
         raise ValidationFailed({"attachments": f"Attach at most {MAX_ATTACHMENTS} files."})
     limit = {"max_bytes": max_bytes} if max_bytes else {}
-    sniffed = [(f, sniff_attachment(f.content, name=f.name[:100] or "A file", **limit)) for f in files]
+    sniffed = [(f, sniff_attachment(f.content, name=f.name[:1000] or "A file", **limit)) for f in files]
     stored = []
     for incoming, kind in sniffed:
         saved = storage.put(incoming.content, kind="attachments", extension=kind.extension, mime=kind.mime)
         stored.append(
             {
-                "name": incoming.name[:255] or f"attachment.{kind.extension}",
+                "name": safe_filename(incoming.name, kind.extension),
+                "original_name": incoming.name[:255],
                 "size": saved.size,
                 "mime": kind.mime,
                 "sha256": saved.sha256,
@@ -122,6 +126,17 @@ def store_attachments(
             }
         )
     return stored
+
+
+async def save_attachments(storage: LocalStorage, files: list[IncomingFile]) -> list[dict[str, Any]]:
+    """`store_attachments` in a worker thread, so a hostile container never stalls the event loop."""
+    return await asyncio.to_thread(store_attachments, storage, files)
+
+
+def handed_back_name(meta: dict[str, Any]) -> str:
+    """The name a stored attachment goes back to users under (records stored before names were cleaned
+    included): a safe basename whose extension matches the stored content."""
+    return safe_filename(meta.get("name"), str(meta.get("storage_key", "")).rpartition(".")[2] or None)
 
 
 def can_view_client(user: User, client: Client) -> bool:
@@ -229,7 +244,7 @@ async def add_attachments(
         raise ValidationFailed({"attachments": "Send at least one file."})
     if len(existing) + len(files) > MAX_ATTACHMENTS:
         raise ValidationFailed({"attachments": f"A communication holds at most {MAX_ATTACHMENTS} files."})
-    added = store_attachments(storage, files)
+    added = await save_attachments(storage, files)
     record.attachments = [*existing, *added]
     audit.record(
         session,
@@ -286,7 +301,7 @@ async def attachments(
             entity=record,
             after={"name": meta["name"], "sha256": meta["sha256"]},
         )
-    return [(meta, storage.get(meta["storage_key"])) for meta in chosen]
+    return [(meta | {"name": handed_back_name(meta)}, storage.get(meta["storage_key"])) for meta in chosen]
 
 
 @dataclass

@@ -14,9 +14,18 @@ from bot.models import SlackDelivery, utcnow
 KEEP = timedelta(days=2)
 
 
+# Requests that change nothing and may legitimately repeat byte for byte (typing the same text into a
+# type-ahead twice sends the same options request): never de-duplicated, and nothing written for them.
+UNRECORDED = ("url_verification", "ssl_check", "block_suggestion", "dialog_suggestion")
+
+
 def delivery_key(body: dict, raw_body: str) -> str | None:
-    """An event's id, or a digest of an interaction's or command's exact body (a retry repeats it)."""
-    if body.get("type") in ("url_verification", "ssl_check"):
+    """An event's id, or a digest of an interaction's or command's exact body. Slack makes every delivery
+    unique (a command's or an action's `trigger_id`, an action's `action_ts`, a view submission's
+    `trigger_id` and state), so a second body with the same digest is a retry or a replay, never a new
+    request. (A view's id and hash are not such a key: resubmitting a modal after its validation errors
+    keeps both.)"""
+    if body.get("type") in UNRECORDED:
         return None
     if body.get("event_id"):
         return f"event:{body['event_id']}"[:64]

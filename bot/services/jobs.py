@@ -47,7 +47,7 @@ class JobIn(BaseModel):
 
     reference: str | None = Field(default=None, max_length=50)
     title: str = Field(min_length=1, max_length=255)
-    client_id: str | None = None
+    client_id: str | None = Field(default=None, description="The client's UUID or code (CLT-2026-0001).")
     status: JobStatus = JobStatus.OPEN
     openings: int = Field(default=1, ge=1, le=1000)
     opened_at: datetime | None = None
@@ -181,7 +181,7 @@ async def create_job(session: AsyncSession, *, actor: User, data: JobIn, tz: Zon
     """Create a job, linked to its client at creation when one is given. A generated reference never
     collides with one supplied earlier; a supplied reference already in use is a conflict."""
     require(actor, Role.MANAGER, "create jobs")
-    client = await clients.find(session, data.client_id) if data.client_id else None
+    client = await clients.referenced(session, data.client_id) if data.client_id else None
     owner = await users.by_reference(session, data.owner_id) if data.owner_id else actor
     if owner is None:
         raise ValidationFailed({"owner_id": "No such user."})
@@ -270,7 +270,7 @@ async def upsert_job(
             raise ValidationFailed({"owner_id": "No such user."})
         existing.owner_id = owner.id
     if data.client_id:
-        client = await clients.find(session, data.client_id)
+        client = await clients.referenced(session, data.client_id)
         result = await link_jobs(session, actor=actor, client_id=client.id, references=[existing.reference])
         if result.conflicts:
             raise Conflict(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
 from bot.errors import NotFound, ValidationFailed
-from bot.models import Role, User
+from bot.models import AuditLog, Role, User
 from bot.roles import require
 from bot.services import audit
 
@@ -127,3 +127,57 @@ async def get(session: AsyncSession, user_id: uuid.UUID) -> User:
     if user is None:
         raise NotFound("No such user.")
     return user
+
+
+# The audit actions that set a user's role: granted or taken by CLIENTBOT_ADMINS at start, or by an admin.
+ADMIN_GRANTED, ADMIN_REVOKED, ROLE_CHANGED = "user.admin_granted", "user.admin_revoked", "user.role_changed"
+
+
+async def sync_admins(session: AsyncSession, admins: Collection[str]) -> list[tuple[User, str, str]]:
+    """Make the admin role follow CLIENTBOT_ADMINS (run at every start): a listed user who is not an admin
+    becomes one, their role before recorded in the audit log (`user.admin_granted`); an admin no longer
+    listed goes back to the role they had before (recorded then, or given by an admin's `/client role`
+    before the list promoted them), or to recruiter, every unknown user's role, when they never had another
+    (first seen as a listed admin), recorded as `user.admin_revoked`. An admin made by an admin with
+    `/client role` (their latest role entry) is left alone, and so are service accounts (API tokens, the
+    command line). Returns (user, role before, role after) per change."""
+    changed: list[tuple[User, str, str]] = []
+    people = ~or_(*(User.slack_user_id.startswith(prefix) for prefix in SERVICE_PREFIXES))
+    listed = set(admins)
+    for user in await session.scalars(select(User).where(people).where(User.slack_user_id.in_(listed))):
+        if user.role != Role.ADMIN.value:
+            changed.append((user, user.role, Role.ADMIN.value))
+    for user in await session.scalars(
+        select(User)
+        .where(people)
+        .where(User.role == Role.ADMIN.value)
+        .where(User.slack_user_id.not_in(listed))
+    ):
+        last = await session.scalar(
+            select(AuditLog)
+            .where(AuditLog.entity_type == User.__tablename__, AuditLog.entity_id == user.id)
+            .where(AuditLog.action.in_([ADMIN_GRANTED, ADMIN_REVOKED, ROLE_CHANGED]))
+            .order_by(AuditLog.created_at.desc())
+            .limit(1)
+        )
+        if last is None:
+            previous = None  # first seen as a listed admin, or promoted by an earlier version
+        elif last.action == ADMIN_GRANTED:
+            previous = (last.before or {}).get("role")
+        else:
+            previous = (last.after or {}).get("role")
+            if last.action == ROLE_CHANGED and previous == Role.ADMIN.value:
+                continue  # made admin by an admin with /client role, not by the list
+        fallback = previous if previous in (Role.RECRUITER.value, Role.MANAGER.value) else None
+        changed.append((user, Role.ADMIN.value, fallback or Role.RECRUITER.value))
+    for user, before, after in changed:
+        audit.record(
+            session,
+            actor=None,
+            action=ADMIN_GRANTED if after == Role.ADMIN.value else ADMIN_REVOKED,
+            entity=user,
+            before={"role": before},
+            after={"role": after, "by": "CLIENTBOT_ADMINS"},
+        )
+        user.role = after
+    return changed

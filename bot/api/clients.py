@@ -1,0 +1,107 @@
+"""REST API: clients (create, list, read, update, deactivate)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from bot import api_models
+from bot.api.common import ApiRequest, client_json, endpoint, ok
+from bot.errors import ValidationFailed
+from bot.models import ClientStatus
+from bot.services import clients, users
+from bot.services.analytics import client_job_analytics
+from bot.services.inputs import parse_input
+
+
+class ClientQuery(BaseModel):
+    status: ClientStatus | None = None
+    industry: str | None = Field(default=None, max_length=100)
+    account_manager_id: str | None = None
+    search: str | None = Field(default=None, max_length=200)
+    sort_by: str = Field(
+        default="name",
+        max_length=30,
+        description="name, client_code, created_at, status, industry; prefix - for descending",
+    )
+    page: int = Field(default=1, ge=1, le=100000)
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+@endpoint
+async def create_client(req: ApiRequest) -> web.Response:
+    body = await req.body()
+    confirm = bool(body.pop("confirm_duplicate", False))
+    data = clients.parse_client(body)
+    client = await clients.create(
+        req.session, actor=req.actor, data=data, confirm_duplicate=confirm, tz=req.rt.settings.tz
+    )
+    return ok(client_json(client, details=True), 201, model=api_models.ClientOut)
+
+
+@endpoint
+async def list_clients(req: ApiRequest) -> web.Response:
+    query = req.request.query
+    filters = parse_input(ClientQuery, dict(query))
+    manager = None
+    if filters.account_manager_id:
+        manager = await users.by_reference(req.session, filters.account_manager_id)
+        if manager is None:
+            raise ValidationFailed({"account_manager_id": "No such user."})
+    page = await clients.list_clients(
+        req.session,
+        filters=clients.ClientFilter(
+            status=filters.status,
+            industry=filters.industry,
+            account_manager_id=manager.id if manager else None,
+            search=filters.search,
+            sort_by=filters.sort_by,
+        ),
+        page=filters.page,
+        per_page=filters.limit,
+        tz=req.rt.settings.tz,
+    )
+    summary = await clients.status_summary(req.session)
+    return ok(
+        {
+            "clients": [client_json(c) for c in page.clients],
+            "pagination": {
+                "page": page.page,
+                "limit": page.per_page,
+                "total": page.total,
+                "pages": page.pages,
+            },
+            "summary": summary,
+        },
+        model=api_models.ClientListOut,
+    )
+
+
+@endpoint
+async def get_client(req: ApiRequest) -> web.Response:
+    client = await req.client()
+    data = client_json(client, details=True)
+    data["stats"] = (await client_job_analytics(req.session, client.id)).as_dict()
+    return ok(data, model=api_models.ClientOut)
+
+
+@endpoint
+async def update_client(req: ApiRequest) -> web.Response:
+    client = await req.client()
+    data = clients.parse_client(await req.body())
+    updated = await clients.update(req.session, actor=req.actor, client_id=client.id, data=data)
+    return ok(client_json(updated, details=True), model=api_models.ClientOut)
+
+
+@endpoint
+async def deactivate_client(req: ApiRequest) -> web.Response:
+    client = await req.client()
+    body = parse_input(DeactivateIn, await req.body())
+    reason = " — ".join(part for part in (body.reason, body.reason_details) if part)
+    updated = await clients.deactivate(req.session, actor=req.actor, client_id=client.id, reason=reason)
+    return ok(client_json(updated), model=api_models.ClientOut)
+
+
+class DeactivateIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+    reason_details: str | None = Field(default=None, max_length=1000)
