@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -18,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
-from bot import api
+from bot import api, mailparse
 from bot.errors import Ambiguous, DomainError, ValidationFailed
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
@@ -79,6 +80,8 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     web_app.router.add_get("/healthz", healthz)
     api.add_routes(web_app, rt)
     web_app.router.add_post("/integrations/email", ingest_email)
+    if rt.settings.email_secret:
+        web_app.on_startup.append(_start_email_workers)
     if bolt is not None:
         web_app[BOLT_KEY] = bolt
         web_app.router.add_post("/slack/events", slack_events)
@@ -100,12 +103,30 @@ async def ingest_email(request: web.Request) -> web.Response:
         return api.error_response(404, "not_found", "Email logging is off (set CLIENTBOT_EMAIL_SECRET).")
     if not hmac.compare_digest(request.headers.get("X-Clientbot-Secret", "").encode(), secret.encode()):
         return api.error_response(401, "unauthorized", "Wrong or missing X-Clientbot-Secret.")
-    if (request.content_length or 0) > email_ingest.MAX_EMAIL_BYTES:
-        return api.error_response(413, "too_large", "The message is larger than 25 MB.")
-    raw = await request.content.read(email_ingest.MAX_EMAIL_BYTES + 1)
+    settings = rt.settings
+    limit = settings.email_max_bytes
+    too_large = f"The message is larger than {settings.email_max_mb} MB (CLIENTBOT_EMAIL_MAX_MB)."
+    if (request.content_length or 0) > limit:
+        return api.error_response(413, "too_large", too_large)
+    # The whole body, however the client sends it (Content-Length or chunked): `read(n)` would answer with
+    # whatever happens to be buffered. Kept as received, in chunks (see email_ingest.ingest).
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            return api.error_response(413, "too_large", too_large)
+        chunks.append(chunk)
     try:
         async with rt.db.session() as session:
-            record, created = await email_ingest.ingest(session, rt.storage, raw)
+            record, created = await email_ingest.ingest(
+                session,
+                rt.storage,
+                chunks,
+                auth_policy=settings.email_auth,
+                authserv_ids=settings.email_authserv_id,
+                max_bytes=limit,
+                parse_timeout=settings.email_parse_timeout,
+            )
     except ValidationFailed as error:
         return api.error_response(422, error.code, str(error), error.fields)
     except DomainError as error:
@@ -117,9 +138,15 @@ async def ingest_email(request: web.Request) -> web.Response:
             "client_id": str(record.client_id),
             "attachments": len(record.attachments or []),
             "already_logged": not created,
+            "verified": record.source == email_ingest.SOURCE,
         },
         status=201 if created else 200,
     )
+
+
+async def _start_email_workers(web_app: web.Application) -> None:
+    """The email parsing processes start with the app, not on the first message."""
+    await asyncio.to_thread(mailparse.start_workers)
 
 
 async def healthz(request: web.Request) -> web.Response:

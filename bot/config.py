@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _comma_set(value: object, normalise: Callable[[str], str] = str) -> object:
+    """`A, b,c` from the environment as a frozenset of its non-empty parts."""
+    if isinstance(value, str):
+        return frozenset(normalise(part.strip()) for part in value.split(",") if part.strip())
+    return value
 
 
 class Settings(BaseSettings):
@@ -24,6 +32,15 @@ class Settings(BaseSettings):
     digest_channel: str | None = Field(None, alias="CLIENTBOT_DIGEST_CHANNEL")
     timezone: str = Field("UTC", alias="CLIENTBOT_TIMEZONE")
     email_secret: str | None = Field(None, alias="CLIENTBOT_EMAIL_SECRET")
+    # Email logging: the largest raw message accepted (25 MB of attachments is ~34 MB once base64-encoded),
+    # what to do with mail the receiving host did not authenticate, that host's authserv-id(s) as written
+    # in its Authentication-Results headers, and how long one message may take to read.
+    email_max_mb: int = Field(35, ge=1, le=1024, alias="CLIENTBOT_EMAIL_MAX_MB")
+    email_auth: Literal["reject", "flag"] = Field("reject", alias="CLIENTBOT_EMAIL_AUTH")
+    email_authserv_id: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), alias="CLIENTBOT_EMAIL_AUTHSERV_ID"
+    )
+    email_parse_timeout: float = Field(30.0, gt=0, le=600, alias="CLIENTBOT_EMAIL_PARSE_TIMEOUT")
     # Per-job crontab overrides, e.g. {"weekly_digest": "0 9 * * fri"} (see `clientbot jobs list`).
     schedules: dict[str, str] = Field(default_factory=dict, alias="CLIENTBOT_SCHEDULES")
     feedback_retention_years: int = Field(5, ge=1, le=100, alias="CLIENTBOT_FEEDBACK_RETENTION_YEARS")
@@ -36,16 +53,17 @@ class Settings(BaseSettings):
     @field_validator("admins", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return frozenset(part.strip() for part in value.split(",") if part.strip())
-        return value
+        return _comma_set(value)
 
-    @field_validator("slack_file_hosts", mode="before")
+    @field_validator("slack_file_hosts", "email_authserv_id", mode="before")
     @classmethod
-    def _split_file_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return frozenset(part.strip().rstrip("/").lower() for part in value.split(",") if part.strip())
-        return value
+    def _split_lowercase(cls, value: object) -> object:
+        """Origins and host names compare case-insensitively (and an origin without its trailing /)."""
+        return _comma_set(value, lambda part: part.rstrip("/").lower())
+
+    @property
+    def email_max_bytes(self) -> int:
+        return self.email_max_mb * 1024 * 1024
 
     @field_validator("timezone")
     @classmethod

@@ -321,6 +321,9 @@ async def test_history_filters_and_pages_in_slack(slack, fake, rt) -> None:
 
 def _email(sender: str, to: str, attachment: tuple[str, bytes] | None = None) -> bytes:
     message = EmailMessage()
+    # the verdict of the receiving host the settings below trust (CLIENTBOT_EMAIL_AUTHSERV_ID)
+    domain = sender.rpartition("@")[2].strip(">")
+    message["Authentication-Results"] = f"mx.agency.example.com; dmarc=pass header.from={domain}"
     message["From"], message["To"], message["Subject"] = sender, to, "Offer letter for the analyst role"
     message["Message-ID"] = f"<offer-{abs(hash((sender, to)))}@agency.example.com>"
     message["Date"] = "Mon, 02 Mar 2026 10:00:00 +0000"
@@ -333,6 +336,7 @@ def _email(sender: str, to: str, attachment: tuple[str, bytes] | None = None) ->
 @pytest.fixture
 def settings(settings):
     settings.email_secret = "s3cret"
+    settings.email_authserv_id = frozenset({"mx.agency.example.com"})
     return settings
 
 

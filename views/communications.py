@@ -399,6 +399,8 @@ def history_message(
             details.append(f":paperclip: {files}")
         if flags:
             details.append(flags)
+        if record.source == "email-unverified":
+            details.append(":warning: unverified sender")
         if record.supersedes_id:
             details.append("corrects an earlier record")
         if record.archived_at:

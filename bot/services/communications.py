@@ -101,13 +101,17 @@ class IncomingFile:
     content: bytes
 
 
-def store_attachments(storage: LocalStorage, files: list[IncomingFile]) -> list[dict[str, Any]]:
+def store_attachments(
+    storage: LocalStorage, files: list[IncomingFile], *, max_bytes: int | None = None
+) -> list[dict[str, Any]]:
     """Check every file by content and size first (all or nothing), then store them. `name` is a safe
     basename whose extension matches the content; the sender's own name is kept as data (`original_name`).
+    `max_bytes` raises the per-file limit where the channel allows larger files (email: the message limit).
     CPU- and disk-bound (libmagic, zip and OLE2 inspection): async code calls `save_attachments`."""
     if len(files) > MAX_ATTACHMENTS:
         raise ValidationFailed({"attachments": f"Attach at most {MAX_ATTACHMENTS} files."})
-    sniffed = [(f, sniff_attachment(f.content, name=f.name[:1000] or "A file")) for f in files]
+    limit = {"max_bytes": max_bytes} if max_bytes else {}
+    sniffed = [(f, sniff_attachment(f.content, name=f.name[:1000] or "A file", **limit)) for f in files]
     stored = []
     for incoming, kind in sniffed:
         saved = storage.put(incoming.content, kind="attachments", extension=kind.extension, mime=kind.mime)
