@@ -181,7 +181,7 @@ async def _tell_admins(rt: Runtime, channel: str, error: str, *, what: str) -> N
     client = slack_client(rt)
     for admin in admins:
         try:
-            await _dm(client, admin, notice)
+            await _dm(rt, client, admin, notice)
         except Exception:
             log.exception("telling %s that %s is unreachable failed", admin, channel)
 

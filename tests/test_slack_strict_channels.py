@@ -42,7 +42,8 @@ def _admin_notices(fake: FakeSlack) -> list[str]:
     ]
 
 
-async def _admins(rt) -> None:
+async def _admins(rt, fake: FakeSlack) -> None:
+    fake.add_user(SECOND_ADMIN, "second admin")  # Slack knows them (conversations.open needs it)
     async with rt.db.session() as session:
         await factories.user(session, ADMIN, Role.ADMIN)  # in CLIENTBOT_ADMINS too: told once, not twice
         await factories.user(session, SECOND_ADMIN, Role.ADMIN)
@@ -52,7 +53,7 @@ async def _admins(rt) -> None:
 async def test_digest_to_a_channel_without_the_bot_is_reported_once_and_resumes_once_invited(
     fake, rt
 ) -> None:
-    await _admins(rt)
+    await _admins(rt, fake)
     fake.add_channel("CDIGEST", "hr-digest", member=False)
 
     result = await run_job(rt, "weekly_digest", MONDAY)
@@ -98,7 +99,7 @@ async def test_digest_to_a_channel_without_the_bot_is_reported_once_and_resumes_
     ids=["deleted", "private-without-the-bot", "archived"],
 )
 async def test_a_digest_channel_slack_refuses_is_reported_with_its_fix(fake, rt, make, error, fix) -> None:
-    await _admins(rt)
+    await _admins(rt, fake)
     make(fake)
     assert f"not posted: {error}" in await run_job(rt, "weekly_digest", MONDAY)
     notices = _admin_notices(fake)
@@ -114,7 +115,7 @@ async def test_a_digest_channel_slack_refuses_is_reported_with_its_fix(fake, rt,
 
 async def test_feedback_summary_to_a_channel_without_the_bot_still_reminds_managers(fake, rt) -> None:
     """The quarterly reminders are DMs and go out; the summary for the digest channel is reported."""
-    await _admins(rt)
+    await _admins(rt, fake)
     async with rt.db.session() as session:
         manager = await factories.user(session, MANAGER, Role.MANAGER)
         await factories.client(session, manager, "Acme", account_manager_id=MANAGER, website=None)

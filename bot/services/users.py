@@ -349,14 +349,17 @@ async def account_managers(session: AsyncSession, limit: int = 100) -> list[User
 
 async def admin_slack_ids(session: AsyncSession, *, admins: Collection[str]) -> list[str]:
     """Who hears about problems only an HR Admin can fix (e.g. a digest channel without the bot): the
-    CLIENTBOT_ADMINS and every admin in Slack (no service accounts, no guests), each once."""
-    rows = await session.scalars(
-        select(User.slack_user_id)
-        .where(User.role == Role.ADMIN.value)
-        .where(~or_(*(User.slack_user_id.startswith(prefix) for prefix in SERVICE_PREFIXES)))
-        .where(User.is_guest.is_(False))
+    CLIENTBOT_ADMINS and every admin in Slack, each once; no service accounts, no guests, nobody
+    deactivated in Slack."""
+    rows = await session.execute(
+        select(User.slack_user_id, User.role == Role.ADMIN.value, User.is_guest | User.is_deleted).where(
+            or_(User.role == Role.ADMIN.value, User.slack_user_id.in_(list(admins)))
+        )
     )
-    return sorted(set(rows) | set(admins))
+    known = {slack_id: (is_admin, barred) for slack_id, is_admin, barred in rows}
+    chosen = {s for s, (is_admin, barred) in known.items() if is_admin and not barred}
+    chosen |= {s for s in admins if not known.get(s, (False, False))[1]}
+    return sorted(s for s in chosen if not s.startswith(SERVICE_PREFIXES))
 
 
 async def get(session: AsyncSession, user_id: uuid.UUID) -> User:

@@ -57,7 +57,9 @@ async def test_a_manager_made_a_guest_keeps_no_manager_rights(slack, fake, rt, c
     clock.shift(timedelta(days=1, minutes=1))
     said = await _answer(slack, fake, "new", MANAGER)
     assert "guest" in said
-    assert fake.calls_to("views.open") == []
+    # The modal opened on the trigger says why, and no client form is ever shown.
+    shown = [c.params["view"] for c in fake.calls_to("views.open") + fake.calls_to("views.update")]
+    assert all(v["callback_id"] in ("loading", "notice") for v in shown), shown
     said = await _answer(slack, fake, "list", MANAGER)
     assert "Acme Analytics" not in said
 
