@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -15,6 +18,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -89,10 +93,59 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     return web_app
 
 
+# Slack signs every request with `X-Slack-Request-Timestamp` (Unix seconds) and `X-Slack-Signature`
+# (`v0=` + hex HMAC-SHA256): https://api.slack.com/authentication/verifying-requests-from-slack
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+# Slash commands and interactivity arrive form-encoded, the Events API as JSON.
+_SLACK_CONTENT_TYPES = ("application/x-www-form-urlencoded", "application/json")
+
+
 async def slack_events(request: web.Request) -> web.Response:
+    """Verify, then parse, then dispatch: nothing an unsigned or unreadable request says reaches a listener
+    or the error handler (Bolt parses the body before verifying it, and a malformed timestamp made its
+    verifier raise into the global error handler with the unverified body)."""
     bolt = request.app[BOLT_KEY]
+    refused = await _refuse_unverified(request, request.app[RUNTIME_KEY].settings.slack_signing_secret)
+    if refused is not None:
+        return refused
+    if not _readable(await request.text(), request.content_type):
+        return web.json_response({"error": "unreadable body"}, status=400)
     response = await bolt.async_dispatch(await to_bolt_request(request))
     return await to_aiohttp_response(response)
+
+
+def _readable(body: str, content_type: str) -> bool:
+    """A JSON object (Events API), or a form whose `payload`, when there is one, is a JSON object."""
+    try:
+        if content_type == "application/json":
+            return isinstance(json.loads(body), dict)
+        payload = dict(parse_qsl(body, keep_blank_values=True)).get("payload")
+        return payload is None or isinstance(json.loads(payload), dict)
+    except ValueError:
+        return False
+
+
+async def _refuse_unverified(request: web.Request, secret: str | None) -> web.Response | None:
+    """401 unless exactly one well-formed timestamp and signature header sign this exact body; 400 for a
+    signed body that is not UTF-8 text of a kind Slack sends."""
+    timestamps = request.headers.getall("X-Slack-Request-Timestamp", [])
+    signatures = request.headers.getall("X-Slack-Signature", [])
+    unauthorized = web.json_response({"error": "invalid request"}, status=401)
+    if not secret or len(timestamps) != 1 or len(signatures) != 1:
+        return unauthorized
+    timestamp, signature = timestamps[0], signatures[0]
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
+        return unauthorized
+    try:
+        body = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        return web.json_response({"error": "unreadable body"}, status=400)
+    if not SignatureVerifier(secret).is_valid(body, timestamp, signature):
+        return unauthorized
+    if request.content_type not in _SLACK_CONTENT_TYPES:
+        return web.json_response({"error": "unsupported content type"}, status=400)
+    return None
 
 
 async def ingest_email(request: web.Request) -> web.Response:

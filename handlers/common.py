@@ -448,7 +448,9 @@ async def on_error(
         logger.exception("unhandled error ref=%s", ref, exc_info=error)
         payload = error_message(f"Something went wrong on our side (ref `{ref}`). Nothing was changed.")
     user_id = context.user_id
-    if not user_id:
+    # Bolt sets authorize_result only after the request passed signature verification and authorization:
+    # an error raised before that carries an unverified body, whose response_url and user_id are anyone's.
+    if not user_id or context.authorize_result is None:
         return
     try:
         await notify_user(client, user_id, payload, body.get("response_url"))
