@@ -65,9 +65,9 @@ async def open_client_form(
             else:
                 require(actor, Role.MANAGER, "edit clients")
                 record = (
-                    await clients.get(session, client_id)
+                    await clients.get(session, client_id, viewer=actor)
                     if client_id
-                    else await clients.find(session, reference or "")
+                    else await clients.find(session, reference or "", viewer=actor)
                 )
                 state = client_views.edit_form_state(record, response_url=response_url)
                 values, title = client_views.client_values(record), f"Edit {record.client_code}"
@@ -301,7 +301,7 @@ async def click_open_client(
 
     async def build() -> dict[str, Any]:
         async with acting(context, client) as (session, actor):
-            record = await clients.get(session, uuid.UUID(action["value"]))
+            record = await clients.get(session, uuid.UUID(action["value"]), viewer=actor)
             details = await _card_details(session, context, actor, record)
             return client_views.client_card_modal(record, **details)
 
@@ -334,7 +334,7 @@ async def command_deactivate(request: CommandRequest) -> None:
 
 async def _change_status(request: CommandRequest, reference: str, status: ClientStatus, reason: str) -> None:
     async with acting(request.context, request.client) as (session, actor):
-        record = await clients.find(session, reference)
+        record = await clients.find(session, reference, viewer=actor)
         old = record.status
         record = await clients.change_status(
             session, actor=actor, client_id=record.id, status=status, reason=reason

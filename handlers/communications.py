@@ -68,7 +68,7 @@ async def _log_form_for(
 async def command_log(request: CommandRequest) -> None:
     async def build() -> dict[str, Any]:
         async with acting(request.context, request.client) as (session, actor):
-            client = await clients.find(session, request.args)
+            client = await clients.find(session, request.args, viewer=actor)
             return await _log_form_for(
                 session, actor, client, LogFormState(response_url=request.response_url)
             )
@@ -85,7 +85,7 @@ async def click_log(
 
     async def build() -> dict[str, Any]:
         async with acting(context, client) as (session, actor):
-            record = await clients.get(session, uuid.UUID(action["value"]))
+            record = await clients.get(session, uuid.UUID(action["value"]), viewer=actor)
             return await _log_form_for(
                 session, actor, record, LogFormState(response_url=body.get("response_url"))
             )
@@ -149,7 +149,7 @@ async def submit_pick_client(
     notes = ((values.get("notes") or {}).get("value") or {}).get("value")
     try:
         async with acting(context, client) as (session, actor):
-            record = await clients.get(session, uuid.UUID(picked["value"]))
+            record = await clients.get(session, uuid.UUID(picked["value"]), viewer=actor)
             form = await _log_form_for(
                 session,
                 actor,
@@ -207,11 +207,11 @@ async def submit_log_form(
             record = await communications.log(
                 session, actor=actor, client_id=state.client_id, data=data, attachments=stored
             )
-            owner = await clients.get(session, record.client_id)
+            owner = await clients.get(session, record.client_id, viewer=actor)
     except DomainError as error:
         text = f"Nothing was saved. {error.detail} Please attach your files again."
-        async with acting(context, client) as (session, _actor):
-            owner = await clients.get(session, state.client_id)
+        async with acting(context, client) as (session, actor):
+            owner = await clients.get(session, state.client_id, viewer=actor)
             choices = await jobs.choices_for_client(session, client_id=owner.id)
         form = comm_views.log_form(
             state=state, client=owner, jobs=choices, initial=raw, now=clock.now(), error=text
@@ -310,11 +310,11 @@ async def _history_payload(
                         "[job:REF] [from:DATE] [to:DATE] [text]`"
                     }
                 )
-            record = await clients.find(session, words[0])
+            record = await clients.find(session, words[0], viewer=actor)
             query = " ".join(f'"{w}"' if " " in w else w for w in words[1:])
             words = words[1:]
         else:
-            record = await clients.get(session, client_id)
+            record = await clients.get(session, client_id, viewer=actor)
         filters, described = _parse_history_query(words)
         result = await communications.history(
             session,

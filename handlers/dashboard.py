@@ -43,7 +43,7 @@ async def _load(
 ) -> tuple[dashboard.Dashboard, bool]:
     async with acting(context, client) as (session, actor):
         if client_id is None:
-            client_id = (await clients.find(session, reference or "")).id
+            client_id = (await clients.find(session, reference or "", viewer=actor)).id
         board = await dashboard.build(
             session, actor=actor, client_id=client_id, today=_today(runtime(context))
         )
@@ -154,7 +154,12 @@ async def publish_home(
     )
     async with acting(context, client) as (session, actor):
         board = await dashboard.portfolio(
-            session, manager_id=actor.id, today=_today(runtime(context)), filters=chosen, page=page
+            session,
+            manager_id=actor.id,
+            today=_today(runtime(context)),
+            filters=chosen,
+            page=page,
+            viewer=actor,
         )
         view = dashboard_views.home_view(
             actor, board, can_create=has_role(actor, Role.MANAGER), filters=filters

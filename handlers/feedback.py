@@ -57,9 +57,9 @@ async def _form(
     async with acting(context, client) as (session, actor):
         require(actor, Role.MANAGER, "submit client feedback")
         record = (
-            await clients.get(session, client_id)
+            await clients.get(session, client_id, viewer=actor)
             if client_id
-            else await clients.find(session, reference or "")
+            else await clients.find(session, reference or "", viewer=actor)
         )
         communications.require_view(actor, record)
         choices = periods.recent(_today(rt), 8)
@@ -116,7 +116,7 @@ async def submit_feedback(
             row, created = await feedback.submit(
                 session, actor=actor, client_id=state.client_id, data=data, today=_today(runtime(context))
             )
-            record = await clients.get(session, state.client_id)
+            record = await clients.get(session, state.client_id, viewer=actor)
     except ValidationFailed as error:
         await ack(response_action="errors", errors=feedback_views.feedback_errors(error.fields))
         return
@@ -141,9 +141,9 @@ async def _history(
 ) -> dict[str, Any]:
     async with acting(context, client) as (session, actor):
         record = (
-            await clients.get(session, client_id)
+            await clients.get(session, client_id, viewer=actor)
             if client_id
-            else await clients.find(session, reference or "")
+            else await clients.find(session, reference or "", viewer=actor)
         )
         summaries = await feedback.by_period(session, actor=actor, client_id=record.id)
     return feedback_views.history_message(record, summaries)
@@ -183,7 +183,7 @@ async def command_report(request: CommandRequest) -> None:
     await request.reply(progress_message("Building the performance report…"))
     rt = runtime(request.context)
     async with acting(request.context, request.client) as (session, actor):
-        record = await clients.find(session, reference)
+        record = await clients.find(session, reference, viewer=actor)
         report = await feedback.report(
             session, actor=actor, client_id=record.id, period=period, vs=vs, today=_today(rt)
         )
@@ -248,7 +248,7 @@ async def click_finalize(
     client_id, period, _vs = feedback_views.read_report_value(action["value"])
     async with acting(context, client) as (session, actor):
         count = await feedback.finalize(session, actor=actor, client_id=client_id, period=period)
-        record = await clients.get(session, client_id)
+        record = await clients.get(session, client_id, viewer=actor)
     await reply(respond, feedback_views.finalized_message(record, period, count))
 
 

@@ -44,7 +44,9 @@ async def command_job(request: CommandRequest) -> None:
     async def build() -> dict[str, Any]:
         async with acting(request.context, request.client) as (session, actor):
             require(actor, Role.MANAGER, "create jobs")
-            client = await clients.find(session, " ".join(words[1:])) if len(words) > 1 else None
+            client = (
+                await clients.find(session, " ".join(words[1:]), viewer=actor) if len(words) > 1 else None
+            )
         return job_views.job_form(state=JobFormState(response_url=request.response_url), client=client)
 
     await open_modal_first(
@@ -64,7 +66,7 @@ async def submit_job_form(
     try:
         async with acting(context, client) as (session, actor):
             job = await jobs.create_job(session, actor=actor, data=data, tz=runtime(context).settings.tz)
-            linked = await clients.get(session, job.client_id) if job.client_id else None
+            linked = await clients.get(session, job.client_id, viewer=actor) if job.client_id else None
     except ValidationFailed as error:
         await ack(response_action="errors", errors=job_views.job_form_errors(error.fields))
         return
@@ -84,7 +86,7 @@ async def _jobs_payload(session: Any, actor: Any, client_record: Client, page: i
 @subcommand("jobs")
 async def command_jobs(request: CommandRequest) -> None:
     async with acting(request.context, request.client) as (session, actor):
-        record = await clients.find(session, request.args)
+        record = await clients.find(session, request.args, viewer=actor)
         page, stats, can_link = await _jobs_payload(session, actor, record, 1)
         await request.reply(job_views.jobs_message(record, page, stats, can_link=can_link))
 
@@ -100,7 +102,7 @@ async def click_jobs_page(
     await ack()
     client_id, page_number = job_views.read_jobs_value(action["value"])
     async with acting(context, client) as (session, actor):
-        record = await clients.get(session, client_id)
+        record = await clients.get(session, client_id, viewer=actor)
         page, stats, can_link = await _jobs_payload(session, actor, record, page_number)
     if from_modal(body):
         view = body["view"]
@@ -122,7 +124,7 @@ async def click_open_jobs(
 
     async def build() -> dict[str, Any]:
         async with acting(context, client) as (session, actor):
-            record = await clients.get(session, uuid.UUID(action["value"]))
+            record = await clients.get(session, uuid.UUID(action["value"]), viewer=actor)
             page, stats, can_link = await _jobs_payload(session, actor, record, 1)
         return job_views.jobs_modal(record, page, stats, can_link=can_link)
 
@@ -135,9 +137,9 @@ async def click_candidates(
     await ack()
 
     async def build() -> dict[str, Any]:
-        async with acting(context, client) as (session, _actor):
+        async with acting(context, client) as (session, actor):
             job = await jobs.get_job(session, uuid.UUID(action["value"]))
-            rows = await jobs.job_candidates(session, job_id=job.id)
+            rows = await jobs.job_candidates(session, job_id=job.id, viewer=actor)
         return job_views.candidates_modal(job, rows)
 
     await show_modal_first(client, body, context=context, title="Candidates", build=build)
@@ -160,7 +162,7 @@ async def command_link(request: CommandRequest) -> None:
         async def build() -> dict[str, Any]:
             async with acting(request.context, request.client) as (session, actor):
                 require(actor, Role.MANAGER, "link jobs")
-                record = await clients.find(session, words[0])
+                record = await clients.find(session, words[0], viewer=actor)
             return job_views.link_form(
                 state=LinkFormState(client_id=record.id, response_url=request.response_url), client=record
             )
@@ -171,7 +173,7 @@ async def command_link(request: CommandRequest) -> None:
         return
     async with acting(request.context, request.client) as (session, actor):
         require(actor, Role.MANAGER, "link jobs")
-        record = await clients.find(session, words[0])
+        record = await clients.find(session, words[0], viewer=actor)
         result = await jobs.link_jobs(
             session, actor=actor, client_id=record.id, references=words[1:], move=move
         )
@@ -184,7 +186,7 @@ async def command_unlink(request: CommandRequest) -> None:
     if len(words) != 2:
         raise ValidationFailed({"text": "Usage: `/client unlink CODE JOB-REF`"})
     async with acting(request.context, request.client) as (session, actor):
-        record = await clients.find(session, words[0])
+        record = await clients.find(session, words[0], viewer=actor)
         job = await jobs.unlink_job(session, actor=actor, client_id=record.id, reference=words[1])
     await request.reply(job_views.link_result_message(record, jobs.LinkResult(), unlinked=job.reference))
 
@@ -197,7 +199,7 @@ async def click_link_jobs(
     async def build() -> dict[str, Any]:
         async with acting(context, client) as (session, actor):
             require(actor, Role.MANAGER, "link jobs")
-            record = await clients.get(session, uuid.UUID(action["value"]))
+            record = await clients.get(session, uuid.UUID(action["value"]), viewer=actor)
         return job_views.link_form(state=LinkFormState(client_id=record.id), client=record)
 
     try:
@@ -213,7 +215,7 @@ async def submit_link_form(
     references, move = job_views.read_link_form(view_state(view))
     try:
         async with acting(context, client) as (session, actor):
-            record = await clients.get(session, state.client_id)
+            record = await clients.get(session, state.client_id, viewer=actor)
             result = await jobs.link_jobs(
                 session, actor=actor, client_id=record.id, references=references, move=move
             )

@@ -60,8 +60,9 @@ async def list_clients(req: ApiRequest) -> web.Response:
         page=filters.page,
         per_page=filters.limit,
         tz=req.rt.settings.tz,
+        viewer=req.actor,
     )
-    summary = await clients.status_summary(req.session)
+    summary = await clients.status_summary(req.session, viewer=req.actor)
     return ok(
         {
             "clients": [client_json(c) for c in page.clients],

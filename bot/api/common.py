@@ -140,7 +140,7 @@ class ApiRequest:
         return self.request.match_info[name]
 
     async def client(self) -> Client:
-        return await clients.find_exact(self.session, self.param("client_id"))
+        return await clients.find_exact(self.session, self.param("client_id"), viewer=self.actor)
 
 
 def out_of_range(error: BaseException) -> bool:

@@ -411,39 +411,80 @@ def _with_details(query: Any) -> Any:
     return query.options(selectinload(Client.contacts), selectinload(Client.account_manager))
 
 
-async def get(session: AsyncSession, client_id: uuid.UUID) -> Client:
-    client = await session.scalar(_with_details(select(Client).where(Client.id == client_id)))
-    if client is None:
-        raise NotFound("No such client.")
+def can_view(user: User, client: Client) -> bool:
+    """THE visibility rule, for one client (`visible_to` is the same rule in SQL): Slack guests see no
+    client, recruiters every client but archived ones, HR Managers and Admins all."""
+    if user.is_guest:
+        return False
+    return has_role(user, Role.MANAGER) or client.status != ClientStatus.ARCHIVED.value
+
+
+def can_view_any(user: User) -> bool:
+    return not user.is_guest
+
+
+def require_any_view(user: User) -> None:
+    if not can_view_any(user):
+        raise PermissionDenied("Slack guest accounts can't see client records.")
+
+
+def require_visible(user: User, client: Client) -> None:
+    require_any_view(user)
+    if not can_view(user, client):
+        raise PermissionDenied(
+            f"{client.client_code} is archived: only an HR Manager or Admin can see its records."
+        )
+
+
+def _seen_by(client: Client, viewer: User | None) -> Client:
+    if viewer is not None:
+        require_visible(viewer, client)
     return client
 
 
-async def find(session: AsyncSession, reference: str) -> Client:
-    """A client by UUID, code (CLT-2026-0001) or an unambiguous name."""
+async def get(session: AsyncSession, client_id: uuid.UUID, *, viewer: User | None = None) -> Client:
+    """A client by id; with `viewer`, only one that user may see (PermissionDenied otherwise). Every read
+    on someone's behalf passes `viewer`; internal lookups (writes that check roles, jobs) may omit it."""
+    if viewer is not None:
+        require_any_view(viewer)
+    client = await session.scalar(_with_details(select(Client).where(Client.id == client_id)))
+    if client is None:
+        raise NotFound("No such client.")
+    return _seen_by(client, viewer)
+
+
+async def find(session: AsyncSession, reference: str, *, viewer: User | None = None) -> Client:
+    """A client by UUID, code (CLT-2026-0001) or an unambiguous name; with `viewer`, names match only
+    among the clients that user may see, and an invisible client by id or code is refused."""
     text = reference.strip()
     if not text:
         raise NotFound("Say which client: a code like CLT-2026-0001 or a name.")
+    if viewer is not None:
+        require_any_view(viewer)
     try:
-        return await get(session, uuid.UUID(text))
+        return await get(session, uuid.UUID(text), viewer=viewer)
     except ValueError:
         pass
     if CODE_PATTERN.match(text):
         client = await session.scalar(_with_details(select(Client).where(Client.client_code == text.upper())))
         if client is None:
             raise NotFound(f"No client has the code {text.upper()}.")
-        return client
+        return _seen_by(client, viewer)
+    seen = visible_to(viewer) if viewer is not None else true()
     exact = list(
         await session.scalars(
-            _with_details(select(Client).where(Client.name_normalized == normalize_company_name(text))).limit(
-                11
-            )
+            _with_details(
+                select(Client).where(Client.name_normalized == normalize_company_name(text), seen)
+            ).limit(11)
         )
     )
     if len(exact) == 1:
         return exact[0]
     candidates = exact or list(
         await session.scalars(
-            _with_details(select(Client).where(contains(text, Client.name))).order_by(Client.name).limit(11)
+            _with_details(select(Client).where(contains(text, Client.name), seen))
+            .order_by(Client.name)
+            .limit(11)
         )
     )
     if len(candidates) == 1:
@@ -453,17 +494,19 @@ async def find(session: AsyncSession, reference: str) -> Client:
     raise Ambiguous(f"“{text}” matches several clients; use a client code.", candidates[:10])
 
 
-async def find_exact(session: AsyncSession, reference: str) -> Client:
-    """A client by UUID or code only (what the API's `{client_id}` accepts)."""
+async def find_exact(session: AsyncSession, reference: str, *, viewer: User | None = None) -> Client:
+    """A client by UUID or code only (what the API's `{client_id}` accepts); `viewer` as in `get`."""
     text = reference.strip()
+    if viewer is not None:
+        require_any_view(viewer)
     try:
-        return await get(session, uuid.UUID(text))
+        return await get(session, uuid.UUID(text), viewer=viewer)
     except ValueError:
         pass
     client = await session.scalar(_with_details(select(Client).where(Client.client_code == text.upper())))
     if client is None:
         raise NotFound(f"No client {text}.")
-    return client
+    return _seen_by(client, viewer)
 
 
 async def referenced(session: AsyncSession, reference: str, *, field: str = "client_id") -> Client:
@@ -477,16 +520,21 @@ async def referenced(session: AsyncSession, reference: str, *, field: str = "cli
         ) from None
 
 
-async def status_summary(session: AsyncSession) -> dict[str, int]:
-    """How many clients have each status, plus the total."""
-    rows = dict((await session.execute(select(Client.status, func.count()).group_by(Client.status))).all())
+async def status_summary(session: AsyncSession, *, viewer: User | None = None) -> dict[str, int]:
+    """How many clients have each status, plus the total (of the clients `viewer` may see)."""
+    seen = true()
+    if viewer is not None:
+        require_any_view(viewer)
+        seen = visible_to(viewer)
+    rows = dict(
+        (await session.execute(select(Client.status, func.count()).where(seen).group_by(Client.status))).all()
+    )
     summary = {s.value: int(rows.get(s.value, 0)) for s in ClientStatus}
     return summary | {"total": sum(summary.values())}
 
 
 def visible_to(user: User) -> Any:
-    """SQL condition for the clients `user` may see and log against (the rule of
-    `communications.can_view_client`): guests none, recruiters all but archived, managers all."""
+    """SQL condition for the clients `user` may see and log against: the rule of `can_view`."""
     if user.is_guest:
         return false()
     if has_role(user, Role.MANAGER):
@@ -559,9 +607,11 @@ async def list_clients(
     tz: ZoneInfo = ZoneInfo("UTC"),
     viewer: User | None = None,
 ) -> ClientPage:
-    if viewer is not None and viewer.is_guest:
-        raise PermissionDenied("Slack guest accounts can't see client records.")
+    """A page of clients matching `filters`, among those `viewer` may see (guests: refused)."""
     conditions = []
+    if viewer is not None:
+        require_any_view(viewer)
+        conditions.append(visible_to(viewer))
     if filters.status:
         conditions.append(Client.status == filters.status.value)
     if filters.industry:

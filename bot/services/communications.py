@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import NotFound, PermissionDenied, ValidationFailed
-from bot.models import Client, ClientCommunication, ClientStatus, CommunicationType, Job, Role, User, utcnow
-from bot.roles import has_role, require
+from bot.errors import NotFound, ValidationFailed
+from bot.models import Client, ClientCommunication, CommunicationType, Job, Role, User, utcnow
+from bot.roles import require
 from bot.services import audit, clients
 from bot.services.inputs import FieldProblems, parse_input
 from bot.storage import LocalStorage, safe_filename, sniff_attachment
@@ -139,20 +139,9 @@ def handed_back_name(meta: dict[str, Any]) -> str:
     return safe_filename(meta.get("name"), str(meta.get("storage_key", "")).rpartition(".")[2] or None)
 
 
-def can_view_client(user: User, client: Client) -> bool:
-    """Guests see nothing; recruiters see every client but archived ones; managers and admins see all."""
-    if user.is_guest:
-        return False
-    return has_role(user, Role.MANAGER) or client.status != ClientStatus.ARCHIVED.value
-
-
-def require_view(user: User, client: Client) -> None:
-    if user.is_guest:
-        raise PermissionDenied("Slack guest accounts can't see client records.")
-    if not can_view_client(user, client):
-        raise PermissionDenied(
-            f"{client.client_code} is archived: only an HR Manager or Admin can see its records."
-        )
+# The one visibility rule lives in the clients service; these names stay for the existing callers.
+can_view_client = clients.can_view
+require_view = clients.require_visible
 
 
 async def log(

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import extract, func, select
+from sqlalchemy import extract, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
@@ -169,8 +169,7 @@ async def hires_by_month(session: AsyncSession, client_id: uuid.UUID, today: dat
 
 
 async def build(session: AsyncSession, *, actor: User, client_id: uuid.UUID, today: date) -> Dashboard:
-    client = await clients.get(session, client_id)
-    communications.require_view(actor, client)
+    client = await clients.get(session, client_id, viewer=actor)
     trend = list(
         await session.scalars(
             select(ClientAnalytics)
@@ -303,10 +302,13 @@ async def portfolio(
     filters: PortfolioFilter | None = None,
     page: int = 1,
     per_page: int = 20,
+    viewer: User | None = None,
 ) -> PortfolioPage:
     """An account manager's clients with health figures (grouped queries over the page), their follow-ups
     due this week, and their active clients without feedback for the last completed quarter."""
     chosen = filters or PortfolioFilter()
+    if viewer is not None and not clients.can_view_any(viewer):  # a Slack guest: an empty portfolio
+        return PortfolioPage([], 0, 1, 1, [], [], last_completed_quarter(today), [])
     listed = await clients.list_clients(
         session,
         filters=clients.ClientFilter(
@@ -318,12 +320,14 @@ async def portfolio(
         ),
         page=page,
         per_page=per_page,
+        viewer=viewer,
     )
+    seen = clients.visible_to(viewer) if viewer is not None else true()
     industries = [
         i
         for i in await session.scalars(
             select(Client.industry)
-            .where(Client.account_manager_id == manager_id, Client.industry.is_not(None))
+            .where(Client.account_manager_id == manager_id, Client.industry.is_not(None), seen)
             .distinct()
             .order_by(Client.industry)
             .limit(99)
@@ -373,7 +377,7 @@ async def portfolio(
         )
         for c in listed.clients
     ]
-    managed = select(Client.id).where(Client.account_manager_id == manager_id)
+    managed = select(Client.id).where(Client.account_manager_id == manager_id, seen)
     due = await session.execute(
         select(ClientCommunication, Client.client_code)
         .join(Client, Client.id == ClientCommunication.client_id)
@@ -393,6 +397,7 @@ async def portfolio(
             .where(
                 Client.account_manager_id == manager_id,
                 Client.status == ClientStatus.ACTIVE.value,
+                seen,
                 Client.id.not_in(with_feedback),
             )
             .order_by(Client.client_code)

@@ -202,7 +202,7 @@ async def report(
     """The trend over all periods, and the chosen period against another (default: the one before it).
     Performance reports are an HR Manager's tool (the contract's manager rights)."""
     require(actor, Role.MANAGER, "build performance reports")
-    client = await clients.get(session, client_id)
+    client = await clients.get(session, client_id, viewer=actor)
     history = await by_period(session, actor=actor, client_id=client.id)
     chosen = (
         parse_period(period) if period else (history[-1].period if history else last_completed_quarter(today))

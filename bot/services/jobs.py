@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -391,9 +391,17 @@ async def choices_for_client(session: AsyncSession, *, client_id: uuid.UUID, lim
     )
 
 
-async def job_candidates(session: AsyncSession, *, job_id: uuid.UUID) -> list[tuple[Application, Any]]:
-    """A job's applications with their candidates, by stage order then latest move."""
+async def job_candidates(
+    session: AsyncSession, *, job_id: uuid.UUID, viewer: User
+) -> list[tuple[Application, Any]]:
+    """A job's applications with their candidates, by stage order then latest move; refused to a viewer who
+    may not see the job's client (no candidates at all for Slack guests)."""
     from bot.models import Candidate
+
+    clients.require_any_view(viewer)
+    job = await get_job(session, job_id)
+    if job.client_id is not None:
+        await clients.get(session, job.client_id, viewer=viewer)
 
     stage_order = {s.value: i for i, s in enumerate(Stage)}
     rows = (
@@ -414,9 +422,11 @@ async def picker_options(session: AsyncSession, *, actor: User, text: str, limit
     (they see no client data)."""
     if actor.is_guest:
         return []
+    seen = select(Client.id).where(clients.visible_to(actor))
     rows = await session.scalars(
         select(Job)
         .where(clients.contains(text, Job.reference, Job.title))
+        .where(or_(Job.client_id.is_(None), Job.client_id.in_(seen)))
         .order_by(Job.opened_at.desc())
         .limit(limit)
     )
