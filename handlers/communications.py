@@ -395,12 +395,11 @@ async def click_entry_menu(
     if kind == "ar":
         await reply(respond, comm_views.archived_message(record))
         return
-    names = ", ".join(meta["name"] for meta, _ in files)
     await send_files_to_user(
         client,
         context.user_id,
         files=[(meta["name"], content) for meta, content in files],
-        comment=f"Here is {names}, as you asked.",
+        comment=comm_views.files_comment([meta["name"] for meta, _ in files]),
     )
 
 

@@ -80,7 +80,7 @@ async def click_chart(
         context.user_id,
         content=png,
         filename=f"{board.client.client_code}-pipeline.png",
-        comment=f"Pipeline and hires of *{board.client.name}*.",
+        comment=dashboard_views.chart_comment(board.client),
     )
 
 
@@ -111,7 +111,7 @@ async def _export(
             context.user_id,
             content=pdf,
             filename=f"{board.client.client_code}-dashboard.pdf",
-            comment=f"Dashboard report of *{board.client.name}*.",
+            comment=dashboard_views.export_comment(board.client),
         )
     except DomainError as error:
         await progress.show(domain_error_reply(error))

@@ -190,7 +190,7 @@ async def command_report(request: CommandRequest) -> None:
         can_finalize = has_role(actor, Role.MANAGER)
     chart = await asyncio.to_thread(reports.performance_chart, report)
     filename = f"{record.client_code}-feedback-{report.period.period if report.period else 'trend'}.png"
-    comment = f"Client feedback of *{record.name}* by quarter."
+    comment = feedback_views.chart_comment(record)
     try:  # into the conversation when the bot may post there, else to the requester privately
         await request.client.files_upload_v2(
             channel=request.body["channel_id"],
@@ -233,7 +233,7 @@ async def click_pdf(
             context.user_id,
             content=pdf,
             filename=f"{report.client.client_code}-performance-{period}.pdf",
-            comment=f"Performance report of *{report.client.name}*, {period} vs {vs}.",
+            comment=feedback_views.pdf_comment(report.client, period, vs),
         )
     except Exception:  # the progress message never stays up after a failure; the error handler reports it
         await progress.show(failed_message(f"The {period} PDF could not be built."))

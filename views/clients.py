@@ -23,6 +23,7 @@ from views.common import (
     fields_section,
     header,
     input_block,
+    link,
     logo_context,
     message,
     modal,
@@ -345,7 +346,7 @@ def client_card(
             [
                 ("Industry", escape(client.industry)),
                 ("Account manager", manager),
-                ("Website", f"<{client.website}|{escape(client.website)}>" if client.website else ""),
+                ("Website", link(client.website) if client.website else ""),
                 ("Location", escape(_location(client))),
             ]
         ),
@@ -446,7 +447,7 @@ def ambiguous_message(query: str, clients: list[Client]) -> dict[str, Any]:
 
 def client_list(page: ClientPage, *, query: str, filters_text: str) -> dict[str, Any]:
     """One page of clients (20) with Previous/Next buttons that carry the filters."""
-    title = f"*Clients* {filters_text}".strip() if filters_text else "*Clients*"
+    title = f"*Clients* {escape(filters_text)}".strip() if filters_text else "*Clients*"
     if not page.clients:
         return message("No clients match", [section(f"{title}\nNo clients match these filters.")])
     blocks: list[dict[str, Any]] = [

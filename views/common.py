@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Self
@@ -23,8 +24,30 @@ def truncate(text: str | None, limit: int) -> str:
 
 
 def escape(text: str | None) -> str:
-    """Make user text safe inside mrkdwn (no accidental mentions, links or formatting breaks)."""
+    """THE mrkdwn escaping helper: every piece of user text that reaches a message, a modal's mrkdwn, a
+    notification `text` or a file's `initial_comment` goes through it. Slack reads `&`, `<` and `>` as
+    control characters (https://api.slack.com/reference/surfaces/formatting#escaping), so escaped,
+    `<!channel>` or `<http://evil|Click>` shows as the literal text instead of pinging or linking."""
     return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_LINK_SCHEMES = ("http://", "https://", "mailto:")
+_LINK_BREAKERS = re.compile(r"[<>|\s]")
+
+
+def mention(slack_user_id: str | None) -> str:
+    """`<@U123>` for a real Slack user id; anything else is shown as escaped text, never as markup."""
+    text = slack_user_id or ""
+    return f"<@{text}>" if SLACK_USER_ID.fullmatch(text) else escape(text)
+
+
+def link(url: str | None, label: str | None = None) -> str:
+    """`<url|label>` for an http(s)/mailto URL that cannot break out of the link; else the escaped text."""
+    label = escape(label if label is not None else url)
+    if not url or not url.lower().startswith(_LINK_SCHEMES) or _LINK_BREAKERS.search(url):
+        return label
+    return f"<{escape(url)}|{label}>"
 
 
 def plain(text: str, limit: int = PLAIN_LABEL_MAX) -> dict[str, Any]:
@@ -165,8 +188,9 @@ def modal(
 
 
 def message(text: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    """A message payload: `text` is the notification fallback, blocks capped at 50."""
-    return {"text": truncate(text, 3000), "blocks": blocks[:MESSAGE_BLOCKS_MAX]}
+    """A message payload: `text` is the notification fallback (plain user text, escaped here: Slack reads
+    it as mrkdwn), blocks capped at 50."""
+    return {"text": truncate(escape(text), 3000), "blocks": blocks[:MESSAGE_BLOCKS_MAX]}
 
 
 def slack_date(moment: datetime, fmt: str = "{date_short}") -> str:
@@ -175,11 +199,12 @@ def slack_date(moment: datetime, fmt: str = "{date_short}") -> str:
 
 
 def error_message(text: str) -> dict[str, Any]:
-    return message(text, [section(f":warning: {text}")])
+    """An error for the user; `text` is plain (it often quotes what they typed) and is escaped."""
+    return message(text, [section(f":warning: {escape(text)}")])
 
 
 def info_message(text: str) -> dict[str, Any]:
-    return message(text, [section(text)])
+    return message(text, [section(escape(text))])
 
 
 def _text(v: Any) -> bool:

@@ -22,6 +22,8 @@ from views.common import (
     escape,
     header,
     input_block,
+    link,
+    mention,
     message,
     modal,
     option,
@@ -211,7 +213,9 @@ def log_form(
             context(f":paperclip: Also attached: {len(state.message_file_ids)} file(s) from the message.")
         )
     if state.permalink:
-        blocks.append(context(f"<{state.permalink}|Link to the Slack message> is kept with the record."))
+        blocks.append(
+            context(f"{link(state.permalink, 'Link to the Slack message')} is kept with the record.")
+        )
     return modal(
         callback_id=LOG_CALLBACK,
         title="Log communication",
@@ -297,7 +301,7 @@ def progress_view(text: str, *, done: bool = False) -> dict[str, Any]:
         callback_id="comm_progress",
         title="Log communication",
         close="Close",
-        blocks=[section(f"{icon} {text}")],
+        blocks=[section(f"{icon} {escape(text)}")],
     )
 
 
@@ -335,7 +339,7 @@ def _participants(record: ClientCommunication) -> str:
     names = []
     for person in record.participants or []:
         if person.get("slack_user_id"):
-            names.append(f"<@{person['slack_user_id']}>")
+            names.append(mention(person["slack_user_id"]))
         else:
             names.append(escape(person.get("name") or person.get("email") or ""))
     return ", ".join(n for n in names[:10] if n) + (" …" if len(names) > 10 else "")
@@ -390,7 +394,7 @@ def history_message(
         if menu:
             block["accessory"] = menu
         files = len(record.attachments or [])
-        details = [f"by <@{entry.logged_by.slack_user_id}>"]
+        details = [f"by {mention(entry.logged_by.slack_user_id)}"]
         if record.participants:
             details.append(f"with {_participants(record)}")
         if entry.job_reference:
@@ -435,6 +439,11 @@ def read_menu_value(value: str) -> tuple[str, uuid.UUID, int | None]:
     kind, _, rest = value.partition(":")
     comm_id, _, index = rest.partition(":")
     return kind, uuid.UUID(comm_id), int(index) if index.isdigit() else None
+
+
+def files_comment(names: list[str]) -> str:
+    """The `initial_comment` of attachments handed back (their original names are user data)."""
+    return f"Here is {escape(', '.join(names))}, as you asked."
 
 
 def archived_message(record: ClientCommunication) -> dict[str, Any]:

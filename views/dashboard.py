@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from bot.models import User
+from bot.models import Client, User
 from bot.roles import ROLE_TITLES
 from bot.services.clients import primary_contact
 from bot.services.dashboard import Dashboard, PortfolioPage
@@ -29,7 +29,9 @@ from views.common import (
     escape,
     fields_section,
     header,
+    link,
     logo_context,
+    mention,
     message,
     option,
     plain,
@@ -90,10 +92,12 @@ def _changes(d: Dashboard, *, shared: bool) -> list[dict[str, Any]]:
 def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = False) -> dict[str, Any]:
     """The dashboard. `shared` is the copy posted for everyone: it leaves out private figures (revenue)."""
     client, stats = d.client, d.stats
-    manager = client.account_manager.mention if client.account_manager else "no account manager"
+    manager = (
+        mention(client.account_manager.slack_user_id) if client.account_manager else "no account manager"
+    )
     contact = primary_contact(client)
     who = (
-        f"{escape(contact.full_name)} <mailto:{contact.email}|{escape(contact.email)}>"
+        f"{escape(contact.full_name)} {link(f'mailto:{contact.email}', contact.email)}"
         if contact
         else "no contact"
     )
@@ -166,15 +170,25 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
 
 
 def progress_message(text: str) -> dict[str, Any]:
-    return message(text, [section(f":hourglass_flowing_sand: {text}")])
+    """Progress of slow work; `text` is plain (it may name the client) and is escaped."""
+    return message(text, [section(f":hourglass_flowing_sand: {escape(text)}")])
 
 
 def sent_message(text: str) -> dict[str, Any]:
-    return message(text, [section(f":white_check_mark: {text}")])
+    return message(text, [section(f":white_check_mark: {escape(text)}")])
 
 
 def failed_message(text: str) -> dict[str, Any]:
-    return message(text, [section(f":x: {text}")])
+    return message(text, [section(f":x: {escape(text)}")])
+
+
+def chart_comment(client: Client) -> str:
+    """The `initial_comment` of the dashboard chart (mrkdwn)."""
+    return f"Pipeline and hires of *{escape(client.name)}*."
+
+
+def export_comment(client: Client) -> str:
+    return f"Dashboard report of *{escape(client.name)}*."
 
 
 def home_view(

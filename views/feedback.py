@@ -18,6 +18,7 @@ from views.common import (
     escape,
     header,
     input_block,
+    mention,
     message,
     modal,
     option,
@@ -213,6 +214,15 @@ def finalized_message(client: Client, period: str, count: int) -> dict[str, Any]
     return message(f"Finalised {period}", [section(text)])
 
 
+def chart_comment(client: Client) -> str:
+    """The `initial_comment` of the feedback chart, posted into the conversation (mrkdwn)."""
+    return f"Client feedback of *{escape(client.name)}* by quarter."
+
+
+def pdf_comment(client: Client, period: str, vs: str) -> str:
+    return f"Performance report of *{escape(client.name)}*, {period} vs {vs}."
+
+
 def reminder_message(period: str, clients: list[Client]) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         section(
@@ -233,7 +243,9 @@ def reminder_message(period: str, clients: list[Client]) -> dict[str, Any]:
 
 
 def reminder_summary(period: str, per_manager: dict[str, int]) -> dict[str, Any]:
-    lines = "\n".join(f"• <@{slack_id}>: {n} client(s)" for slack_id, n in list(per_manager.items())[:40])
+    lines = "\n".join(
+        f"• {mention(slack_id)}: {n} client(s)" for slack_id, n in list(per_manager.items())[:40]
+    )
     total = sum(per_manager.values())
     return message(
         f"Feedback reminders for {period}",

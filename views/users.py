@@ -7,13 +7,14 @@ from typing import Any
 from bot.models import User
 from bot.roles import ROLE_TITLES
 from bot.services.users import Departure
-from views.common import context, escape, message, section
+from views.common import context, escape, mention, message, section
 
 CLIENTS_LISTED_MAX = 40  # one line each in a section; the rest are counted
 
 
 def role_changed_message(user: User) -> dict[str, Any]:
-    text = f":bust_in_silhouette: {user.mention} is now *{ROLE_TITLES[user.role_enum]}* (`{user.role}`)."
+    who = mention(user.slack_user_id)
+    text = f":bust_in_silhouette: {who} is now *{ROLE_TITLES[user.role_enum]}* (`{user.role}`)."
     return message(f"{user.display_name} is now {user.role}", [section(text)])
 
 

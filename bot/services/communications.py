@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -40,12 +41,24 @@ TYPE_ALIASES = {
 }
 
 
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
 class Participant(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
+    # A Slack user id (https://api.slack.com/changelog/2016-08-11-user-id-format-changes): anything else
+    # would be rendered inside <@…> markup.
     slack_user_id: str | None = Field(default=None, max_length=32)
     name: str | None = Field(default=None, max_length=255)
     email: EmailStr | None = None
+
+    @field_validator("slack_user_id")
+    @classmethod
+    def _slack_id(cls, value: str | None) -> str | None:
+        if value is not None and not SLACK_USER_ID.fullmatch(value):
+            raise ValueError("Use a Slack user id such as U012AB3CD.")
+        return value
 
 
 class CommunicationIn(BaseModel):

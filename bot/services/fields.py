@@ -79,14 +79,23 @@ def normalize_phone(raw: str, country: str | None) -> str:
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
+# Whitespace, control characters, and what ends or splits Slack link markup or an HTML attribute.
+_URL_BREAKERS = re.compile(r"[\s\x00-\x1f\x7f<>|\"'`\\]")
+
+
 def normalize_website(raw: str) -> str:
     """`acme.com` -> `https://acme.com`; rejects anything that is not an http(s) URL with a real host."""
     text = raw.strip()
+    if _URL_BREAKERS.search(text):  # would break out of Slack's <url|label> link markup (or a PDF's)
+        raise ValueError("Enter a website address such as https://acme.com (no spaces, <, >, | or quotes).")
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("http", "https") or not _HOST.match(host) or " " in text:
+    try:
+        parts = urlsplit(text)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # e.g. an unbalanced [ in the host
+        host, parts = "", None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not _HOST.match(host):
         raise ValueError("Enter a website address such as https://acme.com.")
     return text
 

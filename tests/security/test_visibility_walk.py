@@ -124,7 +124,12 @@ async def _settled(fake: Any, replies: list[Any], quiet: float = 0.3) -> str:
     deadline, last, since = time.monotonic() + 3 + quiet, None, time.monotonic()
     while time.monotonic() < deadline:
         now = _sent(fake, replies)
-        activity = any(c.method not in QUIET_CALLS for c in fake.calls) or fake.responses or fake.uploads
+        activity = (
+            any(c.method not in QUIET_CALLS for c in fake.calls)
+            or fake.responses
+            or fake.uploads
+            or any(r.body for r in replies)
+        )
         if now != last:
             last, since = now, time.monotonic()
         elif activity and time.monotonic() - since > quiet:
