@@ -25,6 +25,7 @@ from views.common import (
     input_block,
     link,
     logo_context,
+    mention,
     message,
     modal,
     option,
@@ -335,7 +336,7 @@ def client_card(
     today: date | None = None,
 ) -> list[dict[str, Any]]:
     icon = STATUS_ICONS.get(client.status, "")
-    manager = client.account_manager.mention if client.account_manager else "_unassigned_"
+    manager = mention(client.account_manager.slack_user_id) if client.account_manager else "_unassigned_"
     blocks = [
         header(client.name),
         logo_context(
@@ -456,9 +457,11 @@ def client_list(page: ClientPage, *, query: str, filters_text: str) -> dict[str,
     ]
     for client in page.clients:
         contact = primary_contact(client)
-        manager = client.account_manager.mention if client.account_manager else "no account manager"
+        manager = (
+            mention(client.account_manager.slack_user_id) if client.account_manager else "no account manager"
+        )
         details = " · ".join(p for p in (escape(client.industry), escape(_location(client))) if p)
-        who = f"{escape(contact.full_name)} <{contact.email}>" if contact else "no contact"
+        who = f"{contact.full_name} <{contact.email}>" if contact else "no contact"  # escaped once, below
         blocks.append(
             section(
                 f"{STATUS_ICONS.get(client.status, '')} *{escape(client.name)}* `{client.client_code}`\n"
