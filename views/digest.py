@@ -78,9 +78,8 @@ def channel_problem_message(*, what: str, channel: str, error: str) -> dict[str,
     # A channel Slack does not show the bot would render as "private channel": name it by its id instead.
     where = f"`{escape(channel)}`" if error == "channel_not_found" else f"<#{channel}>"
     problem, fix = problem.format(where=where, channel=channel), fix.format(where=where, channel=channel)
-    text = f"{what} was not posted to {where}. {problem}"
     return message(
-        text,
+        f"{what} was not posted to {channel}.",  # the notification: plain text, escaped by message()
         [
             section(f":warning: *{escape(what)} was not posted to {where}.*\n{problem}"),
             section(f"*To fix it:* {fix}"),

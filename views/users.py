@@ -43,7 +43,7 @@ def access_refused_message(reason: str) -> dict[str, Any]:
 
 def departed_manager_message(departure: Departure) -> dict[str, Any]:
     """To each HR Admin: an account manager was deactivated in Slack; their clients need a new one."""
-    who = f"<@{departure.slack_user_id}> ({escape(departure.display_name)})"
+    who = f"{mention(departure.slack_user_id)} ({escape(departure.display_name)})"
     lines = [f"• `{code}` {escape(name)}" for code, name in departure.clients[:CLIENTS_LISTED_MAX]]
     more = len(departure.clients) - len(lines)
     if more > 0:

@@ -134,7 +134,7 @@ async def test_the_client_modal_refuses_the_spoofing_website(slack, fake, rt) ->
     async with rt.db.session() as session:
         await factories.user(session, MANAGER, Role.MANAGER)
     await slack.command("new", user_id=MANAGER)
-    view = (await fake.wait_for("views.open")).params["view"]
+    view = await fake.filled(await fake.wait_for("views.open"))
     values = slack.form_values(
         view,
         {
@@ -157,7 +157,7 @@ async def test_a_stored_spoofing_website_renders_as_text(slack, fake, rt) -> Non
     async with rt.db.session() as session:
         await session.execute(update(Client).where(Client.id == acme.id).values(website=EVIL_SITE))
     await slack.block_action("client_open", value=str(acme.id), user_id=MANAGER)
-    card = (await fake.wait_for("views.open")).params["view"]
+    card = await fake.filled(await fake.wait_for("views.open"))
     assert markup_in(card) == []
     assert "&gt;*SPOOF*&lt;!here&gt;|Login" in json.dumps(card, ensure_ascii=False)
 
