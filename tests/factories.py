@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import Client, Role, User
+from bot.db import Database
+from bot.models import Client, ClientCommunication, Role, User
 from bot.services import clients, users
 
 ADMINS = frozenset({"UADMIN"})
@@ -52,3 +54,16 @@ async def client(
 ) -> Client:
     data = clients.parse_client(client_input(name, **overrides))
     return await clients.create(session, actor=actor, data=data, confirm_duplicate=True)
+
+
+async def acme_with_team(db: Database) -> Client:
+    """The usual cast of the Slack tests: "Acme", managed by UMANAGER, with URECRUITER known too."""
+    async with db.session() as session:
+        manager = await user(session, "UMANAGER", Role.MANAGER)
+        await user(session, "URECRUITER", Role.RECRUITER)
+        return await client(session, manager, "Acme")
+
+
+async def stored_communications(db: Database) -> list[ClientCommunication]:
+    async with db.session() as session:
+        return list(await session.scalars(select(ClientCommunication)))

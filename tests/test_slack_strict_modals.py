@@ -27,15 +27,11 @@ LOG_FORM = {"type": "call", "subject": "Quarterly review", "when": 1772352000}
 
 
 async def _acme(rt) -> Client:
-    async with rt.db.session() as session:
-        manager = await factories.user(session, MANAGER, Role.MANAGER)
-        await factories.user(session, RECRUITER, Role.RECRUITER)
-        return await factories.client(session, manager, "Acme")
+    return await factories.acme_with_team(rt.db)
 
 
 async def _stored(rt) -> list[ClientCommunication]:
-    async with rt.db.session() as session:
-        return list(await session.scalars(select(ClientCommunication)))
+    return await factories.stored_communications(rt.db)
 
 
 # -- the fake itself: what Slack refuses -----------------------------------------------------------------

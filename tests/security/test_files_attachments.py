@@ -8,7 +8,6 @@ import json
 
 import aiohttp
 import pytest
-from sqlalchemy import select
 
 from bot.models import ClientCommunication, Role
 from bot.services import api_tokens, communications
@@ -66,15 +65,11 @@ DISGUISED = {
 
 
 async def _acme(rt):
-    async with rt.db.session() as session:
-        manager = await factories.user(session, MANAGER, Role.MANAGER)
-        await factories.user(session, RECRUITER, Role.RECRUITER)
-        return await factories.client(session, manager, "Acme")
+    return await factories.acme_with_team(rt.db)
 
 
 async def _stored(rt) -> list[ClientCommunication]:
-    async with rt.db.session() as session:
-        return list(await session.scalars(select(ClientCommunication)))
+    return await factories.stored_communications(rt.db)
 
 
 def _stored_files(rt) -> list:

@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from sqlalchemy import select
 
 from bot.config import Settings
-from bot.models import Client, ClientCommunication, Role
+from bot.models import Client, ClientCommunication
 from tests import factories
-from tests.conftest import BOT_TOKEN, MANAGER, RECRUITER
+from tests.conftest import BOT_TOKEN, RECRUITER
 
 LOG_FORM = {"type": "email", "subject": "Offer letter", "when": 1772352000}
 
@@ -39,15 +38,11 @@ async def foreign_host() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
 
 
 async def _acme(rt) -> Client:
-    async with rt.db.session() as session:
-        manager = await factories.user(session, MANAGER, Role.MANAGER)
-        await factories.user(session, RECRUITER, Role.RECRUITER)
-        return await factories.client(session, manager, "Acme")
+    return await factories.acme_with_team(rt.db)
 
 
 async def _stored(rt) -> list[ClientCommunication]:
-    async with rt.db.session() as session:
-        return list(await session.scalars(select(ClientCommunication)))
+    return await factories.stored_communications(rt.db)
 
 
 async def _log_with(slack, fake, rt, file_info: dict) -> str:
