@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bot.config import Settings
 from bot.db import Database
@@ -14,6 +15,8 @@ class Runtime:
     settings: Settings
     db: Database
     storage: LocalStorage
+    # The Slack organisation the bot token belongs to (auth.test), learnt on first use by handlers.common.
+    slack_installation: Any = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:

@@ -73,20 +73,18 @@ async def slack_profile(client: AsyncWebClient, user_id: str) -> users.SlackProf
     return None
 
 
-_INSTALLATIONS: dict[tuple[str, str | None], users.Organisation] = {}
-
-
-async def installation(client: AsyncWebClient) -> users.Organisation:
-    """The organisation the bot token belongs to (`auth.test`), asked once per process."""
-    key = (client.base_url, client.token)
-    if key not in _INSTALLATIONS:
+async def installation(context: AsyncBoltContext, client: AsyncWebClient) -> users.Organisation:
+    """The organisation the bot token belongs to (`auth.test`), asked once per running app (kept on its
+    Runtime, so two apps in one process never share an answer)."""
+    rt = runtime(context)
+    if rt.slack_installation is None:
         try:
             auth = await client.auth_test()
         except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as error:
             log.warning("auth.test failed: %r", error)
             raise users.AccessRefused("unknown") from error
-        _INSTALLATIONS[key] = users.Organisation(auth.get("team_id"), auth.get("enterprise_id"))
-    return _INSTALLATIONS[key]
+        rt.slack_installation = users.Organisation(auth.get("team_id"), auth.get("enterprise_id"))
+    return rt.slack_installation
 
 
 async def note_actor_origin(body: dict[str, Any], context: AsyncBoltContext, next: Any) -> None:
@@ -127,7 +125,7 @@ async def check_origin(context: AsyncBoltContext, client: AsyncWebClient) -> use
     """The installation's organisation, once the payload's team and enterprise (note_actor_origin) are
     found to be its own; AccessRefused otherwise. Asks Slack nothing but a cached auth.test, so it runs
     before anything is shown or read."""
-    home = await installation(client)
+    home = await installation(context, client)
     users.check_origin(
         home, team_ids=context.get("actor_teams") or (), enterprise_id=context.get("actor_enterprise")
     )

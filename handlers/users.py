@@ -45,7 +45,7 @@ async def command_role(request: CommandRequest) -> None:
             role=Role(words[1].lower()),
             admins=runtime(request.context).settings.admins,
             profile=profile,
-            home=await installation(request.client),
+            home=await installation(request.context, request.client),
         )
     await request.reply(role_changed_message(user))  # after the commit, so what we say is what is stored
 
@@ -57,7 +57,7 @@ async def on_user_change(event: dict[str, Any], context: AsyncBoltContext, clien
     user = event.get("user")
     if not isinstance(user, dict) or not user.get("id"):
         return
-    home = await installation(client)
+    home = await installation(context, client)
     if not home.includes(team_id=context.team_id, enterprise_id=context.enterprise_id):
         log.warning("%s for another installation (%s) ignored", event.get("type"), context.team_id)
         return
