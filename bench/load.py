@@ -1,0 +1,461 @@
+"""The whole system under load, side by side with a bare Bolt app (issue 14).
+
+    python -m bench.load DATABASE_URL [--concurrency 1,4,16] [--seconds 10]
+        [--scenarios show,show-big,history,search,list,button,export] [--json OUT]
+
+Starts a fake Slack Web API on loopback (bench/fake_slack.py), `clientbot serve` and a bare Bolt AsyncApp
+(bench/bare_bolt.py) as one process each, then drives them with a closed-loop load generator: each of N
+concurrent users sends a signed slash command (or button click) with its own response_url and sends the
+next one once the final reply has arrived there. For every scenario and concurrency it runs clientbot,
+then bare Bolt, for the same fixed time, and prints throughput, ack and reply latency percentiles,
+errors, CPU per request and RSS of the server process, and the clientbot/bare throughput ratio."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.fake_slack import TEAM_ID, FakeSlack
+
+SIGNING_SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench"
+APP_ID = "A0CLIENTBOT"
+SCENARIOS = ("show", "show-big", "history", "search", "list", "button", "export")
+MIRRORED = {"show", "show-big", "history", "search", "list", "button"}  # bare Bolt answers these alike
+HISTORY_BUTTON = "comm_history_open"  # views.clients.HISTORY_ACTION: the client's history, by response_url
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Data:
+    """What the scenarios ask about, picked from the database once."""
+
+    clients: list[tuple[str, str]]  # (client id, client code)
+    biggest: tuple[str, str, int]  # (id, code, jobs)
+    searches: list[tuple[str, str]]  # (client code, a word from one of its communications' subjects)
+
+
+async def pick_data(url: str) -> Data:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as db:
+            rows = (
+                await db.execute(
+                    text(
+                        "SELECT c.id, c.client_code, count(j.id) AS jobs FROM clients c"
+                        " LEFT JOIN jobs j ON j.client_id = c.id GROUP BY c.id, c.client_code"
+                        " ORDER BY jobs DESC"
+                    )
+                )
+            ).all()
+            subjects = (
+                await db.execute(
+                    text(
+                        "SELECT c.client_code, m.subject FROM client_communications m"
+                        " JOIN clients c ON c.id = m.client_id WHERE m.subject IS NOT NULL"
+                        " ORDER BY random() LIMIT 500"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    if not rows:
+        raise SystemExit("no clients in the database: seed it (python -m bench.seed URL, or clientbot demo)")
+    searches = []
+    for code, subject in subjects:
+        words = [w for w in re.findall(r"[A-Za-z]{5,}", subject or "")]
+        if words:
+            searches.append((code, random.choice(words).lower()))
+    clients = [(str(r[0]), r[1]) for r in rows]
+    random.shuffle(clients)
+    return Data(
+        clients=clients[:2000],
+        biggest=(str(rows[0][0]), rows[0][1], rows[0][2]),
+        searches=searches or [(c[1], "meeting") for c in clients[:50]],
+    )
+
+
+# -- the servers ---------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15)
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_server(name: str, argv: list[str], env: dict[str, str], logs: Path, cwd: Path) -> Server:
+    port = free_port()
+    log = (logs / f"{name}.log").open("w")
+    process = subprocess.Popen(
+        argv, env=env | {"PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT, cwd=cwd
+    )
+    return Server(name, process, port)
+
+
+async def wait_ready(server: Server, session: aiohttp.ClientSession, seconds: float = 60.0) -> None:
+    """Up once it answers HTTP at all (an unsigned request gets 401 from Bolt)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"{server.name} exited with {server.process.returncode}: see its log")
+        try:
+            async with session.post(server.url, data=b"") as response:
+                await response.read()
+                return
+        except aiohttp.ClientError:
+            await asyncio.sleep(0.2)
+    raise SystemExit(f"{server.name} did not start within {seconds:.0f} s")
+
+
+# -- the load generator --------------------------------------------------------------------------------
+class Load:
+    def __init__(self, fake: FakeSlack, session: aiohttp.ClientSession, data: Data, timeout: float) -> None:
+        self.fake, self.session, self.data, self.timeout = fake, session, data, timeout
+        self.verifier = SignatureVerifier(SIGNING_SECRET)
+        self.reply_bytes: dict[str, int] = {}  # scenario -> clientbot's median final reply size
+
+    def command_text(self, scenario: str) -> str:
+        if scenario == "show-big":
+            return f"show {self.data.biggest[1]}"
+        if scenario == "search":
+            code, word = random.choice(self.data.searches)
+            return f"history {code} {word}"
+        if scenario == "list":
+            return "list"
+        _, code = random.choice(self.data.clients)
+        return f"{'show' if scenario == 'show' else scenario} {code}"
+
+    def body(self, scenario: str, user_id: str, response_url: str) -> str:
+        trigger = f"{int(time.time())}.{random.randrange(10**12)}.{uuid.uuid4().hex}"
+        if scenario == "button":
+            client_id, _ = random.choice(self.data.clients)
+            payload = {
+                "type": "block_actions",
+                "team": {"id": TEAM_ID, "domain": "bench"},
+                "enterprise": None,
+                "user": {
+                    "id": user_id,
+                    "username": user_id.lower(),
+                    "name": user_id.lower(),
+                    "team_id": TEAM_ID,
+                },
+                "api_app_id": APP_ID,
+                "token": "legacy-verification-token",
+                "is_enterprise_install": False,
+                "container": {
+                    "type": "message",
+                    "message_ts": "1700000000.000001",
+                    "channel_id": "C0001",
+                    "is_ephemeral": True,
+                },
+                "channel": {"id": "C0001", "name": "general"},
+                "state": {"values": {}},
+                "response_url": response_url,
+                "trigger_id": trigger,
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": HISTORY_BUTTON,
+                        "block_id": "b",
+                        "value": client_id,
+                        "action_ts": str(time.time()),
+                    }
+                ],
+            }
+            return urlencode({"payload": json.dumps(payload)})
+        return urlencode(
+            {
+                "token": "legacy-verification-token",
+                "team_id": TEAM_ID,
+                "team_domain": "bench",
+                "channel_id": "C0001",
+                "channel_name": "general",
+                "user_id": user_id,
+                "user_name": user_id.lower(),
+                "command": "/client",
+                "text": self.command_text(scenario),
+                "api_app_id": APP_ID,
+                "is_enterprise_install": "false",
+                "response_url": response_url,
+                "trigger_id": trigger,
+            }
+        )
+
+    async def one(self, server: Server, scenario: str, user_id: str, sample: Sample) -> None:
+        response_url, reply = self.fake.response_url()
+        body = self.body(scenario, user_id, response_url)
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": self.verifier.generate_signature(timestamp=ts, body=body),
+        }
+        if server.name == "bare":
+            headers["X-Bench-Reply-Bytes"] = str(self.reply_bytes.get(scenario, 3000))
+        sent = time.perf_counter()
+        try:
+            async with self.session.post(server.url, data=body.encode(), headers=headers) as response:
+                await response.read()
+                acked = time.perf_counter()
+                status = response.status
+        except (aiohttp.ClientError, OSError):
+            self.fake.forget(response_url)
+            sample.errors += 1
+            return
+        sample.ack.append(acked - sent)
+        if status != 200:
+            self.fake.forget(response_url)
+            sample.errors += 1
+            return
+        try:
+            got = await asyncio.wait_for(reply, self.timeout)
+        except TimeoutError:
+            sample.timeouts += 1
+            return
+        finally:
+            self.fake.forget(response_url)
+        if got.error:
+            sample.errors += 1
+            sample.error_texts.add(got.text)
+            return
+        sample.reply.append(got.at - sent)
+        sample.sizes.append(got.size)
+
+    async def phase(self, server: Server, scenario: str, concurrency: int, seconds: float) -> Sample:
+        sample = Sample(scenario, concurrency, server.name)
+        cpu = server.cpu_seconds()
+        start = time.perf_counter()
+        deadline = start + seconds
+
+        async def user(n: int) -> None:
+            while time.perf_counter() < deadline:
+                await self.one(server, scenario, bench_user(n), sample)
+
+        await asyncio.gather(*(user(n) for n in range(concurrency)))
+        sample.elapsed = time.perf_counter() - start
+        sample.cpu = server.cpu_seconds() - cpu
+        sample.rss_mb = server.rss_mb()
+        if server.name == "clientbot" and sample.sizes:
+            self.reply_bytes[scenario] = sorted(sample.sizes)[len(sample.sizes) // 2]
+        return sample
+
+
+def bench_user(n: int) -> str:
+    return f"UBENCH{n:03d}"
+
+
+@dataclass
+class Sample:
+    scenario: str
+    concurrency: int
+    target: str
+    ack: list[float] = field(default_factory=list)
+    reply: list[float] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    errors: int = 0
+    timeouts: int = 0
+    elapsed: float = 0.0
+    cpu: float = 0.0
+    rss_mb: float = 0.0
+    error_texts: set[str] = field(default_factory=set)
+
+    @property
+    def requests(self) -> int:
+        return len(self.reply)
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        done = self.requests + self.errors + self.timeouts
+        return 1000 * self.cpu / done if done else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "concurrency": self.concurrency,
+            "target": self.target,
+            "requests": self.requests,
+            "throughput": round(self.throughput, 1),
+            "ack_ms": {f"p{p}": round(percentile(self.ack, p) * 1000, 1) for p in (50, 95, 99)},
+            "reply_ms": {f"p{p}": round(percentile(self.reply, p) * 1000, 1) for p in (50, 95, 99)},
+            "errors": self.errors,
+            "timeouts": self.timeouts,
+            "cpu_ms_per_request": round(self.cpu_ms, 2),
+            "rss_mb": round(self.rss_mb, 1),
+            "reply_bytes": sorted(self.sizes)[len(self.sizes) // 2] if self.sizes else 0,
+            "seconds": round(self.elapsed, 2),
+        }
+
+
+def percentile(values: list[float], p: int) -> float:
+    """Nearest rank; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+HEADER = (
+    f"{'scenario':<9} {'conc':>4} {'target':<9} {'reqs':>6} {'req/s':>7} "
+    f"{'ack p50/p95/p99 ms':>21} {'reply p50/p95/p99 ms':>23} {'err/tmo':>8} "
+    f"{'CPU ms/req':>10} {'RSS MB':>7} {'ratio':>6}"
+)
+
+
+def row(sample: Sample, ratio: float | None) -> str:
+    s = sample.summary()
+    ack = "/".join(
+        f"{s['ack_ms'][k]:.0f}" if s["ack_ms"][k] >= 10 else f"{s['ack_ms'][k]:.1f}" for k in s["ack_ms"]
+    )
+    rep = "/".join(
+        f"{s['reply_ms'][k]:.0f}" if s["reply_ms"][k] >= 10 else f"{s['reply_ms'][k]:.1f}"
+        for k in s["reply_ms"]
+    )
+    errors = f"{s['errors']}/{s['timeouts']}"
+    return (
+        f"{s['scenario']:<9} {s['concurrency']:>4} {s['target']:<9} "
+        f"{s['requests']:>6} {s['throughput']:>7.1f} "
+        f"{ack:>21} {rep:>23} {errors:>8} "
+        f"{s['cpu_ms_per_request']:>10.1f} {s['rss_mb']:>7.0f} {'' if ratio is None else f'{ratio:.2f}':>6}"
+    )
+
+
+# -- the run -------------------------------------------------------------------------------------------
+async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    data = await pick_data(args.database_url)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = set(scenarios) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})")
+    users = [bench_user(n) for n in range(max(levels))]
+    print(
+        f"{len(data.clients)} clients sampled; biggest {data.biggest[1]} ({data.biggest[2]} jobs); "
+        f"{len(data.searches)} search words",
+        flush=True,
+    )
+    fake = FakeSlack(token=TOKEN, users=set(users))
+    await fake.start()
+    work = Path(tempfile.mkdtemp(prefix="clientbot-load-"))
+    logs = Path(args.log_dir) if args.log_dir else work
+    logs.mkdir(parents=True, exist_ok=True)
+    env = os.environ | {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "DATABASE_URL": args.database_url,
+        "CLIENTBOT_ADMINS": ",".join(users),  # every load user may see every client and export
+        "CLIENTBOT_SLACK_FILE_HOSTS": fake.base_url,
+        "CLIENTBOT_STORAGE_DIR": str(work / "files"),
+    }
+    env.pop("SLACK_APP_TOKEN", None)  # HTTP mode, not Socket Mode
+    clientbot = start_server("clientbot", [sys.executable, "-m", "bot.cli", "serve"], env, logs, work)
+    bare = start_server(
+        "bare", [sys.executable, str(Path(__file__).with_name("bare_bolt.py"))], env, logs, work
+    )
+    connector = aiohttp.TCPConnector(limit=0)
+    results: list[dict[str, Any]] = []
+    try:
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await wait_ready(clientbot, session)
+            await wait_ready(bare, session)
+            load = Load(fake, session, data, args.timeout)
+            # Warm-up, not measured: every user is seen once (users.info) and each scenario runs once.
+            for server in (clientbot, bare):
+                warm = Sample("warm-up", 0, server.name)
+                await asyncio.gather(*(load.one(server, "show", u, warm) for u in users))
+                for scenario in scenarios:
+                    await load.one(server, scenario, users[0], warm)
+            print(f"logs: {logs}\n\n{HEADER}", flush=True)
+            for scenario in scenarios:
+                for concurrency in levels:
+                    ours = await load.phase(clientbot, scenario, concurrency, args.seconds)
+                    theirs = None
+                    if scenario in MIRRORED and not args.no_bare:
+                        await asyncio.sleep(0.5)
+                        theirs = await load.phase(bare, scenario, concurrency, args.seconds)
+                    ratio = ours.throughput / theirs.throughput if theirs and theirs.throughput else None
+                    print(row(ours, ratio), flush=True)
+                    results.append(ours.summary() | {"ratio": ratio and round(ratio, 3)})
+                    if theirs:
+                        print(row(theirs, None), flush=True)
+                        results.append(theirs.summary())
+                    for text_ in sorted(ours.error_texts)[:3]:
+                        print(f"    clientbot error reply: {text_}", flush=True)
+                    await asyncio.sleep(0.5)
+            print(f"\nSlack API calls answered: {dict(sorted(fake.calls.items()))}")
+    finally:
+        clientbot.stop()
+        bare.stop()
+        await fake.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
+    parser.add_argument("database_url")
+    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated concurrent users")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a reply")
+    parser.add_argument("--no-bare", action="store_true", help="drive clientbot only")
+    parser.add_argument("--log-dir", help="where the servers' logs go (default: a temporary directory)")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    results = asyncio.run(run(args))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
