@@ -77,6 +77,12 @@ async def post(
         return response.status, await response.json()
 
 
+async def send(app_url: str, message: EmailMessage) -> tuple[int, dict[str, Any]]:
+    """One message posted to /integrations/email on a connection of its own."""
+    async with aiohttp.ClientSession() as http:
+        return await post(http, app_url, message.as_bytes())
+
+
 async def techcorp(rt) -> Client:
     async with rt.db.session() as session:
         manager = await factories.user(session, MANAGER, Role.MANAGER)

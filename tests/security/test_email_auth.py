@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
 import pytest
 
 from tests.conftest import MANAGER
-from tests.security.emails import AUTHSERV, configure, email, failed, passed, post, stored, techcorp
+from tests.security.emails import AUTHSERV, configure, email, failed, passed, send, stored, techcorp
 
 SPOOF = "CEO <ceo@techcorp.example.com>"
 
@@ -19,14 +18,9 @@ def settings(settings):
     return configure(settings)
 
 
-async def _post(app_url, message) -> tuple[int, dict]:
-    async with aiohttp.ClientSession() as http:
-        return await post(http, app_url, message.as_bytes())
-
-
 async def test_spoofed_ceo_with_failing_spf_dkim_dmarc_is_refused(app_url, rt) -> None:
     await techcorp(rt)
-    status, body = await _post(app_url, email(sender=SPOOF, subject="Wire the fee today", auth=[failed()]))
+    status, body = await send(app_url, email(sender=SPOOF, subject="Wire the fee today", auth=[failed()]))
     assert status == 422, body
     assert body["error"]["code"] == "unauthenticated"
     assert "dmarc=fail" in body["error"]["message"] and "ceo@techcorp.example.com" in body["error"]["message"]
@@ -47,7 +41,7 @@ async def test_spoofed_ceo_with_failing_spf_dkim_dmarc_is_refused(app_url, rt) -
 )
 async def test_unauthenticated_mail_is_refused_by_default(app_url, rt, auth) -> None:
     await techcorp(rt)
-    status, body = await _post(app_url, email(sender=SPOOF, subject="Urgent", auth=auth))
+    status, body = await send(app_url, email(sender=SPOOF, subject="Urgent", auth=auth))
     assert status == 422 and body["error"]["code"] == "unauthenticated", body
     assert await stored(rt) == []
 
@@ -55,7 +49,7 @@ async def test_unauthenticated_mail_is_refused_by_default(app_url, rt, auth) -> 
 async def test_flag_policy_logs_spoofed_mail_marked_unverified(app_url, rt, slack, fake) -> None:
     rt.settings = rt.settings.model_copy(update={"email_auth": "flag"})
     client = await techcorp(rt)
-    status, body = await _post(app_url, email(sender=SPOOF, subject="Wire the fee today", auth=[failed()]))
+    status, body = await send(app_url, email(sender=SPOOF, subject="Wire the fee today", auth=[failed()]))
     assert status == 201 and body["verified"] is False, body
     [record] = await stored(rt)
     assert record.source == "email-unverified" and record.subject == "Wire the fee today"
@@ -66,7 +60,7 @@ async def test_flag_policy_logs_spoofed_mail_marked_unverified(app_url, rt, slac
 
 async def test_authenticated_mail_is_logged_as_verified(app_url, rt) -> None:
     await techcorp(rt)
-    status, body = await _post(app_url, email(auth=[passed()]))
+    status, body = await send(app_url, email(auth=[passed()]))
     assert status == 201 and body["verified"] is True, body
     [record] = await stored(rt)
     assert record.source == "email"

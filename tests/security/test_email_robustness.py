@@ -9,11 +9,10 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-import aiohttp
 import pytest
 
 from bot import clock
-from tests.security.emails import configure, email, post, stored, techcorp
+from tests.security.emails import configure, email, send, stored, techcorp
 
 
 @pytest.fixture
@@ -21,17 +20,12 @@ def settings(settings):
     return configure(settings)
 
 
-async def _post(app_url, message) -> tuple[int, dict]:
-    async with aiohttp.ClientSession() as http:
-        return await post(http, app_url, message.as_bytes())
-
-
 async def test_a_date_beyond_utc_falls_back_to_the_receipt_time(app_url, rt) -> None:
     await techcorp(rt)
     message = email(subject="From the far future")
     message.replace_header("Date", "Fri, 31 Dec 9999 23:59:59 -2359")
     received = clock.now()
-    status, body = await _post(app_url, message)
+    status, body = await send(app_url, message)
     assert status == 201, body
     [record] = await stored(rt)
     assert abs(record.communication_date - received) < timedelta(minutes=1)
@@ -46,7 +40,7 @@ async def test_a_forwarded_message_is_kept_as_an_eml_attachment(app_url, rt) -> 
     message = email(subject="Fwd: My CV", text="See Ann's mail below.")
     message.add_attachment(forwarded)  # a message/rfc822 part
     assert [p.get_content_type() for p in message.iter_attachments()] == ["message/rfc822"]
-    status, body = await _post(app_url, message)
+    status, body = await send(app_url, message)
     assert status == 201 and body["attachments"] == 1, body
     [record] = await stored(rt)
     [meta] = record.attachments
@@ -62,7 +56,7 @@ async def test_one_unparsable_cc_does_not_reject_the_message(app_url, rt) -> Non
     await techcorp(rt)
     cc = "undisclosed@localhost, Jane <jane@agency.example.com>"
     message = email(subject="Shortlist", headers={"Cc": cc})
-    status, body = await _post(app_url, message)
+    status, body = await send(app_url, message)
     assert status == 201, body
     [record] = await stored(rt)
     emails = [p["email"] for p in record.participants]
