@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.db import Database
 from bot.storage import LocalStorage
+
+if TYPE_CHECKING:
+    from bot.services.users import Organisation
 
 
 @dataclass
@@ -16,7 +19,7 @@ class Runtime:
     db: Database
     storage: LocalStorage
     # The Slack organisation the bot token belongs to (auth.test), learnt on first use by handlers.common.
-    slack_installation: Any = None
+    slack_installation: Organisation | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
