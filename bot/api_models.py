@@ -187,3 +187,31 @@ class BulkOut(Out):
     dry_run: bool
     results: list[BulkResultOut]
     summary: dict[str, int]
+
+
+class PrivacyExportOut(Out):
+    request_id: uuid.UUID
+    email: str
+    generated_at: datetime
+    names: list[str]
+    phones: list[str]
+    contacts: list[dict[str, Any]]
+    candidates: list[dict[str, Any]]
+    applications: list[dict[str, Any]]
+    communications: list[dict[str, Any]]
+    feedback_mentions: list[dict[str, Any]]
+    audit_entries: list[dict[str, Any]]
+    privacy_requests: list[dict[str, Any]]
+    attachments: list[dict[str, Any]]
+    counts: dict[str, int]
+
+
+class PrivacyEraseOut(Out):
+    request_id: uuid.UUID
+    redacted_at: datetime
+    by: str
+    contacts: int
+    candidates: int
+    communications: int
+    other_fields: int
+    found: bool

@@ -1,10 +1,11 @@
 """`clientbot` command line: serve, migrate, api-token (create, list, revoke), import, report, jobs,
-db harden."""
+db harden, privacy (export, erase)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -262,6 +263,29 @@ async def _harden(settings: Settings, app_role: str, owner: str | None) -> list[
         await rt.db.dispose()
 
 
+async def _privacy(settings: Settings, args: argparse.Namespace) -> dict:
+    """A personal-data export or erasure, as the HR Admin named by --by (else the command line's
+    operator account)."""
+    from bot.services import privacy
+
+    rt = Runtime.from_settings(settings)
+    try:
+        await migrate(rt.db)
+        operator = await _operator(rt)
+        async with rt.db.session() as session:
+            actor = (
+                await users.by_slack_id(session, args.by) if args.by else await users.get(session, operator)
+            )
+            if actor is None:
+                raise DomainError(f"No user {args.by!r} is known to clientbot.")
+            by = args.by or "command line"
+            if args.action == "export":
+                return await privacy.export(session, actor=actor, email=args.email, by=by)
+            return await privacy.erase(session, actor=actor, email=args.email, reason=args.reason, by=by)
+    finally:
+        await rt.db.dispose()
+
+
 async def _demo(settings: Settings) -> list[str]:
     from bot.demo import build
 
@@ -315,6 +339,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     harden.add_argument("--app-role", required=True, help="the role clientbot serve connects as")
     harden.add_argument("--owner", help="the role that will own the schema (default: the connecting role)")
+    gdpr = commands.add_parser("privacy", help="personal-data requests (GDPR) about a contact or candidate")
+    gdpr_actions = gdpr.add_subparsers(dest="action", required=True)
+    export = gdpr_actions.add_parser("export", help="everything held about the person, as JSON")
+    erase = gdpr_actions.add_parser("erase", help="redact the person's name, email and phone everywhere")
+    for sub in (export, erase):
+        sub.add_argument("email")
+        sub.add_argument("--by", metavar="SLACK_ID", help="the HR Admin handling the request (audited)")
+    export.add_argument("--out", type=Path, help="write the JSON there instead of to stdout")
+    erase.add_argument("--reason", required=True, help="why (e.g. the request's reference); audited")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "apscheduler"):
@@ -361,6 +394,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "db":
         print("\n".join(asyncio.run(_harden(settings, args.app_role, args.owner))))
+        return 0
+    if args.command == "privacy":
+        result = json.dumps(asyncio.run(_privacy(settings, args)), indent=2, ensure_ascii=False)
+        if getattr(args, "out", None):
+            args.out.write_text(result + "\n", encoding="utf-8")
+            print(f"wrote {args.out}")
+        else:
+            print(result)
         return 0
     if args.command == "jobs":
         return asyncio.run(_jobs(settings, args.action, getattr(args, "name", None)))

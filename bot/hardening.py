@@ -3,7 +3,8 @@
 The role that owns a table may DISABLE or DROP its triggers, TRUNCATE it or rewrite its trigger
 functions, so an app that owns its tables can undo the immutability of communications. Hardening gives
 every object the app's role owns to a separate owner role, then grants the app's role only SELECT, INSERT,
-UPDATE and DELETE on the tables, without DELETE on the append-only client_communications, and SELECT
+UPDATE and DELETE on the tables, without DELETE on the append-only client_communications and
+privacy_requests (the record of personal-data requests), and SELECT
 only on alembic_version. Run it as a superuser (or a role that is a member of both roles); from then on
 run `clientbot migrate` as the owner and `clientbot serve` as the app's role. Default privileges make
 the tables of later migrations (created by the owner) usable by the app's role."""
@@ -15,7 +16,7 @@ from sqlalchemy import text
 from bot.db import Database
 from bot.errors import DomainError
 
-APPEND_ONLY = ("client_communications",)
+APPEND_ONLY = ("client_communications", "privacy_requests")
 READ_ONLY = ("alembic_version",)
 
 

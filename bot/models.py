@@ -317,6 +317,10 @@ COMMUNICATION_CONTENT = (
     "supersedes_id",
     "permalink",
     "source",
+    # Set only by an erasure (bot/services/privacy.py), which writes through SQL, not the ORM.
+    "redacted_at",
+    "redacted_by",
+    "redaction_request_id",
 )
 
 
@@ -357,6 +361,38 @@ class ClientCommunication(Base):
     follow_up_done_at: Mapped[datetime | None]
     follow_up_done_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     follow_up_snoozed_until: Mapped[date | None] = mapped_column(Date)
+    # A personal-data erasure rewrote the person's name, email and phone here (migration 0015): when, by
+    # whom (a Slack id or the API token's name) and under which request. Nothing else ever changes.
+    redacted_at: Mapped[datetime | None]
+    redacted_by: Mapped[str | None] = mapped_column(String(255))
+    redaction_request_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("privacy_requests.id"))
+
+
+class PrivacyKind(StrEnum):
+    EXPORT = "export"
+    ERASE = "erase"
+
+
+class PrivacyRequest(Base):
+    """A personal-data request (GDPR access or erasure): who asked for it, why, and what it touched. The
+    person is named by the SHA-256 of their email address only. Never deleted; final once completed
+    (database triggers, migration 0015)."""
+
+    __tablename__ = "privacy_requests"
+    __table_args__ = (
+        CheckConstraint(_in("kind", PrivacyKind), name="kind"),
+        Index("idx_privacy_requests_subject", "subject_digest"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    kind: Mapped[str] = mapped_column(String(10))
+    subject_digest: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    requested_by_label: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _created()
+    completed_at: Mapped[datetime | None]
+    result: Mapped[dict[str, Any] | None]
 
 
 def _rating(column: str) -> CheckConstraint:

@@ -11,7 +11,13 @@ from typing import Any
 from bot.models import Client, ClientCommunication, CommunicationType, Job
 
 __all__ = ["HISTORY_ACTION", "LOG_ACTION"]
-from bot.services.communications import MAX_ATTACHMENTS, TYPE_LABELS, HistoryEntry, HistoryPage
+from bot.services.communications import (
+    MAX_ATTACHMENTS,
+    SLACK_USER_ID,
+    TYPE_LABELS,
+    HistoryEntry,
+    HistoryPage,
+)
 from views.clients import HISTORY_ACTION, LOG_ACTION
 from views.common import (
     ModalState,
@@ -345,6 +351,15 @@ def _participants(record: ClientCommunication) -> str:
     return ", ".join(n for n in names[:10] if n) + (" …" if len(names) > 10 else "")
 
 
+def _redacted(record: ClientCommunication) -> str:
+    """A personal-data erasure rewrote this record: when and by whom (a Slack user, else a label such as
+    the API token's name)."""
+    by = record.redacted_by or ""
+    who = mention(by) if SLACK_USER_ID.fullmatch(by) else escape(by)
+    when = slack_date(record.redacted_at, "{date_short}")
+    return f":see_no_evil: personal data redacted on {when} by {who}"
+
+
 def _entry_menu(entry: HistoryEntry, *, can_archive: bool) -> dict[str, Any] | None:
     record = entry.record
     options = [option("Log a correction", f"fix:{record.id}")]
@@ -409,6 +424,8 @@ def history_message(
             details.append("corrects an earlier record")
         if record.archived_at:
             details.append(":file_cabinet: archived")
+        if record.redacted_at:
+            details.append(_redacted(record))
         blocks += [block, context(truncate(" · ".join(details), 3000))]
     nav = []
     if page.page > 1:

@@ -35,6 +35,8 @@ RESPONSES: dict[str, type[BaseModel]] = {
     "create_application": api_models.ApplicationOut,
     "update_application": api_models.ApplicationOut,
     "bulk_operations": api_models.BulkOut,
+    "privacy_export": api_models.PrivacyExportOut,
+    "privacy_erase": api_models.PrivacyEraseOut,
 }
 
 ERROR_SCHEMA = {

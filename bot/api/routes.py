@@ -23,7 +23,8 @@ from bot.api.dashboard import client_dashboard
 from bot.api.feedback import ReportIn, list_feedback, performance_report, submit_feedback
 from bot.api.jobs import LinkIn, PageQuery, create_job, link_job, list_client_jobs, unlink_job
 from bot.api.pipeline import create_application, create_candidate, update_application
-from bot.services import bulk, clients, communications, feedback, jobs, pipeline
+from bot.api.privacy import privacy_erase, privacy_export
+from bot.services import bulk, clients, communications, feedback, jobs, pipeline, privacy
 
 
 @dataclass(frozen=True)
@@ -130,5 +131,19 @@ ROUTES = [
         update_application,
         "Move a stage, rate, offer",
         pipeline.ApplicationPatch,
+    ),
+    Route(
+        "POST",
+        "/api/privacy/export",
+        privacy_export,
+        "Everything held about a contact or candidate, by email (HR Admin; audited)",
+        privacy.ExportIn,
+    ),
+    Route(
+        "POST",
+        "/api/privacy/erase",
+        privacy_erase,
+        "Redact a contact's or candidate's name, email and phone everywhere (HR Admin; audited)",
+        privacy.EraseIn,
     ),
 ]
