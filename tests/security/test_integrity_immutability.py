@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 
@@ -153,11 +155,10 @@ ATTACKS = [
 ]
 
 
-async def test_the_apps_role_cannot_lift_the_triggers_after_db_harden(db, database_url: str) -> None:
-    """The app's role owns what it migrated, and an owner may DISABLE/DROP a table's triggers, rewrite
-    the trigger function, TRUNCATE or DROP the table: on main nothing took that away. `clientbot db harden`
-    (run once by a superuser) hands every object to an owner role and leaves the app's role SELECT, INSERT
-    and UPDATE on communications; the app still migrates (at head), logs, archives and cleans up."""
+@asynccontextmanager
+async def hardened(db: Database, database_url: str) -> AsyncIterator[tuple[Database, ClientCommunication]]:
+    """A scratch database the app's role migrated (so owned), with one logged record, then hardened with
+    `clientbot db harden`: yields the app's connection and the record. Skips without a superuser."""
     if not db.is_postgres:
         pytest.skip("roles and ownership are PostgreSQL's; SQLite's protection is the file's permissions")
     if not await _superuser(db):
@@ -182,7 +183,22 @@ async def test_the_apps_role_cannot_lift_the_triggers_after_db_harden(db, databa
         code, out, err = await _cli(*harden, database_url=admin_url)
         assert code == 0, err
         assert "REASSIGN OWNED" in out
+        yield as_app, record
+    finally:
+        await as_app.dispose()
+        async with db.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
+            await conn.execute(text(f"DROP ROLE IF EXISTS {app}"))
+            await conn.execute(text(f"DROP ROLE IF EXISTS {owner}"))
 
+
+async def test_the_apps_role_cannot_lift_the_triggers_after_db_harden(db, database_url: str) -> None:
+    """The app's role owns what it migrated, and an owner may DISABLE/DROP a table's triggers, rewrite
+    the trigger function, TRUNCATE or DROP the table: on main nothing took that away. `clientbot db harden`
+    (run once by a superuser) hands every object to an owner role and leaves the app's role SELECT, INSERT
+    and UPDATE on communications; the app still migrates (at head), logs, archives and cleans up."""
+    async with hardened(db, database_url) as (as_app, record):
         for statement, refusal in ATTACKS:
             await _refused(as_app, statement, match=refusal)
         delete = "DELETE FROM client_communications WHERE id = :id"
@@ -200,10 +216,3 @@ async def test_the_apps_role_cannot_lift_the_triggers_after_db_harden(db, databa
         async with as_app.session() as session:
             stored = list(await session.scalars(select(ClientCommunication.archived_at)))
         assert len(stored) == 2 and sum(a is not None for a in stored) == 1
-    finally:
-        await as_app.dispose()
-        async with db.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
-            await conn.execute(text(f"DROP ROLE IF EXISTS {app}"))
-            await conn.execute(text(f"DROP ROLE IF EXISTS {owner}"))
