@@ -215,3 +215,4 @@ class PrivacyEraseOut(Out):
     communications: int
     other_fields: int
     found: bool
+    attachments_to_review: list[dict[str, Any]]

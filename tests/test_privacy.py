@@ -68,6 +68,10 @@ async def test_erase_redacts_the_person_everywhere_and_keeps_every_record(db) ->
         )
     assert result["found"] and result["communications"] == 2 and result["contacts"] == 1
     assert result["candidates"] == 1 and result["other_fields"] >= 3
+    assert result["attachments_to_review"] == [
+        {"communication_id": str(cast.mentioned[1].id), "index": 0, "size": 1234, "mime": "application/pdf"}
+        | {"sha256": FILE["sha256"]}
+    ]
 
     stored = await texts(db)
     assert holding(stored, EMAIL, NAME, "zelda", "quist", *PHONE_DIGITS) == []
@@ -268,7 +272,7 @@ async def post(http, url: str, token: str | None, body: Any) -> tuple[int, dict]
 
 
 async def test_api_exports_and_erases_for_admins_only(rt, app_url, http) -> None:
-    await person(rt.db)
+    cast = await person(rt.db)
     admin = await api_token(rt, Role.ADMIN)
     for role in (Role.MANAGER, Role.RECRUITER):
         lower = await api_token(rt, role)
@@ -284,6 +288,11 @@ async def test_api_exports_and_erases_for_admins_only(rt, app_url, http) -> None
     )
     assert status == 200 and body["communications"] == 2 and body["by"] == "API: admin integration", body
     assert holding(await texts(rt.db), EMAIL, NAME) == []
+    url = f"{app_url}/api/clients/{cast.client_code}/communications"
+    async with http.get(url, headers={"Authorization": f"Bearer {admin}"}) as reply:
+        listed = (await reply.json())["communications"]
+    by = "API: admin integration"
+    assert sorted(c["redacted_by"] or "" for c in listed) == ["", by, by]
     async with rt.db.session() as session:
         actions = list(
             await session.scalars(select(AuditLog.action).where(AuditLog.action.like("privacy.%")))

@@ -145,7 +145,7 @@ class Redactor:
             return [self.data(item) for item in value]
         if isinstance(value, dict):
             if str(value.get("email") or "").lower() == self.person.email:
-                value = {**value, "email": None, "name": REDACTED if value.get("name") else None}
+                value = {**value, "email": None} | ({"name": REDACTED} if value.get("name") else {})
             return {key: self.data(item) for key, item in value.items()}
         return value
 
@@ -395,6 +395,13 @@ async def erase(session: AsyncSession, *, actor: User, email: str, reason: str, 
         candidate.full_name, candidate.email = REDACTED, _placeholder(candidate.id)
     await session.flush()
     free_text = await _redact_free_text(session, redactor)
+    # Files are kept byte for byte (their hashes are part of the record): the ones on records that named
+    # the person are listed for the admin to review (a CV, a forwarded message).
+    review = [
+        {"communication_id": str(r.id), "index": i, **{k: f.get(k) for k in ("size", "mime", "sha256")}}
+        for r in records
+        for i, f in enumerate(r.attachments or [])
+    ]
     result = {
         "contacts": len(contacts),
         "candidates": len(candidates),
@@ -402,11 +409,12 @@ async def erase(session: AsyncSession, *, actor: User, email: str, reason: str, 
         "other_fields": free_text,
         "found": bool(contacts or candidates or communications or free_text),
     }
-    _close(session, request, actor=actor, result=result)
+    _close(session, request, actor=actor, result=result | {"attachments_to_review": len(review)})
     await session.flush()
     return {
         "request_id": str(request.id),
         "redacted_at": audit.jsonable(request.created_at),
         "by": by,
         **result,
+        "attachments_to_review": review,
     }
