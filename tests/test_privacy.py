@@ -113,6 +113,20 @@ async def test_a_redacted_record_says_so_in_the_history(slack, fake, rt) -> None
     assert "Zelda" not in shown and "Budget call" in shown
 
 
+def test_redaction_rewrites_names_and_numbers_not_keys_or_hashes() -> None:
+    person_ = privacy.Person(email="bea@x.example.org", names={"Bea Dace"}, phones={"+14155552672"})
+    redactor = privacy.Redactor(person_, in_context=True)
+    meta = {"name": "bea-dace.pdf", "original_name": "Bea  DACE (415) 555 2672.pdf", "size": 4155552672}
+    meta |= {"sha256": "bea 4155552672", "storage_key": "attachments/bea/dace.pdf"}
+    assert redactor.file(meta) == meta | {
+        "name": "[redacted]-[redacted].pdf",
+        "original_name": "[redacted] [redacted].pdf",
+    }
+    assert redactor.text("Call Bea on 0415-555-2672 or +1.415.555.2672, not 14155552673.") == (
+        "Call [redacted] on [redacted] or [redacted], not 14155552673."
+    )
+
+
 def _id(db: Database, value: uuid.UUID) -> str:
     return str(value) if db.is_postgres else value.hex
 

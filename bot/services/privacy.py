@@ -52,6 +52,7 @@ REDACTED = "[redacted]"
 # Where a redacted row's unique, required email points: a reserved domain (RFC 2606) nothing is sent to.
 REDACTED_DOMAIN = "redacted.example.com"
 SETTING = "clientbot.redaction"  # read by the PostgreSQL trigger (migration 0015)
+FILE_NAMES = ("name", "original_name")  # what an erasure may rewrite in an attachment's entry
 # The stored text of a communication an erasure may rewrite (the trigger permits no other column).
 COMMUNICATION_TEXT = ("subject", "notes", "participants", "permalink", "attachments")
 # Free text outside communications that may name the person.
@@ -123,7 +124,8 @@ def _phone_pattern(phone: str) -> str | None:
     if len(national) < 6:
         return None
     sep = r"[\s().\-]*"
-    return rf"(?<!\d)(?:\+{sep}{number.country_code}{sep}|0{sep})?" + sep.join(national) + r"(?!\d)"
+    prefix = rf"(?:\+{sep}{number.country_code}{sep}|0{sep}|\(\s*)?"  # +1 (415) …, 0415 …, (415) …
+    return r"(?<!\d)" + prefix + sep.join(national) + r"(?!\d)"
 
 
 class Redactor:
@@ -133,6 +135,10 @@ class Redactor:
     def __init__(self, person: Person, *, in_context: bool = False) -> None:
         self.person = person
         self.regex = person.pattern(name_parts=in_context)
+
+    def file(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """An attachment's names; its file, size, type and hash stay (the trigger allows nothing else)."""
+        return meta | {k: self.text(meta[k]) for k in FILE_NAMES if isinstance(meta.get(k), str)}
 
     def text(self, value: str | None) -> str | None:
         return self.regex.sub(REDACTED, value) if value else value
@@ -329,8 +335,11 @@ async def _redact_communications(
     for record in records:
         values = {c: getattr(record, c) for c in COMMUNICATION_TEXT}
         new = {
-            c: redactor.data(v) if c in ("participants", "attachments") else redactor.text(v)
-            for c, v in values.items()
+            "subject": redactor.text(record.subject),
+            "notes": redactor.text(record.notes),
+            "permalink": redactor.text(record.permalink),
+            "participants": redactor.data(record.participants),
+            "attachments": record.attachments and [redactor.file(f) for f in record.attachments],
         }
         if new == values:
             continue
