@@ -199,3 +199,20 @@ async def test_on_a_hardened_database_the_app_erases_but_cannot_forge_or_delete(
                     ),
                     {"rid": result["request_id"], "id": str(record.id)},
                 )
+
+
+async def test_logging_a_communication_cannot_mark_it_redacted(rt, app_url, http) -> None:
+    """The redaction fields are the erasure's alone: a logged record that names them is stored without."""
+    cast = await person(rt.db)
+    manager = await _token(rt, Role.MANAGER)
+    forged = {"redacted_at": "2020-01-01T00:00:00Z", "redacted_by": "UADMIN", "redaction_request_id": None}
+    async with rt.db.session() as session:
+        forged["redaction_request_id"] = str(await session.scalar(select(PrivacyRequest.id)))
+    body = {"communication_type": "call", "communication_date": "2026-11-01T10:00:00Z", "subject": "Hi"}
+    status, reply = await _post(
+        http, f"{app_url}/api/clients/{cast.client_code}/communications", manager, body | forged
+    )
+    assert status == 201 and reply["redacted_at"] is None and reply["redacted_by"] is None, reply
+    async with rt.db.session() as session:
+        stored = await session.get(ClientCommunication, uuid.UUID(reply["id"]))
+    assert (stored.redacted_at, stored.redacted_by, stored.redaction_request_id) == (None, None, None)
