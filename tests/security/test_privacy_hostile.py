@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from bot import clock as app_clock
 from bot.models import AuditLog, ClientCommunication, PrivacyRequest, Role
 from bot.services import api_tokens, privacy
 from tests import factories
@@ -205,10 +206,9 @@ async def test_logging_a_communication_cannot_mark_it_redacted(rt, app_url, http
     """The redaction fields are the erasure's alone: a logged record that names them is stored without."""
     cast = await person(rt.db)
     manager = await _token(rt, Role.MANAGER)
-    forged = {"redacted_at": "2020-01-01T00:00:00Z", "redacted_by": "UADMIN", "redaction_request_id": None}
-    async with rt.db.session() as session:
-        forged["redaction_request_id"] = str(await session.scalar(select(PrivacyRequest.id)))
-    body = {"communication_type": "call", "communication_date": "2026-11-01T10:00:00Z", "subject": "Hi"}
+    now = app_clock.now().isoformat()
+    forged = {"redacted_at": now, "redacted_by": "UADMIN", "redaction_request_id": str(uuid.uuid4())}
+    body = {"communication_type": "call", "communication_date": now, "subject": "Hi"}
     status, reply = await _post(
         http, f"{app_url}/api/clients/{cast.client_code}/communications", manager, body | forged
     )
