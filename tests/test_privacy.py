@@ -43,6 +43,8 @@ async def test_export_finds_everything_held_about_the_person(db) -> None:
     assert [f["written_feedback"] for f in data["feedback_mentions"]] == [f"{NAME} answers within the hour."]
     actions = {e["action"] for e in data["audit_entries"]}
     assert {"candidate.created", "client.created"} <= actions, actions
+    created = next(e for e in data["audit_entries"] if e["action"] == "client.created")
+    assert NAME in json.dumps(created) and OTHER not in json.dumps(created)  # John's data is his
     assert [(a["original_name"], a["sha256"]) for a in data["attachments"]] == [
         (FILE["original_name"], FILE["sha256"])
     ]

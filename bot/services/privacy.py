@@ -309,11 +309,41 @@ async def export(session: AsyncSession, *, actor: User, email: str, by: str) -> 
             }
             for f in feedback
         ],
-        "audit_entries": [_row(e) for e in entries],
+        "audit_entries": [_audit_entry(e, ids, Redactor(person).regex) for e in entries],
         "privacy_requests": [_row(r, ("requested_by",)) for r in earlier],
         "attachments": attachments,
         "counts": result,
     }
+
+
+_DROPPED = object()
+
+
+def _about(value: Any, regex: re.Pattern[str]) -> Any:
+    """The parts of audit data that hold the person (a client's snapshot lists every contact: only
+    theirs is theirs to see); `_DROPPED` when none does."""
+    if isinstance(value, str):
+        return value if regex.search(value) else _DROPPED
+    if isinstance(value, dict):
+        if any(isinstance(v, str) and regex.search(v) for v in value.values()):
+            return value  # the record that holds them (a contact, a participant) whole
+        kept = {k: v for k, v in ((k, _about(v, regex)) for k, v in value.items()) if v is not _DROPPED}
+        return kept or _DROPPED
+    if isinstance(value, list):
+        kept_items = [v for v in (_about(v, regex) for v in value) if v is not _DROPPED]
+        return kept_items or _DROPPED
+    return _DROPPED
+
+
+def _audit_entry(entry: AuditLog, own_rows: list[uuid.UUID], regex: re.Pattern[str]) -> dict[str, Any]:
+    """An audit entry about the person's own contact or candidate row whole; one that only mentions
+    them (a client's snapshot) with just the parts that do."""
+    data = _row(entry)
+    if entry.entity_id not in own_rows:
+        for side in ("before", "after"):
+            kept = _about(data[side], regex) if data[side] is not None else _DROPPED
+            data[side] = None if kept is _DROPPED else kept
+    return data
 
 
 def _placeholder(row_id: uuid.UUID) -> str:
