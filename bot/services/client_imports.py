@@ -431,7 +431,13 @@ def group_rows(records: list[tuple[int, dict[str, str]]]) -> list[Group]:
             if record.get(name) and name not in group.values:
                 group.values[name] = record[name]
         contact = {k: v for k, v in record.items() if k in CONTACT_FIELDS}
-        if any(k != "is_primary" for k in contact):
+        email = contact.get("contact_email", "").lower()
+        same = next(
+            (c for _, c in group.contacts if email and c.get("contact_email", "").lower() == email), None
+        )
+        if same is not None:  # the same person on several rows: one contact, blanks filled in
+            same.update({k: v for k, v in contact.items() if k not in same})
+        elif any(k != "is_primary" for k in contact):
             group.contacts.append((line, contact))
     return list(groups.values())
 
