@@ -907,9 +907,10 @@ async def _insert_clients(
         )
         outcomes.append(Outcome("created", group.name, group.lines, client_code=code))
     if client_rows:
-        await session.execute(insert(Client), client_rows)
-        await session.execute(insert(ClientContact), contact_rows)
-        await session.execute(insert(AuditLog), audit_rows)
+        # Core executemany (batched multi-row VALUES), not the ORM's unit of work.
+        await session.execute(insert(Client.__table__), client_rows)
+        await session.execute(insert(ClientContact.__table__), contact_rows)
+        await session.execute(insert(AuditLog.__table__), audit_rows)
     return outcomes
 
 
