@@ -187,3 +187,25 @@ class BulkOut(Out):
     dry_run: bool
     results: list[BulkResultOut]
     summary: dict[str, int]
+
+
+class ImportedClientOut(Out):
+    action: str  # created | updated | duplicate | refused
+    name: str
+    lines: list[int]
+    client_code: str | None = None
+    detail: str = ""
+
+
+class RefusedLineOut(Out):
+    line: int
+    errors: dict[str, str]
+
+
+class ClientImportOut(Out):
+    dry_run: bool
+    rows: int
+    counts: dict[str, int]
+    clients: list[ImportedClientOut]
+    refused_lines: list[RefusedLineOut]
+    ignored_columns: list[str]

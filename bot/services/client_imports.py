@@ -661,6 +661,11 @@ def _outcome_refused(group: Group) -> tuple[Outcome, list[RowError]]:
     return Outcome("refused", group.name, group.lines, detail=detail), failures
 
 
+async def _require_manager(db: Database, actor_id: uuid.UUID, action: str) -> None:
+    async with db.session() as session:
+        require(await users.get(session, actor_id), Role.MANAGER, action)
+
+
 async def import_clients(
     db: Database,
     *,
@@ -674,6 +679,7 @@ async def import_clients(
     progress: Callable[[int, int], None] | None = None,
 ) -> ClientImportReport:
     """Import (or with `dry_run` only check) a clients file; see the module docstring."""
+    await _require_manager(db, actor_id, "import clients")  # before reading a byte of the file
     table = read_table(data, max_bytes=max_bytes)
     columns, ignored = resolve_columns(table.header, CLIENT_HEADERS, mapping)
     if "name" not in columns.values() and "client_code" not in columns.values():
@@ -691,7 +697,6 @@ async def import_clients(
 
     async with db.session() as session:
         actor = await users.get(session, actor_id)
-        require(actor, Role.MANAGER, "import clients")
         await _resolve_people(session, actor, groups)
         codes = {g.key[1] for g in groups if g.key[0] == "code"}
         known_codes = (await _existing(session, codes, set(), set())).by_code
@@ -1007,6 +1012,7 @@ async def import_communications(
 ) -> CommunicationImportReport:
     """Past interactions, stored immutable with source "import" and an `import_key`: each row is its
     own savepoint, and a row already imported (same key) is counted, not written again."""
+    await _require_manager(db, actor_id, "import communications")
     zone = tz or ZoneInfo("UTC")
     table = read_table(data, max_bytes=max_bytes)
     columns, ignored = resolve_columns(table.header, COMMUNICATION_HEADERS, mapping)
@@ -1021,7 +1027,6 @@ async def import_communications(
     for start in range(0, len(records), BATCH):
         async with db.session() as session:
             actor = await users.get(session, actor_id)
-            require(actor, Role.MANAGER, "import communications")
             for line, record in records[start : start + BATCH]:
                 try:
                     async with session.begin_nested():
