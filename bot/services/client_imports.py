@@ -341,7 +341,7 @@ class ClientImportReport:
             detail = f" ({outcome.detail})" if outcome.detail else ""
             out.append(f"  {outcome.action}{code} {outcome.name} — {where}{detail}")
         for failure in sorted(self.refused_lines, key=lambda f: f.line):
-            out.append(f"  refused line {failure.line}: {_problems(failure)}")
+            out.append(f"  refused line {failure.line}: {describe_problems(failure)}")
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -361,7 +361,9 @@ class ClientImportReport:
         writer.writerow(["line", "problems", *self.header])
         for failure in sorted(self.refused_lines, key=lambda f: f.line):
             cells = self.cells.get(failure.line, [])
-            writer.writerow([neutralise_cell(str(v)) for v in (failure.line, _problems(failure), *cells)])
+            writer.writerow(
+                [neutralise_cell(str(v)) for v in (failure.line, describe_problems(failure), *cells)]
+            )
         return buffer.getvalue()
 
 
@@ -373,7 +375,7 @@ def _span(lines: list[int]) -> str:
     return "lines " + ", ".join(map(str, lines))
 
 
-def _problems(failure: RowError) -> str:
+def describe_problems(failure: RowError) -> str:
     return "; ".join(f"{k}: {v}" for k, v in failure.errors.items())
 
 
@@ -657,7 +659,7 @@ def _outcome_refused(group: Group) -> tuple[Outcome, list[RowError]]:
     for line in group.lines:
         if line not in group.errors:
             failures.append(RowError(line, {"row": f"Not imported: its client was refused (line {first})."}))
-    detail = _problems(failures[0])
+    detail = describe_problems(failures[0])
     return Outcome("refused", group.name, group.lines, detail=detail), failures
 
 
@@ -939,7 +941,7 @@ class CommunicationImportReport:
         )
 
     def lines_text(self) -> list[str]:
-        return [f"  refused line {f.line}: {_problems(f)}" for f in self.refused_lines]
+        return [f"  refused line {f.line}: {describe_problems(f)}" for f in self.refused_lines]
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import aiohttp
 import pytest
@@ -16,7 +17,6 @@ from bot.services import client_imports
 from tests import factories
 from tests.test_api import Api, token
 from tests.test_api import api as api  # a fixture
-from tests.test_api import slack_api_url as slack_api_url  # a fixture
 
 FORMULA = "=cmd|' /C calc'!A0"
 GOOD = (
@@ -138,3 +138,56 @@ async def test_api_import_refuses_tokens_without_rights_and_hostile_uploads(api:
     assert await clients_count(db) == 0
     async with db.session() as session:  # nothing written for the refused calls, not even an audit entry
         assert await session.scalar(select(func.count()).select_from(AuditLog)) == 0
+
+
+async def slack_preview(slack, fake, form: dict, file: dict, user_id: str = "UMANAGER") -> dict:
+    reply = await slack.view_submission(form, slack.form_values(form, {"file": [file]}), user_id=user_id)
+    external_id = reply.json["view"]["external_id"]
+    update = await fake.wait_for(
+        "views.update", lambda c: c.params.get("external_id") == external_id, timeout=20
+    )
+    return update.params["view"]
+
+
+async def test_slack_import_refuses_hostile_files_and_other_roles(slack, fake, rt, db) -> None:
+    async with db.session() as session:
+        await factories.user(session, "UMANAGER", Role.MANAGER)
+        await factories.user(session, "URECRUITER", Role.RECRUITER)
+    await slack.command("import", user_id="UMANAGER")
+    form = await fake.filled(await fake.wait_for("views.open"))
+
+    cases = [
+        (
+            fake.add_file("big.csv", b"a" * (client_imports.UPLOAD_MAX_BYTES + 1), "text/csv", "csv"),
+            "larger than 10 MB",
+        ),
+        (fake.add_file("logo.csv", b"\x89PNG\r\n\x1a\n" + b"\x00" * 300, "text/csv", "csv"), "PNG image"),
+        (fake.add_file("book.csv", b"PK\x03\x04" + b"\x00" * 300, "text/csv", "csv"), "Excel workbook"),
+        (fake.add_file("secret.csv", GOOD.encode(), "text/csv", "csv", accessible=False), "sign-in page"),
+        (
+            fake.add_file(
+                "elsewhere.csv",
+                GOOD.encode(),
+                "text/csv",
+                "csv",
+                url_private="https://evil.example.com/f.csv",
+            ),
+            "not stored on Slack's file host",
+        ),
+    ]
+    for file, reason in cases:
+        problem = await slack_preview(slack, fake, form, file)
+        assert problem["callback_id"] == "client_import_problem", (reason, problem)
+        assert reason in json.dumps(problem), (reason, problem)
+
+    # A recruiter replaying the manager's form or preview gets the refusal and writes nothing.
+    good = fake.add_file("good.csv", GOOD.encode(), "text/csv", "csv")
+    problem = await slack_preview(slack, fake, form, good, user_id="URECRUITER")
+    assert "Only an HR Manager" in json.dumps(problem)
+    preview = await slack_preview(slack, fake, form, good)
+    assert preview["callback_id"] == "client_import_confirm"
+    fake.calls.clear()
+    await slack.view_submission(preview, {}, user_id="URECRUITER")
+    dm = await fake.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "URECRUITER")
+    assert "Only an HR Manager" in dm.params["text"]
+    assert await clients_count(db) == 0
