@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.services.client_imports import ClientImportReport, describe_problems
+from bot.services.client_imports import ClientImportReport, describe_problems, line_span
 from views.common import (
     ModalState,
     context,
@@ -87,7 +87,7 @@ def _report_blocks(report: ClientImportReport) -> list[dict[str, Any]]:
     if shown:
         lines = [
             f"• {o.action} {'`' + o.client_code + '` ' if o.client_code else ''}{escape(o.name)} "
-            f"(line {o.lines[0]}){' — ' + escape(o.detail) if o.detail else ''}"
+            f"({line_span(o.lines)}){' — ' + escape(o.detail) if o.detail else ''}"
             for o in shown
         ]
         more = len([o for o in report.clients if o.action != "refused"]) - len(shown)

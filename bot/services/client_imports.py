@@ -336,7 +336,7 @@ class ClientImportReport:
         for outcome in self.clients:
             if outcome.action == "refused":
                 continue
-            where = _span(outcome.lines)
+            where = line_span(outcome.lines)
             code = f" {outcome.client_code}" if outcome.client_code else ""
             detail = f" ({outcome.detail})" if outcome.detail else ""
             out.append(f"  {outcome.action}{code} {outcome.name} — {where}{detail}")
@@ -367,7 +367,7 @@ class ClientImportReport:
         return buffer.getvalue()
 
 
-def _span(lines: list[int]) -> str:
+def line_span(lines: list[int]) -> str:
     if len(lines) == 1:
         return f"line {lines[0]}"
     if lines == list(range(lines[0], lines[-1] + 1)):
