@@ -216,3 +216,25 @@ class PrivacyEraseOut(Out):
     other_fields: int
     found: bool
     attachments_to_review: list[dict[str, Any]]
+
+
+class ImportedClientOut(Out):
+    action: str  # created | updated | duplicate | refused
+    name: str
+    lines: list[int]
+    client_code: str | None = None
+    detail: str = ""
+
+
+class RefusedLineOut(Out):
+    line: int
+    errors: dict[str, str]
+
+
+class ClientImportOut(Out):
+    dry_run: bool
+    rows: int
+    counts: dict[str, int]
+    clients: list[ImportedClientOut]
+    refused_lines: list[RefusedLineOut]
+    ignored_columns: list[str]

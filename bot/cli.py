@@ -206,6 +206,53 @@ async def _import(settings: Settings, kind: str, path: Path) -> int:
     return 1 if report.failed else 0
 
 
+ONBOARDING = ("clients", "communications")
+
+
+def _counter(done: int, total: int) -> None:
+    filled = int(30 * done / max(total, 1))
+    print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="", file=sys.stderr, flush=True)
+
+
+async def _onboard(settings: Settings, args: argparse.Namespace) -> int:
+    """`import clients|communications`: the report on stdout, the refused lines in a CSV next to it."""
+    from bot.services import client_imports
+
+    fields = (
+        client_imports.CLIENT_IMPORT_FIELDS if args.kind == "clients" else client_imports.COMMUNICATION_FIELDS
+    )
+    mapping = client_imports.parse_map(args.map, fields)
+    rt = Runtime.from_settings(settings)
+    options = {
+        "data": args.file.read_bytes(),
+        "dry_run": args.dry_run,
+        "mapping": mapping,
+        "tz": settings.tz,
+        "progress": _counter,
+    }
+    try:
+        await migrate(rt.db)
+        actor_id = await _operator(rt)
+        if args.kind == "clients":
+            report = await client_imports.import_clients(
+                rt.db, actor_id=actor_id, update=args.update, **options
+            )
+        else:
+            report = await client_imports.import_communications(rt.db, actor_id=actor_id, **options)
+    finally:
+        await rt.db.dispose()
+    print(file=sys.stderr)
+    print(f"{args.file.name}: {report.summary()}")
+    print("\n".join(report.lines_text()))
+    if report.ignored_columns:
+        print(f"ignored columns: {', '.join(report.ignored_columns)}")
+    if report.refused_lines and isinstance(report, client_imports.ClientImportReport):
+        out = args.report or args.file.with_name(f"{args.file.stem}.refused.csv")
+        client_imports.write_refused(out, report)
+        print(f"refused lines written to {out}")
+    return 1 if report.refused_lines else 0
+
+
 async def _report(settings: Settings, code: str, period: str | None, vs: str | None) -> tuple[str, bytes]:
     """The dashboard PDF, or with a period the performance report of that period against `vs`."""
     from bot import reports
@@ -317,9 +364,17 @@ def main(argv: list[str] | None = None) -> int:
     token.add_parser("list", help="every token: id, name, role, created, last used, expiry (never the token)")
     revoke = token.add_parser("revoke", help="revoke a token now (its next request gets 401 token_revoked)")
     revoke.add_argument("token", metavar="ID|NAME", help="the id prefix from `api-token list`, or the name")
-    load = commands.add_parser("import", help="bulk-load jobs or applications from CSV")
-    load.add_argument("kind", choices=sorted(imports.IMPORTERS))
+    load = commands.add_parser(
+        "import", help="bulk-load clients (with contacts), communications, jobs or applications from CSV"
+    )
+    load.add_argument("kind", choices=sorted([*imports.IMPORTERS, *ONBOARDING]))
     load.add_argument("file", type=Path)
+    load.add_argument("--dry-run", action="store_true", help="clients/communications: check, write nothing")
+    load.add_argument("--update", action="store_true", help="clients: update duplicates instead of skipping")
+    load.add_argument(
+        "--map", action="append", default=[], metavar="'Column=field'", help="read a column as a field"
+    )
+    load.add_argument("--report", type=Path, help="clients: where to write the refused lines (CSV)")
     report = commands.add_parser("report", help="a client's report as PDF")
     report.add_argument("code", help="client code or name")
     report.add_argument("--out", type=Path, required=True)
@@ -386,6 +441,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if not args.file.is_file():
             print(f"error: no such file {args.file}", file=sys.stderr)
             return 2
+        if args.kind in ONBOARDING:
+            return asyncio.run(_onboard(settings, args))
         return asyncio.run(_import(settings, args.kind, args.file))
     if args.command == "report":
         name, pdf = asyncio.run(_report(settings, args.code, args.period, args.vs))

@@ -139,3 +139,22 @@ async def next_code(session: AsyncSession, prefix: str, year: int) -> str:
     )
     number = (await session.execute(statement)).scalar_one()
     return f"{prefix}-{year}-{number:04d}"
+
+
+async def next_codes(session: AsyncSession, prefix: str, year: int, count: int) -> list[str]:
+    """`count` consecutive codes in one statement (a bulk import), under the same row lock as `next_code`."""
+    from bot.models import CodeCounter
+
+    if count <= 0:
+        return []
+    counter = CodeCounter.__table__
+    statement = (
+        dialect_insert(session, counter)
+        .values(prefix=prefix, year=year, last_value=count)
+        .on_conflict_do_update(
+            index_elements=["prefix", "year"], set_={"last_value": counter.c.last_value + count}
+        )
+        .returning(counter.c.last_value)
+    )
+    last = (await session.execute(statement)).scalar_one()
+    return [f"{prefix}-{year}-{number:04d}" for number in range(last - count + 1, last + 1)]

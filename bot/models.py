@@ -321,6 +321,7 @@ COMMUNICATION_CONTENT = (
     "redacted_at",
     "redacted_by",
     "redaction_request_id",
+    "import_key",
 )
 
 
@@ -336,6 +337,7 @@ class ClientCommunication(Base):
         Index("idx_client_communications_type", "communication_type"),
         Index("idx_client_communications_client_date", "client_id", "communication_date"),
         Index("idx_client_communications_follow_up", "follow_up_date"),
+        Index("uq_client_communications_import_key", "import_key", unique=True),
     )
 
     id: Mapped[uuid.UUID] = _pk()
@@ -357,6 +359,9 @@ class ClientCommunication(Base):
     supersedes_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("client_communications.id"))
     permalink: Mapped[str | None] = mapped_column(String(500))
     source: Mapped[str] = mapped_column(String(20), default="slack", server_default="slack")
+    # Imported records (`clientbot import communications`): a hash of the normalised row, so a re-run
+    # finds the record it wrote instead of writing it twice.
+    import_key: Mapped[str | None] = mapped_column(String(64))
     # Follow-up state is workflow, not content: it may change (done, snoozed); the record itself may not.
     follow_up_done_at: Mapped[datetime | None]
     follow_up_done_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("jobs CODE", "A client's jobs and pipeline"),
     "link": ("link CODE JOB… / unlink CODE JOB", "Link or unlink jobs"),
     "bulk": ("bulk", "Bulk operation with preview (modal)"),
+    "import": ("import", "Import clients and contacts from a CSV or CRM export (HR Manager)"),
     "role": ("role @user admin|manager|recruiter", "Change someone's role (HR Admin)"),
 }
 

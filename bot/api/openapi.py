@@ -37,6 +37,7 @@ RESPONSES: dict[str, type[BaseModel]] = {
     "bulk_operations": api_models.BulkOut,
     "privacy_export": api_models.PrivacyExportOut,
     "privacy_erase": api_models.PrivacyEraseOut,
+    "import_clients": api_models.ClientImportOut,
 }
 
 ERROR_SCHEMA = {
@@ -65,6 +66,23 @@ UPLOAD_SCHEMA = {
     },
     "required": ["file"],
 }
+
+IMPORT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "contentMediaType": "text/csv",
+            "description": "The CSV (HubSpot, Salesforce or clientbot columns; UTF-8, UTF-16, Windows-1252; "
+            "`,` or `;`), at most 10 MB.",
+        },
+        "dry_run": {"type": "boolean", "description": "check and report, write nothing"},
+        "update": {"type": "boolean", "description": "update duplicates (contacts merged by email)"},
+    },
+    "required": ["file"],
+}
+UPLOADS = {"import_clients": IMPORT_SCHEMA}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -128,7 +146,9 @@ def openapi_document() -> dict[str, Any]:
         if route.files:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"multipart/form-data": {"schema": UPLOAD_SCHEMA}},
+                "content": {
+                    "multipart/form-data": {"schema": UPLOADS.get(route.handler.__name__, UPLOAD_SCHEMA)}
+                },
             }
         if route.body is not None:
             operation["requestBody"] = {

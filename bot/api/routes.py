@@ -21,6 +21,7 @@ from bot.api.clients import (
 from bot.api.communications import HistoryQuery, list_communications, log_communication, upload_attachments
 from bot.api.dashboard import client_dashboard
 from bot.api.feedback import ReportIn, list_feedback, performance_report, submit_feedback
+from bot.api.imports import import_clients
 from bot.api.jobs import LinkIn, PageQuery, create_job, link_job, list_client_jobs, unlink_job
 from bot.api.pipeline import create_application, create_candidate, update_application
 from bot.api.privacy import privacy_erase, privacy_export
@@ -46,6 +47,13 @@ ROUTES = [
         bulk_operations,
         "Bulk operation (dry run or real)",
         bulk.BulkRequest,
+    ),
+    Route(
+        "POST",
+        "/api/clients/import",
+        import_clients,
+        "Import clients with contacts from CSV (multipart/form-data; dry_run, update)",
+        files=True,
     ),
     Route("POST", "/api/clients", create_client, "Create a client", clients.ClientIn, success=201),
     Route("GET", "/api/clients", list_clients, "List clients with pagination and summary", query=ClientQuery),
