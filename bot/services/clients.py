@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.db import lock_names, next_code
 from bot.errors import Ambiguous, DuplicateSuspected, NotFound, PermissionDenied, ValidationFailed
-from bot.models import Client, ClientContact, ClientStatus, Role, User, utcnow
+from bot.models import Client, ClientContact, ClientHealthSnapshot, ClientStatus, Role, User, utcnow
 from bot.roles import has_role, require
 from bot.services import audit, users
 from bot.services.fields import (
@@ -582,7 +582,8 @@ class ClientFilter:
     created_from: date | None = None
     created_to: date | None = None
     search: str | None = None
-    sort_by: str = "name"  # a key of SORTS, "-" in front for descending
+    sort_by: str = "name"  # a key of SORTS (or "health"), "-" in front for descending
+    health: str | None = None  # a health level (services/health.py), as of the nightly snapshot
 
 
 @dataclass
@@ -624,22 +625,41 @@ async def list_clients(
         conditions.append(Client.created_at < _day_start(filters.created_to + timedelta(days=1), tz))
     if filters.search:
         conditions.append(contains(filters.search, Client.name, Client.client_code))
-    total = await session.scalar(select(func.count()).select_from(Client).where(*conditions)) or 0
+    by_health = filters.sort_by.lstrip("-") == "health"
+    query, order = select(Client), None
+    if by_health or filters.health:
+        from bot.services import health  # imports this module
+
+        query = query.outerjoin(ClientHealthSnapshot, health.snapshot_join(await health.latest_day(session)))
+        if filters.health:
+            conditions.append(ClientHealthSnapshot.level == health.parse_level(filters.health).value)
+        if by_health:
+            order = health.snapshot_order(descending=filters.sort_by.startswith("-"))
+    query = query.where(*conditions)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
     rows = await session.scalars(
-        _with_details(select(Client).where(*conditions))
-        .order_by(_order(filters.sort_by), Client.client_code)
+        _with_details(query)
+        .order_by(*(order or [_order(filters.sort_by)]), Client.client_code)
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
     return ClientPage(clients=list(rows), total=total, page=page, pages=pages, per_page=per_page)
 
 
+def check_sort(sort_by: str) -> None:
+    """Refuse an unknown sort (ValidationFailed naming the choices)."""
+    if sort_by.lower().lstrip("-") != "health":
+        _order(sort_by.lower())
+
+
 def _order(sort_by: str) -> Any:
     column = SORTS.get(sort_by.lstrip("-"))
     if column is None:
-        raise ValidationFailed({"sort_by": f"Sort by one of {', '.join(SORTS)} (prefix - for descending)."})
+        raise ValidationFailed(
+            {"sort_by": f"Sort by one of {', '.join(SORTS)}, health (prefix - for descending)."}
+        )
     return column.desc() if sort_by.startswith("-") else column
 
 
