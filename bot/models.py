@@ -485,7 +485,8 @@ class ClientHealthSnapshot(Base):
     __tablename__ = "client_health_snapshots"
     __table_args__ = (
         UniqueConstraint("client_id", "day"),
-        Index("idx_client_health_snapshots_day_level_score", "day", "level", "score"),
+        Index("idx_client_health_snapshots_day_score", "day", "score"),
+        Index("idx_client_health_snapshots_day_level", "day", "level"),
     )
 
     id: Mapped[uuid.UUID] = _pk()

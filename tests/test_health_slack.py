@@ -167,3 +167,23 @@ async def test_api_health_object_and_filter(api, rt, world) -> None:
     status, doc = await api.get("/api/openapi.json", token)
     if status == 200:
         assert "HealthOut" in doc["components"]["schemas"]
+
+
+async def test_pdf_report_carries_the_health(rt, world) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from bot import reports
+    from bot.services import dashboard
+
+    async with rt.db.session() as session:
+        board = await dashboard.build(
+            session, actor=world.manager, client_id=world.stalled.id, today=clock.today(UTC)
+        )
+        board.health = await health.of_client(session, board.client, today=clock.today(UTC))
+        pdf = reports.build_dashboard_pdf(board, rt.storage)
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Health" in text and "at risk (45/100): on hold, pipeline unmoved for 20 days" in " ".join(
+        text.split()
+    )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.db import lock_names, next_code
 from bot.errors import Ambiguous, DuplicateSuspected, NotFound, PermissionDenied, ValidationFailed
-from bot.models import Client, ClientContact, ClientHealthSnapshot, ClientStatus, Role, User, utcnow
+from bot.models import Client, ClientContact, ClientStatus, Role, User, utcnow
 from bot.roles import has_role, require
 from bot.services import audit, users
 from bot.services.fields import (
@@ -625,27 +625,39 @@ async def list_clients(
         conditions.append(Client.created_at < _day_start(filters.created_to + timedelta(days=1), tz))
     if filters.search:
         conditions.append(contains(filters.search, Client.name, Client.client_code))
-    by_health = filters.sort_by.lstrip("-") == "health"
-    query, order = select(Client), None
-    if by_health or filters.health:
+    if filters.health or filters.sort_by.lstrip("-") == "health":
         from bot.services import health  # imports this module
 
-        query = query.outerjoin(ClientHealthSnapshot, health.snapshot_join(await health.latest_day(session)))
         if filters.health:
-            conditions.append(ClientHealthSnapshot.level == health.parse_level(filters.health).value)
-        if by_health:
-            order = health.snapshot_order(descending=filters.sort_by.startswith("-"))
-    query = query.where(*conditions)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            conditions.append(await health.at_level(session, health.parse_level(filters.health)))
+        if filters.sort_by.lstrip("-") == "health":
+            return await _by_health(session, conditions, filters, page, per_page)
+    total = await session.scalar(select(func.count()).select_from(Client).where(*conditions)) or 0
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
     rows = await session.scalars(
-        _with_details(query)
-        .order_by(*(order or [_order(filters.sort_by)]), Client.client_code)
+        _with_details(select(Client).where(*conditions))
+        .order_by(_order(filters.sort_by), Client.client_code)
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
     return ClientPage(clients=list(rows), total=total, page=page, pages=pages, per_page=per_page)
+
+
+async def _by_health(
+    session: AsyncSession, conditions: list[Any], filters: ClientFilter, page: int, per_page: int
+) -> ClientPage:
+    """`list_clients` ordered by health (the nightly snapshot; services/health.py)."""
+    from bot.services import health  # imports this module
+
+    ids, total, page = await health.ordered_page(
+        session, conditions, descending=filters.sort_by == "-health", page=page, per_page=per_page
+    )
+    loaded = {c.id: c for c in await session.scalars(_with_details(select(Client).where(Client.id.in_(ids))))}
+    pages = max(1, math.ceil(total / per_page))
+    return ClientPage(
+        clients=[loaded[i] for i in ids], total=total, page=page, pages=pages, per_page=per_page
+    )
 
 
 def check_sort(sort_by: str) -> None:

@@ -393,6 +393,21 @@ async def snapshot_all(
     return written
 
 
+async def at_level(session: AsyncSession, level: Level) -> Any:
+    """SQL condition: the client is at `level` in the latest nightly snapshot."""
+    day = await latest_day(session)
+    return (
+        select(ClientHealthSnapshot.id)
+        .where(
+            ClientHealthSnapshot.client_id == Client.id,
+            ClientHealthSnapshot.day == day,
+            ClientHealthSnapshot.level == level.value,
+        )
+        .correlate(Client)
+        .exists()
+    )
+
+
 async def latest_day(session: AsyncSession, *, on_or_before: date | None = None) -> date | None:
     query = select(func.max(ClientHealthSnapshot.day))
     if on_or_before is not None:
@@ -400,16 +415,57 @@ async def latest_day(session: AsyncSession, *, on_or_before: date | None = None)
     return await session.scalar(query)
 
 
-def snapshot_join(day: date | None) -> Any:
-    """ON clause joining a client to its snapshot of `day` (an outer join: clients without one stay)."""
-    return and_(ClientHealthSnapshot.client_id == Client.id, ClientHealthSnapshot.day == day)
-
-
-def snapshot_order(descending: bool = False) -> list[Any]:
-    """Worst first (lowest score), hot clients first among equals, clients without a snapshot last;
-    `descending`: the healthiest first."""
-    score = ClientHealthSnapshot.score.desc() if descending else ClientHealthSnapshot.score.asc()
-    return [ClientHealthSnapshot.score.is_(None), score.nulls_last(), Client.is_hot.desc()]
+async def ordered_page(
+    session: AsyncSession,
+    conditions: Sequence[Any],
+    *,
+    descending: bool,
+    page: int,
+    per_page: int,
+) -> tuple[list[uuid.UUID], int, int]:
+    """(client ids of the page, their total, the page number) among the clients matching `conditions`,
+    ordered by health as of the latest nightly snapshot: the worst first (lowest score; hot ones first
+    among equals), or the healthiest first when `descending`; clients without a snapshot (new since the
+    last night, inactive, archived) after them by code. Index-driven (`day, score`): the page itself costs
+    the same at 10 or 10,000 clients."""
+    day = await latest_day(session)
+    snapped = (
+        select(Client.id)
+        .join(
+            ClientHealthSnapshot,
+            and_(ClientHealthSnapshot.client_id == Client.id, ClientHealthSnapshot.day == day),
+        )
+        .where(*conditions)
+    )
+    total = await session.scalar(select(func.count()).select_from(Client).where(*conditions)) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    offset = (page - 1) * per_page
+    score = ClientHealthSnapshot.score.desc() if descending else ClientHealthSnapshot.score
+    ids = list(
+        await session.scalars(
+            snapped.order_by(score, Client.is_hot.desc(), Client.client_code).offset(offset).limit(per_page)
+        )
+    )
+    if len(ids) < per_page:
+        # Past the snapshotted clients: the others, by code.
+        in_snapshot = await session.scalar(select(func.count()).select_from(snapped.subquery())) or 0
+        missing = (
+            ~select(ClientHealthSnapshot.id)
+            .where(ClientHealthSnapshot.client_id == Client.id, ClientHealthSnapshot.day == day)
+            .correlate(Client)
+            .exists()
+        )
+        ids += list(
+            await session.scalars(
+                select(Client.id)
+                .where(*conditions, missing)
+                .order_by(Client.client_code)
+                .offset(max(0, offset - in_snapshot))
+                .limit(per_page - len(ids))
+            )
+        )
+    return ids, total, page
 
 
 @dataclass

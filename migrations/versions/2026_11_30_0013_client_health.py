@@ -37,13 +37,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_client_health_snapshots"),
         sa.UniqueConstraint("client_id", "day", name="uq_client_health_snapshots_client_id_day"),
     )
-    op.create_index(
-        "idx_client_health_snapshots_day_level_score", "client_health_snapshots", ["day", "level", "score"]
-    )
+    op.create_index("idx_client_health_snapshots_day_score", "client_health_snapshots", ["day", "score"])
+    op.create_index("idx_client_health_snapshots_day_level", "client_health_snapshots", ["day", "level"])
 
 
 def downgrade() -> None:
-    op.drop_index("idx_client_health_snapshots_day_level_score", table_name="client_health_snapshots")
+    op.drop_index("idx_client_health_snapshots_day_level", table_name="client_health_snapshots")
+    op.drop_index("idx_client_health_snapshots_day_score", table_name="client_health_snapshots")
     op.drop_table("client_health_snapshots")
     with op.batch_alter_table("clients") as batch:
         batch.drop_column("is_hot")
