@@ -26,6 +26,23 @@ class ContactOut(Out):
     is_active: bool
 
 
+class HealthReasonOut(Out):
+    code: str
+    text: str
+    penalty: int
+
+
+class HealthOut(Out):
+    """A client's health (active and on-hold clients): score out of 100, level, and why."""
+
+    score: int
+    level: str
+    hot: bool
+    last_contact: datetime | None = None
+    days_since_contact: int | None = None
+    reasons: list[HealthReasonOut]
+
+
 class ClientOut(Out):
     id: uuid.UUID
     client_code: str
@@ -43,8 +60,10 @@ class ClientOut(Out):
     updated_at: datetime
     deactivated_at: datetime | None = None
     deactivation_reason: str | None = None
+    is_hot: bool = False
     contacts: list[ContactOut] | None = None
     stats: dict[str, Any] | None = None
+    health: HealthOut | None = None
 
 
 class Pagination(Out):

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     slack_file_hosts: Annotated[frozenset[str], NoDecode] = Field(
         frozenset({"https://files.slack.com"}), alias="CLIENTBOT_SLACK_FILE_HOSTS"
     )
+    # Client health (services/health.py): when each reason counts, what it costs out of 100, the levels.
+    health_contact_watch_days: int = Field(30, ge=1, le=3650, alias="CLIENTBOT_HEALTH_CONTACT_WATCH_DAYS")
+    health_contact_risk_days: int = Field(60, ge=1, le=3650, alias="CLIENTBOT_HEALTH_CONTACT_RISK_DAYS")
+    health_pipeline_stale_days: int = Field(14, ge=1, le=365, alias="CLIENTBOT_HEALTH_PIPELINE_STALE_DAYS")
+    health_default_fill_days: int = Field(45, ge=1, le=3650, alias="CLIENTBOT_HEALTH_DEFAULT_FILL_DAYS")
+    health_feedback_drop: float = Field(0.5, gt=0, le=4, alias="CLIENTBOT_HEALTH_FEEDBACK_DROP")
+    health_watch_below: int = Field(80, ge=1, le=100, alias="CLIENTBOT_HEALTH_WATCH_BELOW")
+    health_risk_below: int = Field(50, ge=1, le=100, alias="CLIENTBOT_HEALTH_RISK_BELOW")
 
     @field_validator("admins", mode="before")
     @classmethod

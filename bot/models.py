@@ -192,6 +192,8 @@ class Client(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deactivated_at: Mapped[datetime | None]
     deactivation_reason: Mapped[str | None] = mapped_column(Text)
+    # The manual "hot" flag (`/client hot CODE on|off`, managers and above, audited).
+    is_hot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     contacts: Mapped[list[ClientContact]] = relationship(
         back_populates="client", order_by="(ClientContact.is_primary.desc(), ClientContact.created_at)"
@@ -515,6 +517,26 @@ class ClientAnalytics(Base):
     avg_time_to_fill_days: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     avg_candidate_quality_score: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     revenue_generated: Mapped[Decimal | None] = mapped_column(Numeric(15, 2))
+
+
+class ClientHealthSnapshot(Base):
+    """A client's health as computed by the nightly job (services/health.py): the history behind
+    "newly at risk", and the order of `/client list sort:health`."""
+
+    __tablename__ = "client_health_snapshots"
+    __table_args__ = (
+        UniqueConstraint("client_id", "day"),
+        Index("idx_client_health_snapshots_day_score", "day", "score"),
+        Index("idx_client_health_snapshots_day_level", "day", "level"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    score: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(20))
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = _created()
 
 
 class AuditLog(Base):

@@ -227,6 +227,9 @@ def dashboard_pdf(dashboard: Dashboard, chart: bytes, logo: bytes | None = None)
         f"industry {client.industry or 'n/a'} · account manager {manager}",
         logo,
     )
+    if dashboard.health is not None:
+        report.heading("Health")
+        report.paragraph(dashboard.health.describe())
     report.heading("Key figures")
     report.table([("Figure", "Value"), *dashboard_figures(dashboard)], widths=[90 * mm, 90 * mm])
     if changes := dashboard.changes:

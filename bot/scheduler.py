@@ -36,7 +36,16 @@ from bot import clock, reports
 from bot.app import slack_client
 from bot.models import ScheduledRun, User, utcnow
 from bot.runtime import Runtime
-from bot.services import app_state, communications, dashboard, deliveries, digest, feedback, users
+from bot.services import (
+    app_state,
+    communications,
+    dashboard,
+    deliveries,
+    digest,
+    feedback,
+    health,
+    users,
+)
 from bot.services.periods import last_completed_quarter
 from handlers.common import tell_admins_of_departure
 from views import communications as comm_views
@@ -228,6 +237,19 @@ async def nightly_analytics(rt: Runtime, now: datetime) -> str:
     return f"snapshot of {count} clients for {day}"
 
 
+async def nightly_health(rt: Runtime, now: datetime) -> str:
+    """Just after local midnight: every active and on-hold client's health as of the new day, the history
+    behind the digest's "newly at risk" and the order of `/client list sort:health`. Once per day; a re-run
+    (or a catch-up after a restart the same night) rewrites that day's rows."""
+    job = "nightly_health"
+    day = now.astimezone(rt.settings.tz).date()
+    if not await _begin(rt, job, day.isoformat()):
+        return f"health snapshot for {day} was already taken"
+    async with rt.db.session() as session:
+        count = await health.snapshot_all(session, day, thresholds=health.Thresholds.of(rt.settings))
+    return await _finish(rt, job, day.isoformat(), f"health of {count} clients for {day}", [])
+
+
 def working_day(day: date) -> bool:
     """Monday to Friday, except 1 January (the one holiday every office shares)."""
     return day.weekday() < 5 and (day.month, day.day) != (1, 1)
@@ -345,6 +367,7 @@ async def weekly_digest(rt: Runtime, now: datetime) -> str:
     end = datetime.combine(local.date(), datetime.min.time(), rt.settings.tz)
     async with rt.db.session() as session:
         summary = await digest.weekly(session, start=end - timedelta(days=7), end=end, today=local.date())
+        summary.health = await health.risk_report(session, today=local.date())
     chart = await asyncio.to_thread(
         reports.bar_chart,
         [d for d, _ in summary.hires_per_day],
@@ -381,6 +404,13 @@ JOBS = {
     for job in [
         ScheduledJob(
             "nightly_analytics", "per-client analytics snapshot", nightly_analytics, {"hour": 0, "minute": 0}
+        ),
+        ScheduledJob(
+            "nightly_health",
+            "per-client health snapshot",
+            nightly_health,
+            {"hour": 0, "minute": 10},
+            catch_up=timedelta(hours=12),
         ),
         ScheduledJob(
             "quarterly_feedback_reminder",

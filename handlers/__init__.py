@@ -14,6 +14,7 @@ def register(app: AsyncApp) -> None:
         communications,
         dashboard,
         feedback,
+        health,
         imports,
         jobs,
         users,
@@ -29,6 +30,7 @@ def register(app: AsyncApp) -> None:
         feedback,
         bulk,
         imports,
+        health,
         users,
     ):
         module.register(app)

@@ -19,7 +19,7 @@ from bot import clock
 from bot.errors import DomainError, DuplicateSuspected, PermissionDenied, ValidationFailed
 from bot.models import ClientStatus, Role, User
 from bot.roles import has_role, require
-from bot.services import clients, communications, users
+from bot.services import clients, communications, health, users
 from bot.storage import LOGO_MAX_BYTES, sniff_image
 from handlers.commands import CommandRequest, subcommand
 from handlers.common import (
@@ -36,6 +36,7 @@ from handlers.common import (
     runtime,
     split_args,
 )
+from handlers.health import page_health
 from views import clients as client_views
 from views.clients import ClientFormState
 from views.common import view_state
@@ -342,7 +343,7 @@ async def _change_status(request: CommandRequest, reference: str, status: Client
     await request.reply(client_views.status_changed_message(record, old))
 
 
-_FILTER = re.compile(r"^(status|industry|manager|from|to):(.*)$", re.IGNORECASE)
+_FILTER = re.compile(r"^(status|industry|manager|from|to|health|sort):(.*)$", re.IGNORECASE)
 
 
 async def _parse_list_query(session: Any, text: str) -> tuple[clients.ClientFilter, str]:
@@ -368,6 +369,11 @@ async def _parse_list_query(session: Any, text: str) -> tuple[clients.ClientFilt
             if manager is None:
                 raise ValidationFailed({"manager": f"{value} is not a known account manager."})
             filters.account_manager_id = manager.id
+        elif key == "health":
+            filters.health = health.parse_level(value).value
+        elif key == "sort":
+            clients.check_sort(value)
+            filters.sort_by = value.lower()
         else:
             try:
                 day = date.fromisoformat(value)
@@ -389,7 +395,8 @@ async def _client_list_payload(
         result = await clients.list_clients(
             session, filters=filters, page=page, tz=runtime(context).settings.tz, viewer=actor
         )
-        return client_views.client_list(result, query=query, filters_text=described)
+        healths = await page_health(session, context, [c.id for c in result.clients])
+        return client_views.client_list(result, query=query, filters_text=described, health=healths)
 
 
 @subcommand("list")

@@ -28,6 +28,7 @@ from handlers.common import (
     runtime,
     send_file_to_user,
 )
+from handlers.health import page_health
 from views import dashboard as dashboard_views
 
 
@@ -47,6 +48,7 @@ async def _load(
         board = await dashboard.build(
             session, actor=actor, client_id=client_id, today=_today(runtime(context))
         )
+        board.health = (await page_health(session, context, [client_id])).get(client_id)
         return board, has_role(actor, Role.MANAGER)
 
 
@@ -161,6 +163,7 @@ async def publish_home(
             page=page,
             viewer=actor,
         )
+        board.health = await page_health(session, context, [row.client.id for row in board.rows])
         view = dashboard_views.home_view(
             actor, board, can_create=has_role(actor, Role.MANAGER), filters=filters
         )

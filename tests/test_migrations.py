@@ -12,6 +12,7 @@ from bot.db import Database, _alembic_config
 from bot.models import Client, User, utcnow
 
 USERS_0006 = {"id", "slack_user_id", "display_name", "role", "created_at", "updated_at"}
+CLIENTS_ADDED_SINCE_0006 = {"logo_slack_file_id", "is_hot"}
 
 
 async def test_client_names_are_renormalised_for_duplicate_detection(tmp_path: Path) -> None:
@@ -41,12 +42,20 @@ async def test_client_names_are_renormalised_for_duplicate_detection(tmp_path: P
                     updated_at=utcnow(),
                 )
             )
+            clients_0006 = table(
+                "clients",
+                *(
+                    column(c.name, c.type)
+                    for c in Client.__table__.c
+                    if c.name not in CLIENTS_ADDED_SINCE_0006
+                ),
+            )
             for code, name, stale in (
                 ("CLT-2026-0001", "Acme L.L.C.", "acme l l c"),
                 ("CLT-2026-0002", "Globex", "globex"),
             ):
                 await conn.execute(
-                    Client.__table__.insert().values(
+                    clients_0006.insert().values(
                         id=uuid.uuid4(),
                         client_code=code,
                         name=name,

@@ -385,6 +385,7 @@ def test_each_job_catches_up_on_its_latest_due_fire(rt) -> None:
     due = {name: last_due(rt, job, datetime(2026, 10, 2, 7, 30, tzinfo=UTC)) for name, job in JOBS.items()}
     assert due == {
         "nightly_analytics": None,  # a late snapshot would file later figures under the earlier day
+        "nightly_health": datetime(2026, 10, 2, 0, 10, tzinfo=UTC),  # the same night only
         "quarterly_feedback_reminder": datetime(2026, 10, 1, 9, 0, tzinfo=UTC),
         "follow_up_nudges": None,  # yesterday's; this morning's at 08:00 lists what is overdue
         "weekly_digest": datetime(2026, 9, 28, 9, 0, tzinfo=UTC),

@@ -11,7 +11,9 @@ from pydantic import Field
 
 from bot.models import Client, ClientCommunication, ClientStatus, User
 from bot.services.clients import MAX_CONTACTS, ClientPage, DuplicateMatch, primary_contact
+from bot.services.health import Health
 from bot.storage import LOGO_MAX_SIDE
+from views import health as health_views
 from views.common import (
     MODAL_BLOCKS_MAX,
     ModalState,
@@ -446,8 +448,10 @@ def ambiguous_message(query: str, clients: list[Client]) -> dict[str, Any]:
     return message(f"“{query}” matches several clients", [section(text)])
 
 
-def client_list(page: ClientPage, *, query: str, filters_text: str) -> dict[str, Any]:
-    """One page of clients (20) with Previous/Next buttons that carry the filters."""
+def client_list(
+    page: ClientPage, *, query: str, filters_text: str, health: dict[uuid.UUID, Health] | None = None
+) -> dict[str, Any]:
+    """One page of clients (20) with Previous/Next buttons that carry the filters, and each one's health."""
     title = f"*Clients* {escape(filters_text)}".strip() if filters_text else "*Clients*"
     if not page.clients:
         return message("No clients match", [section(f"{title}\nNo clients match these filters.")])
@@ -465,7 +469,8 @@ def client_list(page: ClientPage, *, query: str, filters_text: str) -> dict[str,
         blocks.append(
             section(
                 f"{STATUS_ICONS.get(client.status, '')} *{escape(client.name)}* `{client.client_code}`\n"
-                f"{details + ' · ' if details else ''}{manager} · {escape(who)}",
+                f"{details + ' · ' if details else ''}{manager} · {escape(who)}"
+                + health_views.list_suffix((health or {}).get(client.id)),
                 accessory=button("Open", OPEN_ACTION, str(client.id)),
             )
         )

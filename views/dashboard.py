@@ -11,6 +11,7 @@ from bot.models import Client, User
 from bot.roles import ROLE_TITLES
 from bot.services.clients import primary_contact
 from bot.services.dashboard import Dashboard, PortfolioPage
+from views import health as health_views
 from views.clients import (
     EDIT_ACTION,
     FEEDBACK_ACTION,
@@ -119,6 +120,7 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
             f" · {escape(client.industry or 'no industry')} · {manager} · {last}",
         ),
         context(f"Primary contact: {who}"),
+        *([] if shared else health_views.card_line(d.health)),
         fields_section(headline),
         *_changes(d, shared=shared),
         fields_section(
@@ -233,7 +235,8 @@ def home_view(
             section(
                 f"{STATUS_ICONS.get(client.status, '')} *{escape(client.name)}* `{client.client_code}`\n"
                 f":briefcase: {row.active_jobs} active jobs · :busts_in_silhouette: {row.in_pipeline}"
-                f" in pipeline · :tada: {row.hires} hires · {last}",
+                f" in pipeline · :tada: {row.hires} hires · {last}"
+                + health_views.list_suffix(page.health.get(client.id)),
                 accessory=button("Open", OPEN_ACTION, str(client.id)),
             )
         )

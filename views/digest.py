@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.services.digest import Digest
+from views import health as health_views
 from views.common import context, escape, fields_section, header, message, section, truncate
 
 
@@ -45,6 +46,8 @@ def digest_message(digest: Digest, *, private: bool) -> dict[str, Any]:
         blocks.append(
             section("*Overdue follow-ups*\n" + "\n".join(lines) + (f"\n…and {more} more" if more else ""))
         )
+    if digest.health is not None:
+        blocks += health_views.digest_blocks(digest.health, private=private)
     blocks.append(
         context("Sent by clientbot every Monday. `/client list` and `/client show CODE` for details.")
     )

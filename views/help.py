@@ -10,11 +10,13 @@ from views.common import context, message, section
 COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("new", "Create a client (modal)"),
     "list": (
-        "list [status:S] [industry:I] [manager:@user] [from:DATE] [to:DATE] [text]",
+        "list [status:S] [industry:I] [manager:@user] [from:DATE] [to:DATE] [health:LEVEL] [sort:health]"
+        " [text]",
         "Browse clients, 20 a page",
     ),
     "show": ("show CODE", "Client dashboard"),
     "edit": ("edit CODE", "Edit a client (modal)"),
+    "hot": ("hot CODE on|off", "Flag a client as hot (HR Manager)"),
     "status": ("status CODE active|inactive|on-hold|archived [reason]", "Change a client's status"),
     "deactivate": ("deactivate CODE reason…", "Deactivate a client (HR Admin)"),
     "log": ("log CODE", "Log a communication (modal)"),

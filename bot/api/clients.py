@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any, Literal
+
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from bot import api_models
-from bot.api.common import ApiRequest, client_json, endpoint, ok
+from bot.api.common import ApiRequest, _today, client_json, endpoint, ok
 from bot.errors import ValidationFailed
 from bot.models import ClientStatus
-from bot.services import clients, users
+from bot.services import clients, health, users
 from bot.services.analytics import client_job_analytics
 from bot.services.inputs import parse_input
 
@@ -22,7 +25,11 @@ class ClientQuery(BaseModel):
     sort_by: str = Field(
         default="name",
         max_length=30,
-        description="name, client_code, created_at, status, industry; prefix - for descending",
+        description="name, client_code, created_at, status, industry, health (worst first, as of the "
+        "nightly health snapshot); prefix - for descending",
+    )
+    health: Literal["healthy", "watch", "at-risk"] | None = Field(
+        default=None, description="Only clients at this health level in the nightly snapshot"
     )
     page: int = Field(default=1, ge=1, le=100000)
     limit: int = Field(default=20, ge=1, le=100)
@@ -56,6 +63,7 @@ async def list_clients(req: ApiRequest) -> web.Response:
             account_manager_id=manager.id if manager else None,
             search=filters.search,
             sort_by=filters.sort_by,
+            health=filters.health,
         ),
         page=filters.page,
         per_page=filters.limit,
@@ -63,9 +71,10 @@ async def list_clients(req: ApiRequest) -> web.Response:
         viewer=req.actor,
     )
     summary = await clients.status_summary(req.session, viewer=req.actor)
+    healths = await _health(req, [c.id for c in page.clients])
     return ok(
         {
-            "clients": [client_json(c) for c in page.clients],
+            "clients": [_with_health(client_json(c), healths.get(c.id)) for c in page.clients],
             "pagination": {
                 "page": page.page,
                 "limit": page.per_page,
@@ -83,7 +92,19 @@ async def get_client(req: ApiRequest) -> web.Response:
     client = await req.client()
     data = client_json(client, details=True)
     data["stats"] = (await client_job_analytics(req.session, client.id)).as_dict()
+    _with_health(data, (await _health(req, [client.id])).get(client.id))
     return ok(data, model=api_models.ClientOut)
+
+
+async def _health(req: ApiRequest, client_ids: list[uuid.UUID]) -> dict[uuid.UUID, health.Health]:
+    """Live health of clients the caller may see (the list and `req.client()` checked that)."""
+    thresholds = health.Thresholds.of(req.rt.settings)
+    return await health.compute(req.session, client_ids, today=_today(req), thresholds=thresholds)
+
+
+def _with_health(data: dict[str, Any], value: health.Health | None) -> dict[str, Any]:
+    data["health"] = value.as_dict() if value else None
+    return data
 
 
 @endpoint

@@ -582,7 +582,8 @@ class ClientFilter:
     created_from: date | None = None
     created_to: date | None = None
     search: str | None = None
-    sort_by: str = "name"  # a key of SORTS, "-" in front for descending
+    sort_by: str = "name"  # a key of SORTS (or "health"), "-" in front for descending
+    health: str | None = None  # a health level (services/health.py), as of the nightly snapshot
 
 
 @dataclass
@@ -624,6 +625,13 @@ async def list_clients(
         conditions.append(Client.created_at < _day_start(filters.created_to + timedelta(days=1), tz))
     if filters.search:
         conditions.append(contains(filters.search, Client.name, Client.client_code))
+    if filters.health or filters.sort_by.lstrip("-") == "health":
+        from bot.services import health  # imports this module
+
+        if filters.health:
+            conditions.append(await health.at_level(session, health.parse_level(filters.health)))
+        if filters.sort_by.lstrip("-") == "health":
+            return await _by_health(session, conditions, filters, page, per_page)
     total = await session.scalar(select(func.count()).select_from(Client).where(*conditions)) or 0
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
@@ -636,10 +644,34 @@ async def list_clients(
     return ClientPage(clients=list(rows), total=total, page=page, pages=pages, per_page=per_page)
 
 
+async def _by_health(
+    session: AsyncSession, conditions: list[Any], filters: ClientFilter, page: int, per_page: int
+) -> ClientPage:
+    """`list_clients` ordered by health (the nightly snapshot; services/health.py)."""
+    from bot.services import health  # imports this module
+
+    ids, total, page = await health.ordered_page(
+        session, conditions, descending=filters.sort_by == "-health", page=page, per_page=per_page
+    )
+    loaded = {c.id: c for c in await session.scalars(_with_details(select(Client).where(Client.id.in_(ids))))}
+    pages = max(1, math.ceil(total / per_page))
+    return ClientPage(
+        clients=[loaded[i] for i in ids], total=total, page=page, pages=pages, per_page=per_page
+    )
+
+
+def check_sort(sort_by: str) -> None:
+    """Refuse an unknown sort (ValidationFailed naming the choices)."""
+    if sort_by.lower().lstrip("-") != "health":
+        _order(sort_by.lower())
+
+
 def _order(sort_by: str) -> Any:
     column = SORTS.get(sort_by.lstrip("-"))
     if column is None:
-        raise ValidationFailed({"sort_by": f"Sort by one of {', '.join(SORTS)} (prefix - for descending)."})
+        raise ValidationFailed(
+            {"sort_by": f"Sort by one of {', '.join(SORTS)}, health (prefix - for descending)."}
+        )
     return column.desc() if sort_by.startswith("-") else column
 
 

@@ -61,6 +61,7 @@ class Dashboard:
     hires_by_month: list[tuple[str, int]]
     today: date
     trend: list[ClientAnalytics] = field(default_factory=list)
+    health: Any = None  # services.health.Health, filled in by the caller (None: inactive/archived)
 
     @property
     def last_activity(self) -> datetime | None:
@@ -284,6 +285,7 @@ class PortfolioPage:
     feedback_due: list[str]
     feedback_period: str
     industries: list[str] = field(default_factory=list)
+    health: dict[uuid.UUID, Any] = field(default_factory=dict)  # services.health.Health by client id
 
 
 @dataclass

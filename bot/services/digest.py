@@ -28,6 +28,7 @@ class Digest:
     overdue: list[tuple[str, str, date]] = field(default_factory=list)
     overdue_count: int = 0
     hires_per_day: list[tuple[str, int]] = field(default_factory=list)
+    health: Any = None  # services.health.RiskReport, filled in by the scheduler
 
 
 async def weekly(session: AsyncSession, *, start: datetime, end: datetime, today: date) -> Digest:

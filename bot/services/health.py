@@ -1,0 +1,526 @@
+"""Client health: a score out of 100 and a level (healthy / watch / at risk), with the reasons spelled out,
+computed from data the app already holds, for a page of clients in five set-based queries:
+
+- days since the last communication (or since the client was created, when there is none),
+- follow-ups overdue (open, not snoozed past today),
+- the feedback trend: overall satisfaction falling quarter on quarter, or no feedback last quarter,
+- open jobs older than the client's average time-to-fill (or CLIENTBOT_HEALTH_DEFAULT_FILL_DAYS),
+- a pipeline without movement: candidates in play on open jobs, none moved for N days,
+- status on-hold.
+
+Only active and on-hold clients have a health; inactive and archived ones are out of the game.
+Computing it live for all 10,000 clients takes seconds, so ordering and filtering a whole list by health
+(`/client list sort:health`, `health:at-risk`, `GET /api/clients?health=`) use the nightly snapshot
+(`client_health_snapshots`, written by the scheduler's `nightly_health` job), while each row shown is
+computed live.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.db import dialect_insert
+from bot.errors import ValidationFailed
+from bot.models import (
+    Application,
+    Client,
+    ClientCommunication,
+    ClientFeedback,
+    ClientHealthSnapshot,
+    ClientStatus,
+    Job,
+    JobStatus,
+    Role,
+    Stage,
+    User,
+    utcnow,
+)
+from bot.roles import require
+from bot.services import audit, periods
+from bot.services.communications import OPEN_FOLLOW_UP
+
+TRACKED = (ClientStatus.ACTIVE.value, ClientStatus.ON_HOLD.value)
+IN_PLAY = (Stage.SCREENED.value, Stage.SHORTLISTED.value, Stage.INTERVIEWED.value, Stage.OFFERED.value)
+
+
+class Level(StrEnum):
+    HEALTHY = "healthy"
+    WATCH = "watch"
+    AT_RISK = "at-risk"
+
+
+LEVEL_WORDS = {
+    "healthy": Level.HEALTHY,
+    "watch": Level.WATCH,
+    "at-risk": Level.AT_RISK,
+    "atrisk": Level.AT_RISK,
+}
+
+
+def parse_level(text: str, field_name: str = "health") -> Level:
+    level = LEVEL_WORDS.get(text.strip().lower().replace("_", "-").replace(" ", "-"))
+    if level is None:
+        raise ValidationFailed(
+            {field_name: f"“{text}” is not a health level: use healthy, watch or at-risk."}
+        )
+    return level
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When each reason counts and the score below which a client is on watch / at risk (see Settings)."""
+
+    contact_watch_days: int = 30
+    contact_risk_days: int = 60
+    pipeline_stale_days: int = 14
+    default_fill_days: int = 45
+    feedback_drop: float = 0.5
+    watch_below: int = 80
+    risk_below: int = 50
+
+    @classmethod
+    def of(cls, settings: Settings) -> Thresholds:
+        return cls(**{name: getattr(settings, f"health_{name}") for name in cls.__dataclass_fields__})
+
+
+# What each reason costs out of 100.
+PENALTY = {
+    "no_contact_watch": 15,
+    "no_contact_risk": 35,
+    "overdue_follow_up": 10,  # each, at most 3
+    "feedback_falling": 20,
+    "feedback_missing": 10,
+    "stale_job": 10,  # each, at most 2
+    "pipeline_stalled": 15,
+    "on_hold": 20,
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str  # no_contact, overdue_follow_ups, feedback_falling, feedback_missing, stale_jobs, ...
+    text: str  # plain text, no user input: "2 overdue follow-ups", "feedback 4.2 → 3.1"
+    penalty: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "text": self.text, "penalty": self.penalty}
+
+
+@dataclass
+class Health:
+    client_id: uuid.UUID
+    score: int
+    level: Level
+    reasons: list[Reason] = field(default_factory=list)
+    days_since_contact: int | None = None  # None: never contacted
+    last_contact: datetime | None = None
+    hot: bool = False
+
+    @property
+    def contact_text(self) -> str:
+        if self.days_since_contact is None:
+            return "no contact yet"
+        if self.days_since_contact == 0:
+            return "last contact today"
+        return f"last contact {_plural(self.days_since_contact, 'day')} ago"
+
+    def describe(self) -> str:
+        """Plain text (the PDF): `hot · last contact 23 days ago · at risk (45/100): 2 overdue follow-ups`."""
+        reasons = ", ".join(r.text for r in self.reasons if r.code != "no_contact")
+        hot = "hot · " if self.hot else ""
+        level = self.level.value.replace("-", " ")
+        return f"{hot}{self.contact_text} · {level} ({self.score}/100)" + (f": {reasons}" if reasons else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The API's `health` object."""
+        return {
+            "score": self.score,
+            "level": self.level.value,
+            "hot": self.hot,
+            "last_contact": self.last_contact.isoformat() if self.last_contact else None,
+            "days_since_contact": self.days_since_contact,
+            "reasons": [r.as_dict() for r in self.reasons],
+        }
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _scope(ids: Sequence[uuid.UUID] | Select[Any], column: Any) -> Any:
+    return column.in_(ids if isinstance(ids, Select) else list(ids))
+
+
+def _fill_days(session: AsyncSession) -> Any:
+    if session.bind.dialect.name == "postgresql":
+        return func.extract("epoch", Job.filled_at - Job.opened_at) / 86400
+    return func.julianday(Job.filled_at) - func.julianday(Job.opened_at)
+
+
+async def compute(
+    session: AsyncSession,
+    client_ids: Sequence[uuid.UUID] | Select[Any],
+    *,
+    today: date,
+    thresholds: Thresholds = Thresholds(),
+) -> dict[uuid.UUID, Health]:
+    """Health of the given clients (ids, or a `select(Client.id)`), active and on-hold ones only, in five
+    set-based queries whatever their number. Callers check the viewer may see these clients."""
+    if not isinstance(client_ids, Select) and not client_ids:
+        return {}
+    last_contact = (
+        select(func.max(ClientCommunication.communication_date))
+        .where(ClientCommunication.client_id == Client.id, ClientCommunication.archived_at.is_(None))
+        .scalar_subquery()
+    )
+    rows = (
+        await session.execute(
+            select(
+                Client.id, Client.status, Client.is_hot, Client.created_at, last_contact.label("last")
+            ).where(_scope(client_ids, Client.id), Client.status.in_(TRACKED))
+        )
+    ).all()
+    if not rows:
+        return {}
+    ids = [row.id for row in rows]
+    overdue = dict(
+        (
+            await session.execute(
+                select(ClientCommunication.client_id, func.count())
+                .where(
+                    _scope(ids, ClientCommunication.client_id),
+                    *OPEN_FOLLOW_UP,
+                    ClientCommunication.follow_up_date < today,
+                    or_(
+                        ClientCommunication.follow_up_snoozed_until.is_(None),
+                        ClientCommunication.follow_up_snoozed_until <= today,
+                    ),
+                )
+                .group_by(ClientCommunication.client_id)
+            )
+        ).all()
+    )
+    last_quarter = periods.last_completed_quarter(today)
+    before = periods.previous(last_quarter)
+    feedback: dict[uuid.UUID, dict[str, float]] = {}
+    for client_id, period, average in await session.execute(
+        select(
+            ClientFeedback.client_id,
+            ClientFeedback.feedback_period,
+            func.avg(ClientFeedback.overall_satisfaction),
+        )
+        .where(
+            _scope(ids, ClientFeedback.client_id),
+            ClientFeedback.is_finalized.is_(True),
+            ClientFeedback.feedback_period.in_([last_quarter, before]),
+        )
+        .group_by(ClientFeedback.client_id, ClientFeedback.feedback_period)
+    ):
+        feedback.setdefault(client_id, {})[period] = float(average) if average is not None else 0.0
+    average_fill = dict(
+        (
+            await session.execute(
+                select(Job.client_id, func.avg(_fill_days(session)))
+                .where(_scope(ids, Job.client_id), Job.filled_at.is_not(None))
+                .group_by(Job.client_id)
+            )
+        ).all()
+    )
+    open_jobs: dict[uuid.UUID, list[datetime]] = {}
+    for client_id, opened in await session.execute(
+        select(Job.client_id, Job.opened_at).where(
+            _scope(ids, Job.client_id), Job.status == JobStatus.OPEN.value
+        )
+    ):
+        open_jobs.setdefault(client_id, []).append(opened)
+    pipeline = {
+        row.client_id: row.moved
+        for row in await session.execute(
+            select(Job.client_id, func.max(Application.stage_changed_at).label("moved"))
+            .join(Application, Application.job_id == Job.id)
+            .where(
+                _scope(ids, Job.client_id),
+                Job.status == JobStatus.OPEN.value,
+                Application.stage.in_(IN_PLAY),
+            )
+            .group_by(Job.client_id)
+        )
+    }
+    quarter_start = _day_start(periods.start_of(periods.quarter_of(today)))
+    result = {}
+    for row in rows:
+        reasons = []
+        since = row.last or row.created_at
+        days = max(0, (today - since.date()).days)
+        if days >= thresholds.contact_watch_days:
+            risk = days >= thresholds.contact_risk_days
+            what = f"last contact {days} days ago" if row.last else f"no contact in {days} days"
+            reasons.append(
+                Reason("no_contact", what, PENALTY["no_contact_risk" if risk else "no_contact_watch"])
+            )
+        if count := overdue.get(row.id, 0):
+            reasons.append(
+                Reason(
+                    "overdue_follow_ups",
+                    _plural(count, "overdue follow-up"),
+                    PENALTY["overdue_follow_up"] * min(count, 3),
+                )
+            )
+        scores = feedback.get(row.id, {})
+        if last_quarter in scores and before in scores:
+            if scores[before] - scores[last_quarter] >= thresholds.feedback_drop:
+                reasons.append(
+                    Reason(
+                        "feedback_falling",
+                        f"feedback {scores[before]:.1f} → {scores[last_quarter]:.1f}",
+                        PENALTY["feedback_falling"],
+                    )
+                )
+        elif last_quarter not in scores and row.created_at < quarter_start:
+            reasons.append(
+                Reason("feedback_missing", f"no feedback for {last_quarter}", PENALTY["feedback_missing"])
+            )
+        fill = average_fill.get(row.id)
+        limit = float(fill) if fill is not None else float(thresholds.default_fill_days)
+        stale = [o for o in open_jobs.get(row.id, []) if (today - o.date()).days > limit]
+        if stale:
+            reasons.append(
+                Reason(
+                    "stale_jobs",
+                    f"{_plural(len(stale), 'open job')} older than {limit:.0f} days to fill",
+                    PENALTY["stale_job"] * min(len(stale), 2),
+                )
+            )
+        moved = pipeline.get(row.id)
+        if moved is not None and (today - moved.date()).days >= thresholds.pipeline_stale_days:
+            reasons.append(
+                Reason(
+                    "pipeline_stalled",
+                    f"pipeline unmoved for {(today - moved.date()).days} days",
+                    PENALTY["pipeline_stalled"],
+                )
+            )
+        if row.status == ClientStatus.ON_HOLD.value:
+            reasons.append(Reason("on_hold", "on hold", PENALTY["on_hold"]))
+        score = max(0, 100 - sum(r.penalty for r in reasons))
+        level = (
+            Level.AT_RISK
+            if score < thresholds.risk_below
+            else Level.WATCH
+            if score < thresholds.watch_below
+            else Level.HEALTHY
+        )
+        reasons.sort(key=lambda r: -r.penalty)
+        result[row.id] = Health(
+            row.id, score, level, reasons, days if row.last else None, row.last, row.is_hot
+        )
+    return result
+
+
+async def of_client(
+    session: AsyncSession, client: Client, *, today: date, thresholds: Thresholds = Thresholds()
+) -> Health | None:
+    """One client's health (None for inactive and archived clients). The caller checked visibility."""
+    return (await compute(session, [client.id], today=today, thresholds=thresholds)).get(client.id)
+
+
+# -- the hot flag -------------------------------------------------------------------------------------
+async def set_hot(session: AsyncSession, *, actor: User, client: Client, hot: bool) -> bool:
+    """Flag or unflag a client as hot (managers and above), audited. Returns whether anything changed."""
+    require(actor, Role.MANAGER, "flag clients as hot")
+    if client.is_hot == hot:
+        return False
+    client.is_hot = hot
+    audit.record(
+        session,
+        actor=actor,
+        action="client.hot_changed",
+        entity=client,
+        before={"is_hot": not hot},
+        after={"is_hot": hot},
+    )
+    await session.flush()
+    return True
+
+
+# -- snapshots -----------------------------------------------------------------------------------------
+async def snapshot_all(
+    session: AsyncSession, day: date, *, thresholds: Thresholds = Thresholds(), batch: int = 2000
+) -> int:
+    """Write every active and on-hold client's health for `day` (again for the same day: updated)."""
+    client_ids = list(
+        await session.scalars(select(Client.id).where(Client.status.in_(TRACKED)).order_by(Client.id))
+    )
+    table = ClientHealthSnapshot.__table__
+    written = 0
+    for start in range(0, len(client_ids), batch):
+        healths = await compute(session, client_ids[start : start + batch], today=day, thresholds=thresholds)
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "client_id": h.client_id,
+                "day": day,
+                "score": h.score,
+                "level": h.level.value,
+                "reasons": [r.as_dict() for r in h.reasons],
+                "created_at": utcnow(),
+            }
+            for h in healths.values()
+        ]
+        if not rows:
+            continue
+        statement = dialect_insert(session, table).values(rows)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["client_id", "day"],
+                set_={c: statement.excluded[c] for c in ("score", "level", "reasons", "created_at")},
+            )
+        )
+        written += len(rows)
+    return written
+
+
+async def at_level(session: AsyncSession, level: Level) -> Any:
+    """SQL condition: the client is at `level` in the latest nightly snapshot."""
+    day = await latest_day(session)
+    return (
+        select(ClientHealthSnapshot.id)
+        .where(
+            ClientHealthSnapshot.client_id == Client.id,
+            ClientHealthSnapshot.day == day,
+            ClientHealthSnapshot.level == level.value,
+        )
+        .correlate(Client)
+        .exists()
+    )
+
+
+async def latest_day(session: AsyncSession, *, on_or_before: date | None = None) -> date | None:
+    query = select(func.max(ClientHealthSnapshot.day))
+    if on_or_before is not None:
+        query = query.where(ClientHealthSnapshot.day <= on_or_before)
+    return await session.scalar(query)
+
+
+async def ordered_page(
+    session: AsyncSession,
+    conditions: Sequence[Any],
+    *,
+    descending: bool,
+    page: int,
+    per_page: int,
+) -> tuple[list[uuid.UUID], int, int]:
+    """(client ids of the page, their total, the page number) among the clients matching `conditions`,
+    ordered by health as of the latest nightly snapshot: the worst first (lowest score; hot ones first
+    among equals), or the healthiest first when `descending`; clients without a snapshot (new since the
+    last night, inactive, archived) after them by code. Index-driven (`day, score`): the page itself costs
+    the same at 10 or 10,000 clients."""
+    day = await latest_day(session)
+    snapped = (
+        select(Client.id)
+        .join(
+            ClientHealthSnapshot,
+            and_(ClientHealthSnapshot.client_id == Client.id, ClientHealthSnapshot.day == day),
+        )
+        .where(*conditions)
+    )
+    total = await session.scalar(select(func.count()).select_from(Client).where(*conditions)) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    offset = (page - 1) * per_page
+    score = ClientHealthSnapshot.score.desc() if descending else ClientHealthSnapshot.score
+    ids = list(
+        await session.scalars(
+            snapped.order_by(score, Client.is_hot.desc(), Client.client_code).offset(offset).limit(per_page)
+        )
+    )
+    if len(ids) < per_page:
+        # Past the snapshotted clients: the others, by code.
+        in_snapshot = await session.scalar(select(func.count()).select_from(snapped.subquery())) or 0
+        missing = (
+            ~select(ClientHealthSnapshot.id)
+            .where(ClientHealthSnapshot.client_id == Client.id, ClientHealthSnapshot.day == day)
+            .correlate(Client)
+            .exists()
+        )
+        ids += list(
+            await session.scalars(
+                select(Client.id)
+                .where(*conditions, missing)
+                .order_by(Client.client_code)
+                .offset(max(0, offset - in_snapshot))
+                .limit(per_page - len(ids))
+            )
+        )
+    return ids, total, page
+
+
+@dataclass
+class RiskReport:
+    """For the weekly digest: clients at risk in the latest snapshot, and those of them that were not at
+    risk a week before."""
+
+    day: date | None
+    at_risk: list[tuple[str, str, list[str]]] = field(default_factory=list)  # code, name, reason texts
+    newly: list[str] = field(default_factory=list)  # codes
+    total: int = 0
+
+
+async def risk_report(session: AsyncSession, *, today: date, limit: int = 15) -> RiskReport:
+    day = await latest_day(session, on_or_before=today)
+    report = RiskReport(day=day)
+    if day is None:
+        return report
+    at_risk = select(ClientHealthSnapshot.client_id).where(
+        ClientHealthSnapshot.day == day, ClientHealthSnapshot.level == Level.AT_RISK.value
+    )
+    report.total = await session.scalar(select(func.count()).select_from(at_risk.subquery())) or 0
+    rows = await session.execute(
+        select(Client.client_code, Client.name, ClientHealthSnapshot.reasons)
+        .join(ClientHealthSnapshot, ClientHealthSnapshot.client_id == Client.id)
+        .where(ClientHealthSnapshot.day == day, ClientHealthSnapshot.level == Level.AT_RISK.value)
+        .order_by(ClientHealthSnapshot.score, Client.client_code)
+        .limit(limit)
+    )
+    report.at_risk = [
+        (code, name, [r.get("text", "") for r in reasons or []]) for code, name, reasons in rows
+    ]
+    week_ago = day - timedelta(days=7)
+    before = select(ClientHealthSnapshot.client_id).where(
+        ClientHealthSnapshot.day == week_ago,
+        ClientHealthSnapshot.level == Level.AT_RISK.value,
+    )
+    report.newly = list(
+        await session.scalars(
+            select(Client.client_code)
+            .join(ClientHealthSnapshot, ClientHealthSnapshot.client_id == Client.id)
+            .where(
+                ClientHealthSnapshot.day == day,
+                ClientHealthSnapshot.level == Level.AT_RISK.value,
+                Client.id.notin_(before),
+            )
+            .order_by(Client.client_code)
+            .limit(30)
+        )
+    )
+    return report
+
+
+def levels_of(healths: Iterable[Health]) -> dict[str, int]:
+    counts = {level.value: 0 for level in Level}
+    for health in healths:
+        counts[health.level.value] += 1
+    return counts
