@@ -6,7 +6,31 @@ from slack_bolt.async_app import AsyncApp
 
 
 def register(app: AsyncApp) -> None:
-    from handlers import bulk, clients, commands, common, communications, dashboard, feedback, jobs, users
+    from handlers import (
+        bulk,
+        clients,
+        commands,
+        common,
+        communications,
+        dashboard,
+        feedback,
+        jobs,
+        metrics,
+        subscriptions,
+        users,
+    )
 
-    for module in (common, commands, clients, dashboard, jobs, communications, feedback, bulk, users):
+    for module in (
+        common,
+        commands,
+        clients,
+        dashboard,
+        jobs,
+        communications,
+        feedback,
+        bulk,
+        users,
+        subscriptions,
+        metrics,
+    ):
         module.register(app)

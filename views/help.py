@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "link": ("link CODE JOB… / unlink CODE JOB", "Link or unlink jobs"),
     "bulk": ("bulk", "Bulk operation with preview (modal)"),
     "role": ("role @user admin|manager|recruiter", "Change someone's role (HR Admin)"),
+    "subscribe": ("subscribe CODE [status hires important feedback health]", "Post a client's updates here"),
+    "subscriptions": ("subscriptions", "The clients this channel follows"),
+    "unsubscribe": ("unsubscribe CODE", "Stop posting a client's updates here"),
+    "metrics": ("metrics [PERIOD]", "The agency's success metrics (HR Managers)"),
 }
 
 

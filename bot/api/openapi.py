@@ -35,6 +35,7 @@ RESPONSES: dict[str, type[BaseModel]] = {
     "create_application": api_models.ApplicationOut,
     "update_application": api_models.ApplicationOut,
     "bulk_operations": api_models.BulkOut,
+    "get_metrics": api_models.MetricsOut,
 }
 
 ERROR_SCHEMA = {

@@ -22,6 +22,7 @@ from bot.api.communications import HistoryQuery, list_communications, log_commun
 from bot.api.dashboard import client_dashboard
 from bot.api.feedback import ReportIn, list_feedback, performance_report, submit_feedback
 from bot.api.jobs import LinkIn, PageQuery, create_job, link_job, list_client_jobs, unlink_job
+from bot.api.metrics import MetricsQuery, get_metrics
 from bot.api.pipeline import create_application, create_candidate, update_application
 from bot.services import bulk, clients, communications, feedback, jobs, pipeline
 
@@ -130,5 +131,8 @@ ROUTES = [
         update_application,
         "Move a stage, rate, offer",
         pipeline.ApplicationPatch,
+    ),
+    Route(
+        "GET", "/api/metrics", get_metrics, "The agency's success metrics (HR Manager)", query=MetricsQuery
     ),
 ]
