@@ -23,7 +23,7 @@ from bot.models import (
 )
 from bot.runtime import Runtime
 from bot.scheduler import JOBS, run_job
-from bot.services import communications, feedback, jobs, pipeline, subscriptions
+from bot.services import communications, feedback, jobs, periods, pipeline, subscriptions
 from bot.storage import LocalStorage
 from tests import factories
 from tests.conftest import ADMIN, MANAGER, RECRUITER
@@ -148,6 +148,7 @@ async def test_only_the_chosen_events_are_posted_and_unsubscribing_stops_them(sl
     assert "hires, finalised feedback" in answer and "status" not in answer
     await _set_status(rt, acme, ClientStatus.ON_HOLD)
     assert await _outbox(rt) == []
+    quarter = periods.last_completed_quarter(clock.today(rt.settings.tz))
     async with rt.db.session() as session:
         manager = await factories.user(session, MANAGER, Role.MANAGER)
         await feedback.submit(
@@ -155,12 +156,12 @@ async def test_only_the_chosen_events_are_posted_and_unsubscribing_stops_them(sl
             actor=manager,
             client_id=acme.id,
             today=clock.today(rt.settings.tz),
-            data=feedback.parse_feedback(RATINGS | {"feedback_period": "2026-Q3"}),
+            data=feedback.parse_feedback(RATINGS | {"feedback_period": quarter}),
         )
-        await feedback.finalize(session, actor=manager, client_id=acme.id, period="2026-Q3")
+        await feedback.finalize(session, actor=manager, client_id=acme.id, period=quarter)
     assert await run_job(rt, "subscription_posts") == "posted 1 update(s)"
     text = json.dumps(_posts(fake)[0].params, ensure_ascii=False)
-    assert "2026-Q3" in text and "overall 4.0 / 5" in text
+    assert quarter in text and "overall 4.0 / 5" in text
     await slack.command("subscriptions", user_id=RECRUITER, channel_id=CHANNEL)
     listed = json.dumps(await fake.wait_for_response(slack.last_response_url), ensure_ascii=False)
     assert acme.client_code in listed and "hires, finalised feedback" in listed

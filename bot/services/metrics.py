@@ -28,7 +28,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from datetime import time as day_time
 from typing import Any, TypeVar
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import clock
@@ -206,7 +206,7 @@ async def _count(session: AsyncSession, query: Any) -> int:
 
 async def _feedback_completion(session: AsyncSession, quarter: str, at: datetime) -> Rate:
     active = _active_clients(at)
-    done = select(distinct(ClientFeedback.client_id)).where(
+    done = select(ClientFeedback.client_id).distinct().where(
         ClientFeedback.feedback_period == quarter,
         ClientFeedback.is_finalized.is_(True),
         ClientFeedback.client_id.in_(active),
@@ -216,7 +216,7 @@ async def _feedback_completion(session: AsyncSession, quarter: str, at: datetime
 
 async def _logging_coverage(session: AsyncSession, at: datetime) -> Rate:
     active = _active_clients(at)
-    logged = select(distinct(ClientCommunication.client_id)).where(
+    logged = select(ClientCommunication.client_id).distinct().where(
         ClientCommunication.client_id.in_(active),
         ClientCommunication.archived_at.is_(None),
         ClientCommunication.communication_date >= at - LOGGING_WINDOW,
@@ -242,7 +242,7 @@ async def _active_share(
 ) -> Rate:
     if not people:
         return Rate(0, 0, target)
-    active = select(distinct(AuditLog.actor_id)).where(
+    active = select(AuditLog.actor_id).distinct().where(
         AuditLog.actor_id.in_(people), AuditLog.created_at >= start, AuditLog.created_at < end
     )
     return Rate(await _count(session, active), len(people), target)
