@@ -206,21 +206,29 @@ async def _count(session: AsyncSession, query: Any) -> int:
 
 async def _feedback_completion(session: AsyncSession, quarter: str, at: datetime) -> Rate:
     active = _active_clients(at)
-    done = select(ClientFeedback.client_id).distinct().where(
-        ClientFeedback.feedback_period == quarter,
-        ClientFeedback.is_finalized.is_(True),
-        ClientFeedback.client_id.in_(active),
+    done = (
+        select(ClientFeedback.client_id)
+        .distinct()
+        .where(
+            ClientFeedback.feedback_period == quarter,
+            ClientFeedback.is_finalized.is_(True),
+            ClientFeedback.client_id.in_(active),
+        )
     )
     return Rate(await _count(session, done), await _count(session, active), FEEDBACK_TARGET)
 
 
 async def _logging_coverage(session: AsyncSession, at: datetime) -> Rate:
     active = _active_clients(at)
-    logged = select(ClientCommunication.client_id).distinct().where(
-        ClientCommunication.client_id.in_(active),
-        ClientCommunication.archived_at.is_(None),
-        ClientCommunication.communication_date >= at - LOGGING_WINDOW,
-        ClientCommunication.communication_date < at,
+    logged = (
+        select(ClientCommunication.client_id)
+        .distinct()
+        .where(
+            ClientCommunication.client_id.in_(active),
+            ClientCommunication.archived_at.is_(None),
+            ClientCommunication.communication_date >= at - LOGGING_WINDOW,
+            ClientCommunication.communication_date < at,
+        )
     )
     return Rate(await _count(session, logged), await _count(session, active), LOGGING_TARGET)
 
@@ -242,8 +250,10 @@ async def _active_share(
 ) -> Rate:
     if not people:
         return Rate(0, 0, target)
-    active = select(AuditLog.actor_id).distinct().where(
-        AuditLog.actor_id.in_(people), AuditLog.created_at >= start, AuditLog.created_at < end
+    active = (
+        select(AuditLog.actor_id)
+        .distinct()
+        .where(AuditLog.actor_id.in_(people), AuditLog.created_at >= start, AuditLog.created_at < end)
     )
     return Rate(await _count(session, active), len(people), target)
 
