@@ -33,7 +33,7 @@ def event_line(event: str, payload: dict[str, Any]) -> str:
     if event == SubscriptionEvent.STATUS.value:
         line = f":arrows_counterclockwise: Status *{escape(p.get('before'))}* → *{escape(p.get('after'))}*"
         if p.get("reason"):
-            line += f"\n>{escape(truncate(p['reason'], 300))}"
+            return f"{line}{_by(p)}\n>{escape(truncate(p['reason'], 300))}"
     elif event == SubscriptionEvent.HIRE.value:
         line = (
             f":tada: *{escape(truncate(p.get('candidate'), 100))}* hired for "
@@ -55,8 +55,9 @@ def event_line(event: str, payload: dict[str, Any]) -> str:
             line += f" · overall {escape(str(p['overall']))} / 5"
     elif event == SubscriptionEvent.HEALTH.value:
         line = f":stethoscope: Health *{escape(p.get('before'))}* → *{escape(p.get('after'))}*"
-        if p.get("reasons"):
-            line += ": " + escape(truncate(", ".join(map(str, p["reasons"])), 500))
+        reasons = p.get("reasons") or p.get("public_reasons")
+        if reasons:
+            line += ": " + escape(truncate(", ".join(map(str, reasons)), 500))
         if p.get("score") is not None:
             line += f" · score {escape(str(p['score']))}"
     else:

@@ -51,7 +51,9 @@ ALIASES = {
     "health": (SubscriptionEvent.HEALTH,),
 }
 # Payload keys that are the agency's private figures: only posted into the workspace's own channels.
-PRIVATE_KEYS = frozenset({"fee", "revenue", "scores", "overall", "score"})
+# Health `reasons` may quote feedback scores ("feedback 4.2 → 3.1"): a health publisher passes what may be
+# shown anywhere as `public_reasons`.
+PRIVATE_KEYS = frozenset({"fee", "revenue", "scores", "overall", "score", "reasons"})
 PENDING_BATCH = 200
 
 
@@ -189,7 +191,8 @@ async def publish(session: AsyncSession, client: Client, event: SubscriptionEven
     """Owe each channel subscribed to `client`'s `event` a post about it, in the caller's transaction
     (so the post goes out exactly when the change is committed). `details` are JSON-safe facts for the
     post; those named in PRIVATE_KEYS are only shown in the workspace's own channels. Returns how many
-    posts are owed. The health service calls it with SubscriptionEvent.HEALTH."""
+    posts are owed. The health service calls it with SubscriptionEvent.HEALTH (before, after, score,
+    reasons, and public_reasons: the reasons that quote no private figure)."""
     subs = await session.scalars(
         select(ChannelSubscription).where(
             ChannelSubscription.client_id == client.id, ChannelSubscription.disabled_at.is_(None)
