@@ -257,3 +257,46 @@ class ClientImportOut(Out):
     clients: list[ImportedClientOut]
     refused_lines: list[RefusedLineOut]
     ignored_columns: list[str]
+
+
+class RateOut(Out):
+    numerator: int
+    denominator: int
+    rate: float | None = None
+    target: float | None = None
+    met: bool | None = None
+
+
+class QuarterRateOut(RateOut):
+    quarter: str
+
+
+class ReportTimesOut(Out):
+    count: int
+    mean_ms: int | None = None
+    p50_ms: int | None = None
+    p95_ms: int | None = None
+    by_kind: dict[str, int]
+
+
+class MonthMetricsOut(Out):
+    month: str
+    logging_coverage: RateOut
+    adoption: RateOut
+    centralisation: RateOut
+    report_times: ReportTimesOut
+
+
+class MetricsOut(Out):
+    period: str
+    start: date
+    end: date
+    measured_at: datetime
+    feedback_completion: QuarterRateOut
+    feedback_by_quarter: list[QuarterRateOut]
+    logging_coverage: RateOut
+    adoption: RateOut
+    recruiters_active: RateOut
+    centralisation: RateOut
+    report_times: ReportTimesOut
+    trend: list[MonthMetricsOut]

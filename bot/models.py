@@ -606,3 +606,86 @@ def _communications_are_immutable(session: Session, _context: Any, _instances: A
             archived = state.attrs["archived_at"].history
             if (archived.deleted or [None])[0] is not None and archived.has_changes():
                 raise ImmutableRecord("An archived communication stays archived.")
+
+
+class SubscriptionEvent(StrEnum):
+    """What a channel subscription posts (`/client subscribe CODE [events…]`)."""
+
+    STATUS = "status"  # the client's status changed
+    HIRE = "hire"  # a candidate was hired for one of its jobs
+    IMPORTANT = "important"  # an important communication was logged
+    FEEDBACK = "feedback"  # a feedback period was finalised
+    HEALTH = "health"  # the client's health level changed (published by the health service)
+
+
+class ChannelSubscription(Base):
+    """A channel following a client: its events are posted there, one thread per client and week.
+    Disabled (never deleted while deliveries may refer to it) when Slack says the bot cannot post there."""
+
+    __tablename__ = "channel_subscriptions"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "client_id"),
+        Index("idx_channel_subscriptions_client_id", "client_id"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    channel_id: Mapped[str] = mapped_column(String(32))
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    events: Mapped[list[Any]]
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(String(100))
+
+    client: Mapped[Client] = relationship()
+
+
+class SubscriptionOutbox(Base):
+    """One post owed to one subscription, written in the transaction of the change it reports; the
+    `subscription_posts` job delivers it exactly once (claimed in scheduled_runs before it is sent)."""
+
+    __tablename__ = "subscription_outbox"
+    __table_args__ = (
+        Index("idx_subscription_outbox_pending", "delivered_at", "id"),
+        Index("idx_subscription_outbox_subscription_id", "subscription_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # delivery order
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("channel_subscriptions.id", ondelete="CASCADE")
+    )
+    event: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = _created()
+    delivered_at: Mapped[datetime | None]  # posted, or given up on (see `outcome`)
+    outcome: Mapped[str | None] = mapped_column(String(100))  # "posted" or why not
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class SubscriptionThread(Base):
+    """The thread a channel gets for a client in an ISO week (`2026-W49`): the first post's ts."""
+
+    __tablename__ = "subscription_threads"
+    __table_args__ = (UniqueConstraint("channel_id", "client_id", "week"),)
+
+    id: Mapped[uuid.UUID] = _pk()
+    channel_id: Mapped[str] = mapped_column(String(32))
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    week: Mapped[str] = mapped_column(String(10))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created()
+
+
+class ReportBuild(Base):
+    """How long a report (dashboard or performance PDF) took to build: the success metrics' report times."""
+
+    __tablename__ = "report_builds"
+    __table_args__ = (Index("idx_report_builds_built_at", "built_at"),)
+
+    id: Mapped[uuid.UUID] = _pk()
+    kind: Mapped[str] = mapped_column(String(30))
+    client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    built_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    built_at: Mapped[datetime] = _created()

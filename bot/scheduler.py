@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -44,6 +45,7 @@ from bot.services import (
     digest,
     feedback,
     health,
+    subscriptions,
     users,
 )
 from bot.services.periods import last_completed_quarter
@@ -51,6 +53,7 @@ from handlers.common import tell_admins_of_departure
 from views import communications as comm_views
 from views import digest as digest_views
 from views import feedback as feedback_views
+from views import subscriptions as subscription_views
 
 log = logging.getLogger("clientbot.scheduler")
 JobFunction = Callable[[Runtime, datetime], Awaitable[str]]
@@ -399,6 +402,63 @@ async def weekly_digest(rt: Runtime, now: datetime) -> str:
     return await _finish(rt, job, key, f"digest for {key}: {summary.hires} hire(s)", failed)
 
 
+async def subscription_posts(rt: Runtime, now: datetime) -> str:
+    """Every minute: post what subscribed channels are owed (the outbox, see services/subscriptions.py),
+    oldest first, each exactly once: claimed through `deliver` before it is sent, marked delivered after.
+    Private figures stay out of channels shared with other organisations; a channel the bot cannot post
+    into disables its subscription (audited) instead of being retried."""
+    job = "subscription_posts"
+    async with rt.db.session() as session:
+        due = await subscriptions.pending(session)
+    if not due:
+        return "nothing to post"
+    client = slack_client(rt)
+    internal: dict[str, bool] = {}
+    gone: set[uuid.UUID] = set()
+    posted = 0
+
+    async def post(item: subscriptions.Pending) -> None:
+        nonlocal posted
+        if item.subscription_id in gone:
+            return  # its channel refused an earlier post of this run; the disabling dropped this one
+        if item.channel_id not in internal:
+            internal[item.channel_id] = await _internal_channel(client, item.channel_id)
+        year, week_number, _ = item.created_at.astimezone(rt.settings.tz).isocalendar()
+        week = f"{year}-W{week_number:02d}"
+        async with rt.db.session() as session:
+            thread_ts = await subscriptions.thread_for(session, item, week)
+        payload = subscriptions.public(item.payload, private=internal[item.channel_id])
+        message = subscription_views.post_message(item.event, payload, week=week, starts_thread=not thread_ts)
+        try:
+            answer = await client.chat_postMessage(
+                channel=item.channel_id, **message, **({"thread_ts": thread_ts} if thread_ts else {})
+            )
+        except SlackApiError as error:
+            if error.response.get("error") not in CHANNEL_ERRORS:
+                raise
+            log.warning("%s: cannot post to %s: %s", job, item.channel_id, error.response["error"])
+            gone.add(item.subscription_id)
+            async with rt.db.session() as session:
+                await subscriptions.channel_gone(session, item.subscription_id, str(error.response["error"]))
+            return
+        posted += 1
+        try:
+            async with rt.db.session() as session:
+                await subscriptions.delivered(
+                    session, item, ts=answer["ts"], week=week, new_thread=not thread_ts
+                )
+        except Exception:  # posted: the claim (kept) is what stops it going twice; the row stays pending
+            log.exception("%s: outbox %s was posted but not marked delivered", job, item.id)
+
+    _, failed = await deliver(rt, job, "outbox", {str(item.id): partial(post, item) for item in due})
+    result = f"posted {posted} update(s)"
+    if gone:
+        result += f"; {len(gone)} subscription(s) disabled: the bot cannot post there"
+    if failed:
+        result += f"; {len(failed)} failed and will be retried"
+    return result
+
+
 JOBS = {
     job.name: job
     for job in [
@@ -440,6 +500,10 @@ JOBS = {
             feedback_retention,
             {"day": 1, "hour": 3, "minute": 30},
             catch_up=timedelta(days=31),
+        ),
+        # No catch-up: what is owed stays in the outbox across restarts, and the next minute posts it.
+        ScheduledJob(
+            "subscription_posts", "post subscribed channels' updates", subscription_posts, {"minute": "*"}
         ),
     ]
 }

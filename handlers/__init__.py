@@ -17,6 +17,8 @@ def register(app: AsyncApp) -> None:
         health,
         imports,
         jobs,
+        metrics,
+        subscriptions,
         users,
     )
 
@@ -32,5 +34,7 @@ def register(app: AsyncApp) -> None:
         imports,
         health,
         users,
+        subscriptions,
+        metrics,
     ):
         module.register(app)

@@ -17,7 +17,7 @@ from bot.errors import DomainError
 from bot.models import Role
 from bot.roles import has_role
 from bot.runtime import Runtime
-from bot.services import clients, dashboard
+from bot.services import clients, dashboard, metrics
 from handlers.commands import CommandRequest, subcommand
 from handlers.common import (
     CommandProgress,
@@ -29,6 +29,7 @@ from handlers.common import (
     send_file_to_user,
 )
 from handlers.health import page_health
+from handlers.metrics import home_blocks as metrics_home
 from views import dashboard as dashboard_views
 
 
@@ -102,7 +103,10 @@ async def _export(
                 f"PDF report of {board.client.name} 2/3: drawing charts and pages…"
             )
         )
-        pdf = await asyncio.to_thread(reports.build_dashboard_pdf, board, runtime(context).storage)
+        rt = runtime(context)
+        pdf = await metrics.timed_build(
+            rt.db, reports.build_dashboard_pdf, board, rt.storage, kind="dashboard", client_id=board.client.id
+        )
         await progress.show(
             dashboard_views.progress_message(
                 f"PDF report of {board.client.name} 3/3: sending it to your DMs…"
@@ -167,6 +171,7 @@ async def publish_home(
         view = dashboard_views.home_view(
             actor, board, can_create=has_role(actor, Role.MANAGER), filters=filters
         )
+        view["blocks"] = (view["blocks"] + await metrics_home(session, actor, runtime(context)))[:100]
     await client.views_publish(user_id=user_id, view=view)
 
 

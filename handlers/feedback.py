@@ -18,7 +18,7 @@ from bot.errors import DomainError, ValidationFailed
 from bot.models import ClientFeedback, Role
 from bot.roles import has_role, require
 from bot.runtime import Runtime
-from bot.services import clients, communications, feedback, periods
+from bot.services import clients, communications, feedback, metrics, periods
 from handlers.commands import CommandRequest, subcommand
 from handlers.common import (
     DmProgress,
@@ -227,7 +227,9 @@ async def click_pdf(
     progress = DmProgress(client, context.user_id)
     await progress.show(progress_message(f"Building the {period} PDF of {report.client.name}…"))
     try:
-        pdf = await asyncio.to_thread(reports.build_performance_pdf, report, rt.storage)
+        pdf = await metrics.timed_build(
+            rt.db, reports.build_performance_pdf, report, rt.storage, kind="performance", client_id=client_id
+        )
         await send_file_to_user(
             client,
             context.user_id,

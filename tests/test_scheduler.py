@@ -390,6 +390,7 @@ def test_each_job_catches_up_on_its_latest_due_fire(rt) -> None:
         "follow_up_nudges": None,  # yesterday's; this morning's at 08:00 lists what is overdue
         "weekly_digest": datetime(2026, 9, 28, 9, 0, tzinfo=UTC),
         "feedback_retention": datetime(2026, 10, 1, 3, 30, tzinfo=UTC),
+        "subscription_posts": None,  # every minute; what is owed waits in the outbox
     }
     late_in_quarter = datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
     assert last_due(rt, JOBS["quarterly_feedback_reminder"], late_in_quarter) == FIRST_DAY_Q4

@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bulk": ("bulk", "Bulk operation with preview (modal)"),
     "import": ("import", "Import clients and contacts from a CSV or CRM export (HR Manager)"),
     "role": ("role @user admin|manager|recruiter", "Change someone's role (HR Admin)"),
+    "subscribe": ("subscribe CODE [status hires important feedback health]", "Post a client's updates here"),
+    "subscriptions": ("subscriptions", "The clients this channel follows"),
+    "unsubscribe": ("unsubscribe CODE", "Stop posting a client's updates here"),
+    "metrics": ("metrics [PERIOD]", "The agency's success metrics (HR Managers)"),
 }
 
 

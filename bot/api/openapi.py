@@ -38,6 +38,7 @@ RESPONSES: dict[str, type[BaseModel]] = {
     "privacy_export": api_models.PrivacyExportOut,
     "privacy_erase": api_models.PrivacyEraseOut,
     "import_clients": api_models.ClientImportOut,
+    "get_metrics": api_models.MetricsOut,
 }
 
 ERROR_SCHEMA = {

@@ -23,6 +23,7 @@ from bot.api.dashboard import client_dashboard
 from bot.api.feedback import ReportIn, list_feedback, performance_report, submit_feedback
 from bot.api.imports import import_clients
 from bot.api.jobs import LinkIn, PageQuery, create_job, link_job, list_client_jobs, unlink_job
+from bot.api.metrics import MetricsQuery, get_metrics
 from bot.api.pipeline import create_application, create_candidate, update_application
 from bot.api.privacy import privacy_erase, privacy_export
 from bot.services import bulk, clients, communications, feedback, jobs, pipeline, privacy
@@ -153,5 +154,8 @@ ROUTES = [
         privacy_erase,
         "Redact a contact's or candidate's name, email and phone everywhere (HR Admin; audited)",
         privacy.EraseIn,
+    ),
+    Route(
+        "GET", "/api/metrics", get_metrics, "The agency's success metrics (HR Manager)", query=MetricsQuery
     ),
 ]

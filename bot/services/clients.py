@@ -17,9 +17,9 @@ from sqlalchemy.orm import selectinload
 
 from bot.db import lock_names, next_code
 from bot.errors import Ambiguous, DuplicateSuspected, NotFound, PermissionDenied, ValidationFailed
-from bot.models import Client, ClientContact, ClientStatus, Role, User, utcnow
+from bot.models import Client, ClientContact, ClientStatus, Role, SubscriptionEvent, User, utcnow
 from bot.roles import has_role, require
-from bot.services import audit, users
+from bot.services import audit, subscriptions, users
 from bot.services.fields import (
     company_domain,
     email_domain,
@@ -397,6 +397,16 @@ async def change_status(
     audit.record(
         session, actor=actor, action="client.status_changed", entity=client, before=before, after=after
     )
+    if before["status"] != client.status:
+        await subscriptions.publish(
+            session,
+            client,
+            SubscriptionEvent.STATUS,
+            before=before["status"],
+            after=client.status,
+            reason=reason,
+            by=actor.slack_user_id,
+        )
     await session.flush()
     return client
 

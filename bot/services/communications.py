@@ -17,9 +17,18 @@ from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotFound, ValidationFailed
-from bot.models import Client, ClientCommunication, CommunicationType, Job, Role, User, utcnow
+from bot.models import (
+    Client,
+    ClientCommunication,
+    CommunicationType,
+    Job,
+    Role,
+    SubscriptionEvent,
+    User,
+    utcnow,
+)
 from bot.roles import require
-from bot.services import audit, clients
+from bot.services import audit, clients, subscriptions
 from bot.services.inputs import FieldProblems, parse_input
 from bot.storage import LocalStorage, safe_filename, sniff_attachment
 
@@ -202,6 +211,16 @@ async def log(
     audit.record(
         session, actor=actor, action="communication.logged", entity=record, after=audit.snapshot(record)
     )
+    if record.is_important:
+        await subscriptions.publish(
+            session,
+            client,
+            SubscriptionEvent.IMPORTANT,
+            type=record.communication_type,
+            subject=record.subject,
+            date=record.communication_date,
+            by=actor.slack_user_id,
+        )
     return record
 
 

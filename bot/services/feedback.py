@@ -15,9 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import clock
 from bot.errors import Conflict, NotFound, ValidationFailed
-from bot.models import RATING_COLUMNS, Client, ClientFeedback, ClientStatus, Role, User, utcnow
+from bot.models import (
+    RATING_COLUMNS,
+    Client,
+    ClientFeedback,
+    ClientStatus,
+    Role,
+    SubscriptionEvent,
+    User,
+    utcnow,
+)
 from bot.roles import require
-from bot.services import audit, clients, communications
+from bot.services import audit, clients, communications, subscriptions
 from bot.services.inputs import parse_input
 from bot.services.periods import last_completed_quarter, parse_period, previous, sort_key
 
@@ -130,6 +139,16 @@ async def finalize(session: AsyncSession, *, actor: User, client_id: uuid.UUID, 
             before={"is_finalized": False},
             after={"is_finalized": True, "period": period},
         )
+    overall = [r.overall_satisfaction for r in rows if r.overall_satisfaction is not None]
+    await subscriptions.publish(
+        session,
+        await clients.get(session, client_id),
+        SubscriptionEvent.FEEDBACK,
+        period=period,
+        responses=len(rows),
+        overall=round(sum(overall) / len(overall), 2) if overall else None,
+        by=actor.slack_user_id,
+    )
     await session.flush()
     return len(rows)
 

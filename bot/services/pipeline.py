@@ -13,9 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
 from bot.errors import Conflict, NotFound
-from bot.models import Application, Candidate, Job, JobStatus, Role, Stage, User, utcnow
+from bot.models import (
+    Application,
+    Candidate,
+    Client,
+    Job,
+    JobStatus,
+    Role,
+    Stage,
+    SubscriptionEvent,
+    User,
+    utcnow,
+)
 from bot.roles import require
-from bot.services import audit
+from bot.services import audit, subscriptions
 from bot.services.jobs import get_job
 
 OfferStatus = Literal["made", "accepted", "declined"]
@@ -121,6 +132,24 @@ async def _fill_when_complete(session: AsyncSession, *, actor: User, job: Job) -
         )
 
 
+async def _publish_hire(session: AsyncSession, *, actor: User, job: Job, application: Application) -> None:
+    """Tell the channels following the job's client about the hire (in this transaction)."""
+    client = await session.get(Client, job.client_id) if job.client_id else None
+    if client is None:
+        return
+    candidate = await session.get(Candidate, application.candidate_id)
+    await subscriptions.publish(
+        session,
+        client,
+        SubscriptionEvent.HIRE,
+        candidate=candidate.full_name if candidate else None,
+        job=job.reference,
+        job_title=job.title,
+        fee=application.placement_fee if application.placement_fee is not None else job.fee,
+        by=actor.slack_user_id,
+    )
+
+
 class AlreadyApplied(Conflict):
     """The candidate is already in the job's pipeline."""
 
@@ -167,6 +196,7 @@ async def create_application(session: AsyncSession, *, actor: User, data: Applic
     )
     if data.stage == Stage.HIRED:
         await _fill_when_complete(session, actor=actor, job=job)
+        await _publish_hire(session, actor=actor, job=job, application=application)
     return application
 
 
@@ -192,6 +222,8 @@ async def update_application(
         job = await session.get(Job, application.job_id)
         assert job is not None
         await _fill_when_complete(session, actor=actor, job=job)
+        if moved:
+            await _publish_hire(session, actor=actor, job=job, application=application)
     return application
 
 
