@@ -7,10 +7,12 @@ import asyncio
 import codecs
 import csv
 import io
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bot import clock
 from bot.models import AuditLog, Client, ClientCommunication, ClientContact, Role
 from bot.services import client_imports
 from tests import factories
@@ -270,12 +272,13 @@ async def test_communications_import_is_immutable_and_idempotent(
     db, tmp_path: Path, database_url: str
 ) -> None:
     acme = await factories.acme_with_team(db)
+    day = [(clock.today(UTC) - timedelta(days=n)).isoformat() for n in (400, 380, 370)]
     text = (
         "client_code,type,date,subject,notes,participants,logged_by\n"
-        f"{acme.client_code},call,2024-03-14,Kick-off,Talked about Q2 hiring,Ann Lee;U012AB3CD,UMANAGER\n"
-        f"{acme.client_code},Meeting,2024-04-02T09:30,Review,,ann@acme.example.com,\n"
-        f"{acme.client_code},telepathy,2024-04-03,Odd,,,\n"
-        "CLT-1999-0001,call,2024-04-03,Nobody,,,\n"
+        f"{acme.client_code},call,{day[0]},Kick-off,Talked about Q2 hiring,Ann Lee;U012AB3CD,UMANAGER\n"
+        f"{acme.client_code},Meeting,{day[1]}T09:30,Review,,ann@acme.example.com,\n"
+        f"{acme.client_code},telepathy,{day[2]},Odd,,,\n"
+        f"CLT-1999-0001,call,{day[2]},Nobody,,,\n"
         f"{acme.client_code},email,next tuesday,Bad date,,,\n"
     )
     path = tmp_path / "history.csv"
