@@ -7,10 +7,12 @@ import asyncio
 import codecs
 import csv
 import io
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bot import clock
 from bot.models import AuditLog, Client, ClientCommunication, ClientContact, Role
 from bot.services import client_imports
 from tests import factories
@@ -270,12 +272,13 @@ async def test_communications_import_is_immutable_and_idempotent(
     db, tmp_path: Path, database_url: str
 ) -> None:
     acme = await factories.acme_with_team(db)
+    day = [(clock.today(UTC) - timedelta(days=n)).isoformat() for n in (400, 380, 370)]
     text = (
         "client_code,type,date,subject,notes,participants,logged_by\n"
-        f"{acme.client_code},call,2024-03-14,Kick-off,Talked about Q2 hiring,Ann Lee;U012AB3CD,UMANAGER\n"
-        f"{acme.client_code},Meeting,2024-04-02T09:30,Review,,ann@acme.example.com,\n"
-        f"{acme.client_code},telepathy,2024-04-03,Odd,,,\n"
-        "CLT-1999-0001,call,2024-04-03,Nobody,,,\n"
+        f"{acme.client_code},call,{day[0]},Kick-off,Talked about Q2 hiring,Ann Lee;U012AB3CD,UMANAGER\n"
+        f"{acme.client_code},Meeting,{day[1]}T09:30,Review,,ann@acme.example.com,\n"
+        f"{acme.client_code},telepathy,{day[2]},Odd,,,\n"
+        f"CLT-1999-0001,call,{day[2]},Nobody,,,\n"
         f"{acme.client_code},email,next tuesday,Bad date,,,\n"
     )
     path = tmp_path / "history.csv"
@@ -308,3 +311,54 @@ async def test_communications_import_is_immutable_and_idempotent(
             assert "immutable" in str(error)
         else:
             raise AssertionError("import_key was edited")
+
+
+async def test_an_import_and_a_modal_creating_the_same_client_make_one(db) -> None:
+    """The import takes the modal's duplicate locks: whichever comes second sees the first."""
+    from bot.errors import DuplicateSuspected
+    from bot.services import clients
+
+    async with db.session() as session:
+        manager = await factories.user(session, "UMANAGER", Role.MANAGER)
+    data = csv_bytes(
+        ["name", "contact_name", "contact_email"], [["Zeta Labs", "Zed", "zed@zeta.example.com"]]
+    )
+
+    async def by_modal() -> str:
+        try:
+            async with db.session() as session:
+                actor = await factories.user(session, "UMANAGER", Role.MANAGER)
+                made = await clients.create(
+                    session, actor=actor, data=clients.parse_client(factories.client_input("Zeta Labs Inc."))
+                )
+                return made.client_code
+        except DuplicateSuspected:
+            return "duplicate"
+
+    modal, report = await asyncio.gather(
+        by_modal(), client_imports.import_clients(db, data=data, actor_id=manager.id)
+    )
+    assert (modal != "duplicate") != (report.counts["created"] == 1), (modal, report.as_dict())
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Client)) == 1
+
+
+async def test_update_by_client_code_adds_a_contact_and_keeps_the_rest(db) -> None:
+    async with db.session() as session:
+        manager = await factories.user(session, "UMANAGER", Role.MANAGER)
+        stored = await factories.client(session, manager, "Acme")
+    data = csv_bytes(
+        ["client_code", "contact_name", "contact_email", "is_primary"],
+        [[stored.client_code.lower(), "New Boss", "boss@techcorp.example.com", "yes"]],
+    )
+    report = await client_imports.import_clients(db, data=data, actor_id=manager.id, update=True)
+    assert report.counts["updated"] == 1, report.as_dict()
+    async with db.session() as session:
+        contacts = {c.email: c for c in await session.scalars(select(ClientContact))}
+        client = await session.get(Client, stored.id)
+    assert set(contacts) == {"john@techcorp.example.com", "boss@techcorp.example.com"}
+    assert (
+        contacts["boss@techcorp.example.com"].is_primary
+        and not contacts["john@techcorp.example.com"].is_primary
+    )
+    assert client.name == "Acme" and client.city == "San Francisco"

@@ -9,6 +9,7 @@ statement per table and batch, codes reserved in file order under the counter's 
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import hashlib
@@ -663,58 +664,11 @@ def _outcome_refused(group: Group) -> tuple[Outcome, list[RowError]]:
     return Outcome("refused", group.name, group.lines, detail=detail), failures
 
 
-async def _require_manager(db: Database, actor_id: uuid.UUID, action: str) -> None:
-    async with db.session() as session:
-        require(await users.get(session, actor_id), Role.MANAGER, action)
-
-
-async def import_clients(
-    db: Database,
-    *,
-    data: bytes,
-    actor_id: uuid.UUID,
-    dry_run: bool = False,
-    update: bool = False,
-    mapping: dict[str, str] | None = None,
-    tz: ZoneInfo | None = None,
-    max_bytes: int = MAX_FILE_BYTES,
-    progress: Callable[[int, int], None] | None = None,
-) -> ClientImportReport:
-    """Import (or with `dry_run` only check) a clients file; see the module docstring."""
-    await _require_manager(db, actor_id, "import clients")  # before reading a byte of the file
-    table = read_table(data, max_bytes=max_bytes)
-    columns, ignored = resolve_columns(table.header, CLIENT_HEADERS, mapping)
-    if "name" not in columns.values() and "client_code" not in columns.values():
-        raise ValidationFailed(
-            {
-                "file": "No column gives the client's name (e.g. “name”, “Company name”, “Account Name”); "
-                "map one with --map 'Column=name'."
-            }
-        )
-    report = ClientImportReport(dry_run=dry_run, ignored_columns=ignored, header=table.header)
-    report.rows = len(table.rows) + len(table.unreadable)
-    report.cells = dict(table.rows)
-    report.refused_lines.extend(table.unreadable)
-    groups = group_rows(_records(table, columns))
-
-    async with db.session() as session:
-        actor = await users.get(session, actor_id)
-        await _resolve_people(session, actor, groups)
-        codes = {g.key[1] for g in groups if g.key[0] == "code"}
-        known_codes = (await _existing(session, codes, set(), set())).by_code
-        for group in groups:
-            if group.key[0] == "line":
-                group.refuse(group.lines[0], {"name": "This field is required."})
-            elif group.key[0] == "name" or group.key[1] not in known_codes:
-                group.data = _validate(group, _new_client_input(group), [line for line, _ in group.contacts])
-        names, domains = set(), set()
-        for group in groups:
-            if group.data is not None:
-                name, found_domains = _keys(group.data)
-                names.add(name)
-                domains |= found_domains
-        existing = await _existing(session, codes, names, domains)
-
+def _plan(
+    groups: list[Group], existing: _Existing, *, update: bool, report: ClientImportReport
+) -> tuple[list[Group], list[tuple[Group, uuid.UUID]]]:
+    """Which valid clients are new (in file order), which update a stored one (`update`), which are
+    duplicates (reported): of a stored client by code, name or domain, or of an earlier one in the file."""
     creates: list[Group] = []
     updates: list[tuple[Group, uuid.UUID]] = []
     taken_names: dict[str, int] = {}
@@ -757,6 +711,65 @@ async def import_clients(
             updates.append((group, target))
         else:
             report.clients.append(Outcome("duplicate", group.name, group.lines, detail=duplicate))
+
+    return creates, updates
+
+
+async def _require_manager(db: Database, actor_id: uuid.UUID, action: str) -> None:
+    async with db.session() as session:
+        require(await users.get(session, actor_id), Role.MANAGER, action)
+
+
+async def import_clients(
+    db: Database,
+    *,
+    data: bytes,
+    actor_id: uuid.UUID,
+    dry_run: bool = False,
+    update: bool = False,
+    mapping: dict[str, str] | None = None,
+    tz: ZoneInfo | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+) -> ClientImportReport:
+    """Import (or with `dry_run` only check) a clients file; see the module docstring."""
+    await _require_manager(db, actor_id, "import clients")  # before reading a byte of the file
+    table = read_table(data, max_bytes=max_bytes)
+    columns, ignored = resolve_columns(table.header, CLIENT_HEADERS, mapping)
+    if "name" not in columns.values() and "client_code" not in columns.values():
+        raise ValidationFailed(
+            {
+                "file": "No column gives the client's name (e.g. “name”, “Company name”, “Account Name”); "
+                "map one with --map 'Column=name'."
+            }
+        )
+    report = ClientImportReport(dry_run=dry_run, ignored_columns=ignored, header=table.header)
+    report.rows = len(table.rows) + len(table.unreadable)
+    report.cells = dict(table.rows)
+    report.refused_lines.extend(table.unreadable)
+    groups = group_rows(_records(table, columns))
+
+    async with db.session() as session:
+        actor = await users.get(session, actor_id)
+        await _resolve_people(session, actor, groups)
+        codes = {g.key[1] for g in groups if g.key[0] == "code"}
+        known_codes = (await _existing(session, codes, set(), set())).by_code
+        for index, group in enumerate(groups):
+            if index % 200 == 199:
+                await asyncio.sleep(0)  # validation is CPU work: let the app's other requests through
+            if group.key[0] == "line":
+                group.refuse(group.lines[0], {"name": "This field is required."})
+            elif group.key[0] == "name" or group.key[1] not in known_codes:
+                group.data = _validate(group, _new_client_input(group), [line for line, _ in group.contacts])
+        names, domains = set(), set()
+        for group in groups:
+            if group.data is not None:
+                name, found_domains = _keys(group.data)
+                names.add(name)
+                domains |= found_domains
+        existing = await _existing(session, codes, names, domains)
+
+    creates, updates = _plan(groups, existing, update=update, report=report)
 
     outcomes: dict[int, Outcome] = {}
     done = 0
