@@ -170,3 +170,15 @@ async def test_page_computation_is_set_based(db, world) -> None:
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert len(statements) <= 6
+
+
+async def test_newly_at_risk_compares_with_the_last_snapshot_a_week_before(db, world) -> None:
+    today = clock.today(UTC)
+    async with db.session() as session:
+        await health.snapshot_all(session, today)
+        first = await health.risk_report(session, today=today)
+        await health.snapshot_all(session, today - timedelta(days=9))  # the night 7 days ago was missed
+        later = await health.risk_report(session, today=today)
+    assert len(first.newly) == 2  # no history: every client at risk is new
+    # 9 days ago Falling was already at risk; Stalled's pipeline had moved 11 days before (not yet stale).
+    assert later.newly == [world.stalled.client_code]

@@ -165,8 +165,9 @@ async def test_api_health_object_and_filter(api, rt, world) -> None:
     status, body = await api.get("/api/clients?health=grim", token)
     assert status == 422
     status, doc = await api.get("/api/openapi.json", token)
-    if status == 200:
-        assert "HealthOut" in doc["components"]["schemas"]
+    assert status == 200 and "HealthOut" in doc["components"]["schemas"]
+    parameters = doc["paths"]["/api/clients"]["get"]["parameters"]
+    assert any(p["name"] == "health" for p in parameters)
 
 
 async def test_pdf_report_carries_the_health(rt, world) -> None:

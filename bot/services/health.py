@@ -471,7 +471,7 @@ async def ordered_page(
 @dataclass
 class RiskReport:
     """For the weekly digest: clients at risk in the latest snapshot, and those of them that were not at
-    risk a week before."""
+    risk in the snapshot of a week before."""
 
     day: date | None
     at_risk: list[tuple[str, str, list[str]]] = field(default_factory=list)  # code, name, reason texts
@@ -498,7 +498,8 @@ async def risk_report(session: AsyncSession, *, today: date, limit: int = 15) ->
     report.at_risk = [
         (code, name, [r.get("text", "") for r in reasons or []]) for code, name, reasons in rows
     ]
-    week_ago = day - timedelta(days=7)
+    # A week before (or the last snapshot before that, had a night been missed; none: all are new).
+    week_ago = await latest_day(session, on_or_before=day - timedelta(days=7))
     before = select(ClientHealthSnapshot.client_id).where(
         ClientHealthSnapshot.day == week_ago,
         ClientHealthSnapshot.level == Level.AT_RISK.value,
