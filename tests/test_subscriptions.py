@@ -9,7 +9,7 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot import clock
 from bot.models import (
@@ -17,6 +17,7 @@ from bot.models import (
     ChannelSubscription,
     ClientStatus,
     Role,
+    ScheduledRun,
     SubscriptionEvent,
     SubscriptionOutbox,
     SubscriptionThread,
@@ -298,3 +299,34 @@ async def test_fees_are_decimal_safe_in_payloads(rt) -> None:
         await subscriptions.publish(session, client, SubscriptionEvent.HIRE, fee=Decimal("10.50"))
     [row] = await _outbox(rt)
     assert row.payload["fee"] == "10.50"
+
+
+async def test_old_claims_are_forgotten_and_an_unconfirmed_post_is_never_sent_again(
+    slack, fake, rt, clock
+) -> None:
+    acme = await _acme(rt)
+    fake.add_channel(CHANNEL)
+    await _subscribe(slack, fake, acme.client_code)
+    await _set_status(rt, acme, ClientStatus.ON_HOLD)
+    await _set_status(rt, acme, ClientStatus.ACTIVE)
+    assert await run_job(rt, "subscription_posts") == "posted 2 update(s)"
+    [_, second] = await _outbox(rt)
+    # The process died after Slack's answer to the second post, before marking it.
+    async with rt.db.session() as session:
+        await session.execute(
+            update(SubscriptionOutbox)
+            .where(SubscriptionOutbox.id == second.id)
+            .values(delivered_at=None, outcome=None)
+        )
+    assert await run_job(rt, "subscription_posts") == "posted 0 update(s)"  # its claim holds it back
+    clock.move_to(clock_now_plus(days=3))
+    async with rt.db.session() as session:
+        assert await subscriptions.forget_old_claims(session) == 2
+    assert await run_job(rt, "subscription_posts") == "nothing to post"
+    assert len(_posts(fake)) == 2
+    assert [o.outcome for o in await _outbox(rt)] == [
+        "posted",
+        "unconfirmed: claimed, Slack's answer not recorded",
+    ]
+    async with rt.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(ScheduledRun)) == 0
