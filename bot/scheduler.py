@@ -237,6 +237,7 @@ async def nightly_analytics(rt: Runtime, now: datetime) -> str:
     async with rt.db.session() as session:
         count = await dashboard.snapshot_all(session, day)
         await deliveries.forget_old(session)
+        await subscriptions.forget_old_claims(session)
     return f"snapshot of {count} clients for {day}"
 
 
@@ -407,7 +408,7 @@ async def subscription_posts(rt: Runtime, now: datetime) -> str:
     oldest first, each exactly once: claimed through `deliver` before it is sent, marked delivered after.
     Private figures stay out of channels shared with other organisations; a channel the bot cannot post
     into disables its subscription (audited) instead of being retried."""
-    job = "subscription_posts"
+    job = subscriptions.CLAIM_JOB
     async with rt.db.session() as session:
         due = await subscriptions.pending(session)
     if not due:

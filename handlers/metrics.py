@@ -32,9 +32,8 @@ async def home_blocks(session: AsyncSession, actor: User, rt: Runtime) -> list[d
     """The App Home section for HR Managers and Admins; nothing for anyone else."""
     if not has_role(actor, Role.MANAGER):
         return []
-    return metrics_views.home_section(
-        await metrics.build(session, actor=actor, period=None, tz=rt.settings.tz)
-    )
+    figures = await metrics.build(session, actor=actor, period=None, tz=rt.settings.tz, history=False)
+    return metrics_views.home_section(figures)
 
 
 def register(app: AsyncApp) -> None:

@@ -9,7 +9,8 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+import aiohttp
+from sqlalchemy import func, select, update
 
 from bot import clock
 from bot.models import (
@@ -17,6 +18,7 @@ from bot.models import (
     ChannelSubscription,
     ClientStatus,
     Role,
+    ScheduledRun,
     SubscriptionEvent,
     SubscriptionOutbox,
     SubscriptionThread,
@@ -27,6 +29,7 @@ from bot.services import communications, feedback, jobs, periods, pipeline, subs
 from bot.storage import LocalStorage
 from tests import factories
 from tests.conftest import ADMIN, MANAGER, RECRUITER
+from tests.test_api import Api, token
 from tests.test_feedback import RATINGS
 
 CHANNEL = "CACCOUNTS"
@@ -298,3 +301,63 @@ async def test_fees_are_decimal_safe_in_payloads(rt) -> None:
         await subscriptions.publish(session, client, SubscriptionEvent.HIRE, fee=Decimal("10.50"))
     [row] = await _outbox(rt)
     assert row.payload["fee"] == "10.50"
+
+
+async def test_old_claims_are_forgotten_and_an_unconfirmed_post_is_never_sent_again(
+    slack, fake, rt, clock
+) -> None:
+    acme = await _acme(rt)
+    fake.add_channel(CHANNEL)
+    await _subscribe(slack, fake, acme.client_code)
+    await _set_status(rt, acme, ClientStatus.ON_HOLD)
+    await _set_status(rt, acme, ClientStatus.ACTIVE)
+    assert await run_job(rt, "subscription_posts") == "posted 2 update(s)"
+    [_, second] = await _outbox(rt)
+    # The process died after Slack's answer to the second post, before marking it.
+    async with rt.db.session() as session:
+        await session.execute(
+            update(SubscriptionOutbox)
+            .where(SubscriptionOutbox.id == second.id)
+            .values(delivered_at=None, outcome=None)
+        )
+    assert await run_job(rt, "subscription_posts") == "posted 0 update(s)"  # its claim holds it back
+    clock.move_to(clock_now_plus(days=3))
+    async with rt.db.session() as session:
+        assert await subscriptions.forget_old_claims(session) == 2
+    assert await run_job(rt, "subscription_posts") == "nothing to post"
+    assert len(_posts(fake)) == 2
+    assert [o.outcome for o in await _outbox(rt)] == [
+        "posted",
+        "unconfirmed: claimed, Slack's answer not recorded",
+    ]
+    async with rt.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(ScheduledRun)) == 0
+
+
+async def test_changes_made_in_slack_and_over_the_api_reach_the_channel(slack, fake, rt, app_url) -> None:
+    acme = await _acme(rt)
+    fake.add_channel(CHANNEL)
+    await _subscribe(slack, fake, acme.client_code)
+    await slack.command(f"status {acme.client_code} on-hold hiring paused", user_id=MANAGER)
+    await fake.wait_for_response(slack.last_response_url)
+    async with aiohttp.ClientSession() as http:
+        api = Api(app_url, http)
+        key = await token(rt, Role.MANAGER)
+        status, job = await api.call(
+            "POST", "/api/jobs", key, {"title": "Platform lead", "client_id": acme.client_code, "fee": "7000"}
+        )
+        assert status == 201, job
+        status, candidate = await api.call(
+            "POST", "/api/candidates", key, {"full_name": "Grace Hopper", "email": "grace@example.com"}
+        )
+        assert status == 201, candidate
+        body = {"job_id": job["id"], "candidate_id": candidate["id"], "stage": "interviewed"}
+        status, application = await api.call("POST", "/api/applications", key, body)
+        assert status == 201, application
+        assert await _outbox(rt) and len(await _outbox(rt)) == 1  # not a hire yet
+        status, _ = await api.call("PATCH", f"/api/applications/{application['id']}", key, {"stage": "hired"})
+        assert status == 200
+    assert await run_job(rt, "subscription_posts") == "posted 2 update(s)"
+    status_post, hire_post = _posts(fake)
+    assert "hiring paused" in json.dumps(status_post.params)
+    assert "Grace Hopper" in json.dumps(hire_post.params) and "7000" in json.dumps(hire_post.params)

@@ -278,8 +278,12 @@ async def _report_times(session: AsyncSession, start: datetime, end: datetime) -
     return ReportTimes.of([(kind, ms) for kind, ms in rows])
 
 
-async def build(session: AsyncSession, *, actor: User, period: str | None, tz: tzinfo) -> Metrics:
-    """The metrics for `period` (see the module docstring); HR Managers and Admins only."""
+async def build(
+    session: AsyncSession, *, actor: User, period: str | None, tz: tzinfo, history: bool = True
+) -> Metrics:
+    """The metrics for `period` (see the module docstring); HR Managers and Admins only. Without
+    `history` (App Home, opened often), the earlier quarters and the monthly trend are left out: they
+    cost most of the queries."""
     require(actor, Role.MANAGER, "see the agency's success metrics")
     now = clock.now()
     today = clock.today(tz)
@@ -294,14 +298,14 @@ async def build(session: AsyncSession, *, actor: User, period: str | None, tz: t
     quarter_end = _instant(periods.start_of(periods.previous(quarter, -1)), tz)
     managers, recruiters = await _people(session, Role.MANAGER), await _people(session, Role.RECRUITER)
     by_quarter = []
-    for n in range(QUARTERS_SHOWN - 1, -1, -1):
+    for n in range(QUARTERS_SHOWN - 1, -1, -1) if history else ():
         q = periods.previous(quarter, n)
         at = _instant(periods.start_of(periods.previous(q, -1)), tz)
         by_quarter.append((q, await _feedback_completion(session, q, at)))
     trend = []
     last_day = (measured - timedelta(microseconds=1)).astimezone(tz).date()
-    months = [last_day.replace(day=1)]
-    for _ in range(TREND_MONTHS - 1):
+    months = [last_day.replace(day=1)] if history else []
+    for _ in range(TREND_MONTHS - 1 if history else 0):
         months.insert(0, date(months[0].year - (months[0].month == 1), (months[0].month - 2) % 12 + 1, 1))
     for first in months:
         m_start, m_end = _instant(first, tz), min(_instant(_next_month(first), tz), now)

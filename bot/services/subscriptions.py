@@ -16,10 +16,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -29,6 +29,7 @@ from bot.models import (
     ChannelSubscription,
     Client,
     Role,
+    ScheduledRun,
     SubscriptionEvent,
     SubscriptionOutbox,
     SubscriptionThread,
@@ -55,6 +56,8 @@ ALIASES = {
 # shown anywhere as `public_reasons`.
 PRIVATE_KEYS = frozenset({"fee", "revenue", "scores", "overall", "score", "reasons"})
 PENDING_BATCH = 200
+CLAIM_JOB = "subscription_posts"  # the scheduler's job, and its claims' `job` in scheduled_runs
+CLAIMS_KEPT = timedelta(days=2)
 
 
 def parse_events(words: Iterable[str]) -> list[SubscriptionEvent]:
@@ -293,3 +296,26 @@ def public(payload: dict[str, Any], *, private: bool) -> dict[str, Any]:
     """The payload as a channel may see it: private figures left out unless `private` (an internal
     channel)."""
     return payload if private else {k: v for k, v in payload.items() if k not in PRIVATE_KEYS}
+
+
+async def forget_old_claims(session: AsyncSession) -> int:
+    """Nightly: drop delivery claims older than two days. A post claimed that long ago but never marked
+    (the process died between Slack's answer and the bookkeeping) is closed as unconfirmed rather than
+    sent again: a post may then be missing, never doubled. Returns how many claims went."""
+    claims = (
+        await session.execute(
+            select(ScheduledRun.id, ScheduledRun.period_key).where(
+                ScheduledRun.job == CLAIM_JOB, ScheduledRun.started_at < utcnow() - CLAIMS_KEPT
+            )
+        )
+    ).all()
+    for start in range(0, len(claims), 1000):
+        chunk = claims[start : start + 1000]
+        ids = [int(key.rsplit(":", 1)[1]) for _, key in chunk if key.rsplit(":", 1)[1].isdigit()]
+        await session.execute(
+            update(SubscriptionOutbox)
+            .where(SubscriptionOutbox.id.in_(ids), SubscriptionOutbox.delivered_at.is_(None))
+            .values(delivered_at=utcnow(), outcome="unconfirmed: claimed, Slack's answer not recorded")
+        )
+        await session.execute(delete(ScheduledRun).where(ScheduledRun.id.in_([i for i, _ in chunk])))
+    return len(claims)
