@@ -90,7 +90,8 @@ async def test_follow_up_nudges_go_to_the_right_people_once(slack, fake, rt, clo
     }
     assert len(dms) == 2
     mine = dms["D" + RECRUITER[:10]]
-    assert "Send shortlist" in mine and "Chase contract" in mine and "3 day(s) overdue" in mine
+    assert "Send shortlist" in mine and "Chase contract" in mine and "overdue, due 3 days ago" in mine
+    assert f"*Acme ({acme.client_code})*" in mine  # the client by name, with its code (issue 12)
     for absent in ("Not yet", "Already done", "Snoozed", "Archived", "Manager's own"):
         assert absent not in mine
     url = fake.new_response_url()
