@@ -183,7 +183,8 @@ class PdfReport:
         self.story.append(Spacer(1, 4 * mm))
 
     def heading(self, text: str) -> None:
-        self.story.append(Paragraph(pdf_text(text), self.styles["Heading2"]))
+        """A section heading, kept on the page of what follows it (never alone at a page's foot)."""
+        self.story.append(Paragraph(pdf_text(text), self.styles["Heading2"].clone("kept", keepWithNext=1)))
 
     def paragraph(self, text: str) -> None:
         self.story.append(Paragraph(pdf_text(text), self.styles["BodyText"]))
@@ -391,6 +392,23 @@ def performance_pdf(report: PerformanceReport, chart: bytes, logo: bytes | None 
         f"Performance report · {current.period} compared with {other.period}"
         f" · {'finalised' if current.finalized else 'draft (not finalised)'}",
         logo,
+    )
+    pdf.heading(f"{current.period} at a glance")
+    pdf.tiles(
+        [
+            (
+                f"{label} (1-5 stars), "
+                + (
+                    f"{report.deltas[column]:+.2f} vs {other.period}"
+                    if report.deltas[column] is not None
+                    else "new"
+                ),
+                _score(current.averages[column]),
+            )
+            for column, label in CRITERIA.items()
+        ]
+        + [("responses", str(current.responses))],
+        per_row=3,
     )
     pdf.heading(f"{current.period} vs {other.period}")
     rows = [("Criterion", other.period, current.period, "Change")]

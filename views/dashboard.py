@@ -403,7 +403,7 @@ def home_view(
     a page); clients the viewer logged lately and the jobs they own. Filters and page travel in the
     view's private_metadata."""
     blocks: list[dict[str, Any]] = [
-        header("clientbot"),
+        header("Your clients and follow-ups"),
         context(
             f"You are {ROLE_TITLES[user.role_enum]} · {exact_day(today)}"
             " · `/client help` lists what you can do"
@@ -417,6 +417,8 @@ def home_view(
         blocks.append(divider())
     blocks += _my_follow_ups(board, today)
     page = board.portfolio
+    if page and page.total == 0 and not filters and board.overview:
+        page = None  # an HR Admin who manages no client themselves: the overview says enough
     if page:
         mine = {r.id for r, _ in board.follow_ups}
         others = [(r, c) for r, c in page.follow_ups if r.id not in mine]
