@@ -27,6 +27,7 @@ from handlers.common import (
     acting,
     check_origin,
     domain_error_reply,
+    notify_user,
     reply,
     runtime,
     send_file_to_user,
@@ -271,13 +272,17 @@ async def click_home_follow_up(
     (Home has no response_url to answer through)."""
     await ack()
     record_id = uuid.UUID(action["value"])
-    async with acting(context, client) as (session, actor):
-        if action["action_id"] == dashboard_views.HOME_SNOOZE_ACTION:
-            await communications.snooze_follow_up(
-                session, actor=actor, communication_id=record_id, today=_today(runtime(context))
-            )
-        else:
-            await communications.complete_follow_up(session, actor=actor, communication_id=record_id)
+    try:
+        async with acting(context, client) as (session, actor):
+            if action["action_id"] == dashboard_views.HOME_SNOOZE_ACTION:
+                await communications.snooze_follow_up(
+                    session, actor=actor, communication_id=record_id, today=_today(runtime(context))
+                )
+            else:
+                await communications.complete_follow_up(session, actor=actor, communication_id=record_id)
+    except DomainError as error:  # Home has no response_url: the refusal goes to the DM
+        await notify_user(client, body["user"]["id"], domain_error_reply(error))
+        return
     filters, page = dashboard_views.read_home_metadata(body.get("view", {}).get("private_metadata"))
     await publish_home(client, context, body["user"]["id"], filters=filters, page=page)
 

@@ -273,11 +273,11 @@ def _recent_and_jobs(board: Home, today: date) -> list[dict[str, Any]]:
             for r in board.recent_clients
         ]
     else:
-        blocks.append(
+        blocks.append(  # the follow-ups above offer *Log communication* when they are empty too
             section(
                 "*Clients you logged lately*\nNone yet: what you log with `/client log CODE` brings the"
                 " client here.",
-                accessory=button("Log communication", HOME_LOG_ACTION),
+                accessory=None if not board.follow_ups else button("Log communication", HOME_LOG_ACTION),
             )
         )
     if board.jobs:
