@@ -77,11 +77,12 @@ def digest_message(digest: Digest, *, private: bool) -> dict[str, Any]:
         ]
         blocks.append(section("*Status changes*\n" + truncate("\n".join(lines), 2900)))
     if digest.overdue:
+        sent = digest.today or digest.last_day + timedelta(days=1)
         lines = [
             f"• {client_label(o.client_name, o.client_code)}"
             f" · {escape(truncate(o.subject or 'no subject', 100))}"
             f" · {mention(o.owner_slack_id) if o.owner_slack_id else 'no owner'}"
-            f" · due {relative_day(o.due, digest.last_day + timedelta(days=1))} ({o.due:%d %b})"
+            f" · due {relative_day(o.due, sent)} ({o.due:%d %b})"
             for o in digest.overdue
         ]
         more = digest.overdue_count - len(digest.overdue)

@@ -66,6 +66,7 @@ class Digest:
     overdue: list[Overdue] = field(default_factory=list)
     overdue_count: int = 0
     hires_per_day: list[tuple[str, int]] = field(default_factory=list)
+    today: date | None = None  # when it is sent: overdue follow-ups are late relative to this day
 
     @property
     def last_day(self) -> date:
@@ -117,7 +118,7 @@ async def _figures(session: AsyncSession, start: datetime, end: datetime) -> tup
 
 
 async def weekly(session: AsyncSession, *, start: datetime, end: datetime, today: date) -> Digest:
-    digest = Digest(start=start, end=end)
+    digest = Digest(start=start, end=end, today=today)
     digest.figures, hired = await _figures(session, start, end)
     digest.previous, _ = await _figures(session, start - (end - start), start)
     digest.new_clients = [
