@@ -178,10 +178,13 @@ async def click_menu(
     await ack()
     kind, _, client_id = ((action.get("selected_option") or {}).get("value") or "").partition(":")
     choice = (dashboard_views.MORE_OPTIONS | dashboard_views.MANAGE_OPTIONS).get(kind)
-    if choice is None:
+    try:
+        uuid.UUID(client_id)
+    except ValueError:
+        choice = None
+    if choice is None:  # a forged value: nothing to do
         return
     clicked = {"type": "button", "action_id": choice[1], "value": client_id}
-    uuid.UUID(client_id)  # a forged value stops here
     listener = _menu_listeners()[choice[1]]
     offered = {
         "ack": _acked,

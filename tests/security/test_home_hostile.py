@@ -76,6 +76,7 @@ async def test_forged_or_unseen_menu_values_do_nothing(slack, fake, rt) -> None:
             "dashboard_more", selected_option=option, user_id=RECRUITER, response_url=url
         )
     assert fake.uploaded_files() == []
+    assert "went wrong" not in json.dumps([c.params for c in fake.calls])  # forged values are ignored
     shared = [c for c in fake.calls if "in_channel" in json.dumps(c.params)]
     assert shared == []  # an archived client is not shared by a recruiter, whatever the menu says
 
