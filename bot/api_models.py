@@ -199,6 +199,7 @@ class BulkResultOut(Out):
     ok: bool
     change: str | None = None
     error: str | None = None
+    client_name: str | None = None
 
 
 class BulkOut(Out):

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     storage_dir: str = Field("./data/files", alias="CLIENTBOT_STORAGE_DIR")
     digest_channel: str | None = Field(None, alias="CLIENTBOT_DIGEST_CHANNEL")
     timezone: str = Field("UTC", alias="CLIENTBOT_TIMEZONE")
+    # ISO 4217 code money is shown in (e.g. EUR); unset: the currency of the machine's locale, else USD.
+    currency: str | None = Field(None, alias="CLIENTBOT_CURRENCY")
     email_secret: str | None = Field(None, alias="CLIENTBOT_EMAIL_SECRET")
     # Email logging: the largest raw message accepted (25 MB of attachments is ~34 MB once base64-encoded),
     # what to do with mail the receiving host did not authenticate, that host's authserv-id(s) as written
@@ -72,6 +74,13 @@ class Settings(BaseSettings):
     @property
     def email_max_bytes(self) -> int:
         return self.email_max_mb * 1024 * 1024
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str | None) -> str | None:
+        if value is not None and not (len(value.strip()) == 3 and value.strip().isalpha()):
+            raise ValueError("CLIENTBOT_CURRENCY is a three-letter ISO 4217 code, e.g. EUR")
+        return value.strip().upper() if value else None
 
     @field_validator("timezone")
     @classmethod

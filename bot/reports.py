@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 from bot import clock
 from bot.services.feedback import CRITERIA, PerformanceReport
 from bot.storage import bounded_logo
+from views.common import money, phone
 
 if TYPE_CHECKING:
     from bot.services.dashboard import Dashboard
@@ -21,6 +23,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 BRAND = "#1d3557"
@@ -47,39 +50,78 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def month_label(key: str) -> str:
+    """ "2026-06" -> "Jun 2026"."""
+    try:
+        return datetime.strptime(key, "%Y-%m").strftime("%b %Y")
+    except ValueError:
+        return key
+
+
+def _counts_axis(axis: Any, values: Sequence[float], *, unit: str, horizontal: bool = False) -> None:
+    """A count axis from 0 up (never negative, whole numbers only) labelled with its unit."""
+    top = max([*values, 0])
+    (axis.set_xlim if horizontal else axis.set_ylim)(0, max(top * 1.15, 1))
+    (axis.xaxis if horizontal else axis.yaxis).get_major_locator().set_params(integer=True)
+    (axis.set_xlabel if horizontal else axis.set_ylabel)(unit, fontsize=8, color="#555555")
+    axis.spines[["top", "right"]].set_visible(False)
+
+
+def _empty(axis: Any, text: str) -> None:
+    """An empty panel says why instead of drawing axes around nothing."""
+    axis.set_axis_off()
+    axis.text(
+        0.5, 0.5, text, ha="center", va="center", fontsize=10, color="#777777", transform=axis.transAxes
+    )
+
+
 def pipeline_chart(pipeline: dict[str, int], hires_by_month: Sequence[tuple[str, int]], title: str) -> bytes:
     """Two panels: candidates by stage, and hires per month over the last year."""
     figure = Figure(figsize=(9, 3.4))
     left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
     stages = [chart_text(s) for s in pipeline]
     counts = list(pipeline.values())
-    left.barh(stages[::-1], counts[::-1], color=STAGE_COLOURS[: len(stages)][::-1])
     left.set_title("Candidates by stage", fontsize=10)
-    left.tick_params(labelsize=8)
-    for index, count in enumerate(counts[::-1]):
-        left.text(count, index, f" {count}", va="center", fontsize=8)
-    months = [chart_text(label[2:]) for label, _ in hires_by_month]
-    right.bar(months, [n for _, n in hires_by_month], color=BRAND)
-    right.set_title("Hires per month", fontsize=10)
-    right.tick_params(axis="x", labelsize=7, rotation=45)
-    right.tick_params(axis="y", labelsize=8)
-    right.yaxis.get_major_locator().set_params(integer=True)
-    left.xaxis.get_major_locator().set_params(integer=True)
-    for axis in (left, right):
-        axis.spines[["top", "right"]].set_visible(False)
+    if any(counts):
+        left.barh(stages[::-1], counts[::-1], color=STAGE_COLOURS[: len(stages)][::-1])
+        left.tick_params(labelsize=8)
+        for index, count in enumerate(counts[::-1]):
+            left.text(count, index, f" {count}", va="center", fontsize=8)
+        _counts_axis(left, counts, unit="candidates", horizontal=True)
+    else:
+        _empty(left, "No candidates yet")
+    hires = [n for _, n in hires_by_month]
+    right.set_title("Hires per month (last 12 months)", fontsize=10)
+    if any(hires):
+        # "Jun 2026" on January and the first month, "Jul" elsewhere: readable and unambiguous
+        labels = [
+            chart_text(month_label(key) if index == 0 or key.endswith("-01") else month_label(key)[:3])
+            for index, (key, _) in enumerate(hires_by_month)
+        ]
+        bars = right.bar(labels, hires, color=BRAND)
+        right.bar_label(bars, labels=[str(n) if n else "" for n in hires], fontsize=7)
+        right.tick_params(axis="x", labelsize=7, rotation=45)
+        right.tick_params(axis="y", labelsize=8)
+        _counts_axis(right, hires, unit="hires")
+    else:
+        _empty(right, "No hires in the last 12 months")
     figure.suptitle(chart_text(title), fontsize=11, color=BRAND)
     figure.tight_layout()
     return _png(figure)
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[int], *, title: str) -> bytes:
+def bar_chart(labels: Sequence[str], values: Sequence[int], *, title: str, unit: str = "") -> bytes:
+    """Bars with their values on top, from 0 up; an all-zero series says so instead of an empty axis."""
     figure = Figure(figsize=(6, 2.6))
     axis = figure.subplots()
-    axis.bar([chart_text(label) for label in labels], values, color=BRAND)
     axis.set_title(chart_text(title), fontsize=10, color=BRAND)
-    axis.tick_params(labelsize=8)
-    axis.yaxis.get_major_locator().set_params(integer=True)
-    axis.spines[["top", "right"]].set_visible(False)
+    if any(values):
+        bars = axis.bar([chart_text(label) for label in labels], values, color=BRAND)
+        axis.bar_label(bars, labels=[str(v) if v else "" for v in values], fontsize=8)
+        axis.tick_params(labelsize=8)
+        _counts_axis(axis, values, unit=unit)
+    else:
+        _empty(axis, f"No {unit or 'data'} in this period")
     figure.tight_layout()
     return _png(figure)
 
@@ -91,8 +133,9 @@ def trend_chart(
     title: str,
     highlight: Sequence[str] = (),
 ) -> bytes:
-    """Lines per criterion across periods (1-5 scale), with the compared periods shaded."""
-    figure = Figure(figsize=(9, 3.8))
+    """Lines per criterion across periods (1-5 scale), with the compared periods shaded and named in the
+    legend, which sits beside the plot, never over it."""
+    figure = Figure(figsize=(9.5, 3.8))
     axis = figure.subplots()
     periods = [chart_text(p) for p in periods]
     for name, values in series.items():
@@ -103,15 +146,18 @@ def trend_chart(
             label=chart_text(name),
             linewidth=2.5 if name.lower().startswith("overall") else 1.4,
         )
-    for period in highlight:
-        if chart_text(period) in periods:
-            index = periods.index(chart_text(period))
-            axis.axvspan(index - 0.4, index + 0.4, color=ACCENT, alpha=0.12)
+    shaded = [chart_text(p) for p in highlight if chart_text(p) in periods]
+    for index, period in enumerate(shaded):
+        at = periods.index(period)
+        axis.axvspan(
+            at - 0.4, at + 0.4, color=ACCENT, alpha=0.12, label="compared quarters" if index == 0 else None
+        )
     axis.set_ylim(0.5, 5.5)
-    axis.set_ylabel("rating (1-5)")
+    axis.set_yticks([1, 2, 3, 4, 5])
+    axis.set_ylabel("average rating (1-5 stars)", fontsize=8)
     axis.set_title(chart_text(title), fontsize=11, color=BRAND)
     axis.tick_params(axis="x", labelsize=8, rotation=45)
-    axis.legend(fontsize=7, loc="lower left", ncols=3)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     axis.grid(alpha=0.3)
     axis.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()
@@ -137,7 +183,8 @@ class PdfReport:
         self.story.append(Spacer(1, 4 * mm))
 
     def heading(self, text: str) -> None:
-        self.story.append(Paragraph(pdf_text(text), self.styles["Heading2"]))
+        """A section heading, kept on the page of what follows it (never alone at a page's foot)."""
+        self.story.append(Paragraph(pdf_text(text), self.styles["Heading2"].clone("kept", keepWithNext=1)))
 
     def paragraph(self, text: str) -> None:
         self.story.append(Paragraph(pdf_text(text), self.styles["BodyText"]))
@@ -165,6 +212,37 @@ class PdfReport:
         )
         self.story += [table, Spacer(1, 4 * mm)]
 
+    def tiles(self, figures: Sequence[tuple[str, str]], per_row: int = 4) -> None:
+        """KPI tiles: each figure large over its label, `per_row` to a row."""
+        value_style = self.styles["BodyText"].clone(
+            "tile-value", fontName="Helvetica-Bold", fontSize=16, leading=19, textColor=colors.HexColor(BRAND)
+        )
+        label_style = self.styles["BodyText"].clone(
+            "tile-label", fontSize=7.5, leading=9, textColor=colors.HexColor("#555555")
+        )
+        cells = [
+            [Paragraph(pdf_text(value), value_style), Paragraph(pdf_text(label), label_style)]
+            for label, value in figures
+        ]
+        cells += [""] * (-len(cells) % per_row)
+        rows = [cells[i : i + per_row] for i in range(0, len(cells), per_row)]
+        width = (A4[0] - 30 * mm) / per_row
+        table = Table(rows, colWidths=[width] * per_row)
+        table.setStyle(
+            TableStyle(
+                [
+                    ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#f1faee")),
+                    ("BOX", (0, 0), (-1, -1), 0, colors.white),
+                    ("INNERGRID", (0, 0), (-1, -1), 3, colors.white),
+                    ("LINEABOVE", (0, 0), (-1, -1), 2, colors.HexColor(BRAND)),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("TOPPADDING", (0, 0), (-1, -1), 6),
+                    ("BOTTOMPADDING", (0, 0), (-1, -1), 8),
+                ]
+            )
+        )
+        self.story += [table, Spacer(1, 5 * mm)]
+
     def image(self, png: bytes, width_mm: float = 180) -> None:
         image = Image(io.BytesIO(png))
         scale = width_mm * mm / image.imageWidth
@@ -175,13 +253,30 @@ class PdfReport:
         buffer = io.BytesIO()
         footer = f"{self.title} · generated {clock.now():%Y-%m-%d %H:%M} UTC"
 
-        def on_page(canvas: Any, document: Any) -> None:
-            canvas.saveState()
-            canvas.setFont("Helvetica", 7)
-            canvas.setFillColor(colors.grey)
-            canvas.drawString(15 * mm, 10 * mm, footer)
-            canvas.drawRightString(A4[0] - 15 * mm, 10 * mm, f"page {document.page}")
-            canvas.restoreState()
+        class NumberedCanvas(Canvas):
+            """Draws each page's footer once the page count is known: "page 2 of 3"."""
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self.pages: list[dict[str, Any]] = []
+
+            def showPage(self) -> None:
+                self.pages.append(dict(self.__dict__))
+                self._startPage()
+
+            def save(self) -> None:
+                for page in self.pages:
+                    self.__dict__.update(page)
+                    self.saveState()
+                    self.setFont("Helvetica", 7)
+                    self.setFillColor(colors.grey)
+                    self.drawString(15 * mm, 10 * mm, footer)
+                    self.drawRightString(
+                        A4[0] - 15 * mm, 10 * mm, f"page {self._pageNumber} of {len(self.pages)}"
+                    )
+                    self.restoreState()
+                    super().showPage()
+                super().save()
 
         document = SimpleDocTemplate(
             buffer,
@@ -192,12 +287,8 @@ class PdfReport:
             topMargin=15 * mm,
             bottomMargin=18 * mm,
         )
-        document.build(self.story, onFirstPage=on_page, onLaterPages=on_page)
+        document.build(self.story, canvasmaker=NumberedCanvas)
         return buffer.getvalue()
-
-
-def _money(value: Any) -> str:
-    return f"{value:,.2f}"
 
 
 def dashboard_figures(dashboard: Dashboard) -> list[tuple[str, str]]:
@@ -210,7 +301,7 @@ def dashboard_figures(dashboard: Dashboard) -> list[tuple[str, str]]:
         ("Active jobs", str(stats.active_jobs)),
         ("Total candidates", str(stats.total_candidates)),
         ("Placements", str(stats.placements)),
-        ("Revenue", _money(stats.revenue)),
+        ("Revenue", money(stats.revenue)),
         ("Open positions", str(stats.open_positions)),
         ("Average time to fill", ttf),
         ("Offer acceptance rate", rate),
@@ -231,13 +322,14 @@ def dashboard_pdf(dashboard: Dashboard, chart: bytes, logo: bytes | None = None)
         report.heading("Health")
         report.paragraph(dashboard.health.describe())
     report.heading("Key figures")
-    report.table([("Figure", "Value"), *dashboard_figures(dashboard)], widths=[90 * mm, 90 * mm])
+    report.tiles(dashboard_figures(dashboard))
     if changes := dashboard.changes:
         rows: list[tuple[str, ...]] = [("Figure", "Then", "Now", "Change")]
         for c in changes:
-            money = c.figure == "revenue"
-            show: Callable[[Any], str] = _money if money else str
-            delta = f"{c.delta:+,.2f}" if money else f"{c.delta:+d}"
+            is_money = c.figure == "revenue"
+            show: Callable[[Any], str] = money if is_money else str
+            sign = "+" if c.delta > 0 else "−" if c.delta < 0 else "±"
+            delta = f"{sign}{money(abs(c.delta))}" if is_money else f"{c.delta:+d}"
             rows.append((c.figure.replace("_", " ").capitalize(), show(c.then), show(c.now), delta))
         report.heading(f"Since {dashboard.since:%d %B %Y} (nightly snapshots)")
         report.table(rows, widths=[60 * mm, 40 * mm, 40 * mm, 40 * mm])
@@ -252,12 +344,12 @@ def dashboard_pdf(dashboard: Dashboard, chart: bytes, logo: bytes | None = None)
         report.table(
             [
                 ("Due", "Subject"),
-                *((str(r.follow_up_date), r.subject or r.notes or "") for r in dashboard.follow_ups),
+                *((f"{r.follow_up_date:%d %b %Y}", r.subject or r.notes or "") for r in dashboard.follow_ups),
             ],
             widths=[30 * mm, 150 * mm],
         )
     report.heading("Recent activity")
-    rows = [(f"{item.at:%Y-%m-%d %H:%M}", item.kind, item.text) for item in dashboard.timeline]
+    rows = [(f"{item.at:%d %b %Y %H:%M}", item.kind, item.text) for item in dashboard.timeline]
     report.table(
         [("When (UTC)", "What", "Details"), *rows] if rows else [("Recent activity",), ("None yet",)],
         widths=[32 * mm, 30 * mm, 118 * mm] if rows else None,
@@ -272,7 +364,7 @@ def dashboard_pdf(dashboard: Dashboard, chart: bytes, logo: bytes | None = None)
                     ("★ " if c.is_primary else "") + c.full_name,
                     c.title or "",
                     c.email,
-                    c.phone or c.mobile or "",
+                    phone(c.phone or c.mobile),
                 )
                 for c in contacts
             ),
@@ -303,6 +395,23 @@ def performance_pdf(report: PerformanceReport, chart: bytes, logo: bytes | None 
         f"Performance report · {current.period} compared with {other.period}"
         f" · {'finalised' if current.finalized else 'draft (not finalised)'}",
         logo,
+    )
+    pdf.heading(f"{current.period} at a glance")
+    pdf.tiles(
+        [
+            (
+                f"{label} (1-5 stars), "
+                + (
+                    f"{report.deltas[column]:+.2f} vs {other.period}"
+                    if report.deltas[column] is not None
+                    else "new"
+                ),
+                _score(current.averages[column]),
+            )
+            for column, label in CRITERIA.items()
+        ]
+        + [("responses", str(current.responses))],
+        per_row=3,
     )
     pdf.heading(f"{current.period} vs {other.period}")
     rows = [("Criterion", other.period, current.period, "Change")]

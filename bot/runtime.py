@@ -21,6 +21,11 @@ class Runtime:
     # The Slack organisation the bot token belongs to (auth.test), learnt on first use by handlers.common.
     slack_installation: Organisation | None = None
 
+    def __post_init__(self) -> None:
+        from views.common import configure_money  # the currency every surface shows money in
+
+        configure_money(self.settings.currency)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         return cls(

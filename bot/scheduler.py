@@ -372,31 +372,46 @@ async def weekly_digest(rt: Runtime, now: datetime) -> str:
     async with rt.db.session() as session:
         summary = await digest.weekly(session, start=end - timedelta(days=7), end=end, today=local.date())
         summary.health = await health.risk_report(session, today=local.date())
-    chart = await asyncio.to_thread(
-        reports.bar_chart,
-        [d for d, _ in summary.hires_per_day],
-        [n for _, n in summary.hires_per_day],
-        title="Hires per day",
-    )
     client = slack_client(rt)
     message = digest_views.digest_message(summary, private=await _internal_channel(client, channel))
-    failed, problem = await to_channel(
-        rt,
-        job,
-        key,
-        channel,
-        {
-            channel: partial(client.chat_postMessage, channel=channel, **message),
-            f"{channel}:chart": partial(
-                client.files_upload_v2,
-                channel=channel,
-                content=chart,
-                filename=f"hires-{key}.png",
-                title=f"Hires, week {key}",
-            ),
-        },
-        what=f"The weekly digest for {key}",
-    )
+    posted = f"{key}:{channel}"  # the message's claim row keeps its ts: the chart goes in its thread
+
+    async def post_message() -> None:
+        answer = await client.chat_postMessage(channel=channel, **message)
+        async with rt.db.session() as session:
+            await session.execute(
+                update(ScheduledRun)
+                .where(ScheduledRun.job == job, ScheduledRun.period_key == posted)
+                .values(result=answer["ts"])
+            )
+
+    async def post_chart() -> None:
+        async with rt.db.session() as session:
+            ts = await session.scalar(
+                select(ScheduledRun.result).where(ScheduledRun.job == job, ScheduledRun.period_key == posted)
+            )
+        if not ts:
+            raise RuntimeError("the digest message is not posted yet; its chart follows it next run")
+        chart = await asyncio.to_thread(
+            reports.bar_chart,
+            [d for d, _ in summary.hires_per_day],
+            [n for _, n in summary.hires_per_day],
+            title=f"Hires per day, {digest_views.digest_span(summary)}",
+            unit="hires",
+        )
+        await client.files_upload_v2(
+            channel=channel,
+            thread_ts=ts,
+            content=chart,
+            filename=f"hires-{key}.png",
+            title=f"Hires, week {key}",
+            initial_comment=digest_views.chart_comment(summary),
+        )
+
+    sends: dict[str, Send] = {channel: post_message}
+    if summary.hires:  # a week without hires says so in the message: no empty chart
+        sends[f"{channel}:chart"] = post_chart
+    failed, problem = await to_channel(rt, job, key, channel, sends, what=f"The weekly digest for {key}")
     if problem:
         result = f"digest for {key} not posted: {problem} in {channel}; the HR Admins were told"
         return await _finish(rt, job, key, result, failed)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -17,19 +19,22 @@ from bot.errors import DomainError
 from bot.models import Role
 from bot.roles import has_role
 from bot.runtime import Runtime
-from bot.services import clients, dashboard, metrics
+from bot.services import clients, communications, dashboard, metrics
 from handlers.commands import CommandRequest, subcommand
 from handlers.common import (
     CommandProgress,
     DmProgress,
     acting,
+    check_origin,
     domain_error_reply,
+    notify_user,
     reply,
     runtime,
     send_file_to_user,
 )
 from handlers.health import page_health
 from handlers.metrics import home_blocks as metrics_home
+from views import communications as comm_views
 from views import dashboard as dashboard_views
 
 
@@ -142,6 +147,63 @@ async def click_export(
     await _export(context, client, DmProgress(client, context.user_id), client_id=uuid.UUID(action["value"]))
 
 
+async def _acked() -> None:
+    """`ack` for a listener a menu click is handed to: the click was acknowledged already."""
+
+
+def _menu_listeners() -> dict[str, Callable[..., Awaitable[None]]]:
+    """The button listeners the card's menus stand for, by action_id (imported here: those modules are
+    registered beside this one)."""
+    from handlers import clients as client_handlers
+    from handlers import communications as comm_handlers
+    from handlers import feedback as feedback_handlers
+    from handlers import jobs as job_handlers
+
+    return {
+        dashboard_views.SHARE_ACTION: click_share,
+        dashboard_views.CHART_ACTION: click_chart,
+        dashboard_views.EXPORT_ACTION: click_export,
+        dashboard_views.JOBS_ACTION: job_handlers.click_open_jobs,
+        dashboard_views.FEEDBACK_HISTORY_ACTION: feedback_handlers.click_history,
+        dashboard_views.FEEDBACK_ACTION: feedback_handlers.click_feedback,
+        dashboard_views.EDIT_ACTION: client_handlers.click_edit_client,
+        dashboard_views.HISTORY_ACTION: comm_handlers.click_history,
+    }
+
+
+async def click_menu(
+    ack: Any,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: Any,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """An option of the card's *More* or manage menu (`kind:client id`): handled by the listener of the
+    button it stands for, exactly as if that button had been clicked."""
+    await ack()
+    kind, _, client_id = ((action.get("selected_option") or {}).get("value") or "").partition(":")
+    choice = (dashboard_views.MORE_OPTIONS | dashboard_views.MANAGE_OPTIONS).get(kind)
+    try:
+        uuid.UUID(client_id)
+    except ValueError:
+        choice = None
+    if choice is None:  # a forged value: nothing to do
+        return
+    clicked = {"type": "button", "action_id": choice[1], "value": client_id}
+    listener = _menu_listeners()[choice[1]]
+    offered = {
+        "ack": _acked,
+        "body": body | {"actions": [clicked]},
+        "action": clicked,
+        "respond": respond,
+        "client": client,
+        "context": context,
+    }
+    wanted = inspect.signature(listener).parameters
+    await listener(**{name: value for name, value in offered.items() if name in wanted})
+
+
 async def publish_home(
     client: AsyncWebClient,
     context: AsyncBoltContext,
@@ -158,18 +220,15 @@ async def publish_home(
         created_from=date.fromisoformat(filters["from"]) if filters.get("from") else None,
         created_to=date.fromisoformat(filters["to"]) if filters.get("to") else None,
     )
+    today = _today(runtime(context))
     async with acting(context, client) as (session, actor):
-        board = await dashboard.portfolio(
-            session,
-            manager_id=actor.id,
-            today=_today(runtime(context)),
-            filters=chosen,
-            page=page,
-            viewer=actor,
-        )
-        board.health = await page_health(session, context, [row.client.id for row in board.rows])
+        board = await dashboard.home(session, viewer=actor, today=today, filters=chosen, page=page)
+        if board.portfolio:
+            board.portfolio.health = await page_health(
+                session, context, [row.client.id for row in board.portfolio.rows]
+            )
         view = dashboard_views.home_view(
-            actor, board, can_create=has_role(actor, Role.MANAGER), filters=filters
+            actor, board, can_create=has_role(actor, Role.MANAGER), filters=filters, today=today
         )
         view["blocks"] = (view["blocks"] + await metrics_home(session, actor, runtime(context)))[:100]
     await client.views_publish(user_id=user_id, view=view)
@@ -213,11 +272,57 @@ async def click_home_page(
     await publish_home(client, context, body["user"]["id"], filters=filters, page=int(action["value"]))
 
 
+async def clear_home_filters(
+    ack: Any, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await publish_home(client, context, body["user"]["id"])
+
+
+async def click_home_follow_up(
+    ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """Done or Snooze 1 week on a follow-up listed on Home: stored, then Home is published again without it
+    (Home has no response_url to answer through)."""
+    await ack()
+    record_id = uuid.UUID(action["value"])
+    try:
+        async with acting(context, client) as (session, actor):
+            if action["action_id"] == dashboard_views.HOME_SNOOZE_ACTION:
+                await communications.snooze_follow_up(
+                    session, actor=actor, communication_id=record_id, today=_today(runtime(context))
+                )
+            else:
+                await communications.complete_follow_up(session, actor=actor, communication_id=record_id)
+    except DomainError as error:  # Home has no response_url: the refusal goes to the DM
+        await notify_user(client, body["user"]["id"], domain_error_reply(error))
+        return
+    filters, page = dashboard_views.read_home_metadata(body.get("view", {}).get("private_metadata"))
+    await publish_home(client, context, body["user"]["id"], filters=filters, page=page)
+
+
+async def click_home_log(
+    ack: Any, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """*Log communication* on Home (no client yet): the same client picker as the global shortcut."""
+    await ack()
+    await check_origin(context, client)  # nothing for people from another organisation
+    await client.views_open(
+        trigger_id=body["trigger_id"], view=comm_views.pick_client_form(state=comm_views.LogFormState())
+    )
+
+
 def register(app: AsyncApp) -> None:
     app.action(dashboard_views.SHARE_ACTION)(click_share)
     app.action(dashboard_views.CHART_ACTION)(click_chart)
     app.action(dashboard_views.EXPORT_ACTION)(click_export)
+    app.action(dashboard_views.MORE_ACTION)(click_menu)
+    app.action(dashboard_views.MANAGE_ACTION)(click_menu)
     app.event("app_home_opened")(on_app_home_opened)
     for action_id in _FILTER_KEYS:
         app.action(action_id)(change_home_filter)
     app.action(re.compile(f"^{dashboard_views.HOME_PAGE_ACTION}_(prev|next)$"))(click_home_page)
+    app.action(dashboard_views.HOME_CLEAR_ACTION)(clear_home_filters)
+    app.action(dashboard_views.HOME_DONE_ACTION)(click_home_follow_up)
+    app.action(dashboard_views.HOME_SNOOZE_ACTION)(click_home_follow_up)
+    app.action(dashboard_views.HOME_LOG_ACTION)(click_home_log)

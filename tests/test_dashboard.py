@@ -24,6 +24,7 @@ from bot.services.inputs import parse_input
 from tests import factories
 from tests.conftest import MANAGER, RECRUITER
 from views import dashboard as dashboard_views
+from views.common import money
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -176,13 +177,8 @@ async def test_show_share_chart_and_pdf_in_slack(slack, fake, rt) -> None:
     board = await fake.wait_for_response(slack.last_response_url)
     text = json.dumps(board)
     assert "12,000.00" in text and "Check-in" in text and "Share in channel" in text
-    share = next(
-        e
-        for b in board["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"] == "dashboard_share"
-    )
+    more = next(e for b in board["blocks"] if b["type"] == "actions" for e in b["elements"] if "options" in e)
+    share = {"value": more["options"][0]["value"].partition(":")[2]}  # the client id
     for action, expect in (
         ("comm_history_open", "History \\u00b7"),
         ("feedback_history_open", "Feedback \\u00b7"),
@@ -248,14 +244,14 @@ async def test_app_home_portfolio_filters_and_pages(slack, fake, rt) -> None:
             )
     await slack.event({"type": "app_home_opened", "user": MANAGER, "channel": "D1", "tab": "home"})
     home = (await fake.wait_for("views.publish")).params["view"]
-    assert "page 1 of 3" in json.dumps(home) and "Due for" in json.dumps(home)
+    assert "page 1 of 3" in json.dumps(home) and "Feedback due for" in json.dumps(home)
     nav = next(b for b in home["blocks"] if b.get("block_id") == "home_nav")["elements"][-1]
     await slack.block_action(nav["action_id"], value=nav["value"], user_id=MANAGER, view=home)
     await fake.wait_for("views.publish", lambda c: "page 2 of 3" in json.dumps(c.params["view"]))
     option = {"value": "archived", "text": {"type": "plain_text", "text": "archived"}}
     await slack.block_action("home_filter_status", selected_option=option, user_id=MANAGER, view=home)
     archived = await fake.wait_for(
-        "views.publish", lambda c: "No clients here" in json.dumps(c.params["view"])
+        "views.publish", lambda c: "No clients of yours match these filters" in json.dumps(c.params["view"])
     )
     assert json.loads(archived.params["view"]["private_metadata"]) == {"status": "archived", "page": 1}
     fake.calls.clear()
@@ -323,13 +319,13 @@ async def test_snapshots_give_the_dashboard_its_history(rt) -> None:
     ]
     private = json.dumps(dashboard_views.dashboard_message(board), ensure_ascii=False)
     assert "active jobs 0 → 1 (+1)" in private and "placements 0 → 2 (+2)" in private
-    assert "revenue 0.00 → 12,000.00 (+12,000.00)" in private
+    assert f"revenue {money(0)} → {money(12000)} (+{money(12000)})" in private
     shared = json.dumps(dashboard_views.dashboard_message(board, shared=True), ensure_ascii=False)
     assert "candidates 1 → 4 (+3)" in shared and "12,000" not in shared
     text = "".join(
         p.extract_text() for p in PdfReader(io.BytesIO(reports.build_dashboard_pdf(board, rt.storage))).pages
     )
-    assert "nightly snapshots" in text and "+12,000.00" in text
+    assert "nightly snapshots" in text and f"+{money(12000)}" in text
 
 
 async def test_report_command_line_writes_a_pdf(rt, database_url, tmp_path) -> None:

@@ -103,16 +103,17 @@ async def test_card_jobs_and_candidates_drill_down(slack, fake, rt) -> None:
         )
     await slack.command(f"show {acme.client_code}", user_id=RECRUITER)
     card = await fake.wait_for_response(slack.last_response_url)
-    jobs_button = next(
-        e
+    jobs_button = next(  # the card's *More* menu
+        o
         for b in card["blocks"]
         if b["type"] == "actions"
         for e in b["elements"]
-        if e["action_id"] == "client_jobs"
+        for o in e.get("options", [])
+        if o["value"].startswith("jobs:")
     )
     await slack.block_action(
-        "client_jobs",
-        value=jobs_button["value"],
+        "dashboard_more",
+        selected_option=jobs_button,
         user_id=RECRUITER,
         response_url=fake.new_response_url(),
         message=card,

@@ -90,7 +90,8 @@ async def test_follow_up_nudges_go_to_the_right_people_once(slack, fake, rt, clo
     }
     assert len(dms) == 2
     mine = dms["D" + RECRUITER[:10]]
-    assert "Send shortlist" in mine and "Chase contract" in mine and "3 day(s) overdue" in mine
+    assert "Send shortlist" in mine and "Chase contract" in mine and "overdue, due 3 days ago" in mine
+    assert f"*Acme ({acme.client_code})*" in mine  # the client by name, with its code (issue 12)
     for absent in ("Not yet", "Already done", "Snoozed", "Archived", "Manager's own"):
         assert absent not in mine
     url = fake.new_response_url()
@@ -147,10 +148,45 @@ async def test_weekly_digest_with_a_frozen_clock(fake, rt, clock) -> None:
     [post] = fake.calls_to("chat.postMessage")
     text = json.dumps(post.params, ensure_ascii=False)
     assert post.params["channel"] == "CDIGEST"
-    assert "active → on-hold" in text and "1 / 1" in text and "8,000.00" in text and "Overdue thing" in text
+    assert "active → on-hold" in text and "1 · 1" in text and "8,000.00" in text and "Overdue thing" in text
     [chart] = fake.uploaded_files()
     assert chart.channel_id == "CDIGEST" and chart.content.startswith(b"\x89PNG")
     assert "already sent" in await run_job(rt, "weekly_digest", monday + timedelta(hours=1))
+
+
+async def test_the_digest_names_hires_owners_and_last_week_and_threads_its_chart(fake, rt, clock) -> None:
+    """Issue 12: the header ends on the chart's last day (Sun 29, not Mon 30); hires with names; overdue
+    follow-ups with their owner; the week before for comparison; the chart in the digest's thread;
+    on-hold → on-hold is no change."""
+    clock.move_to(datetime(2026, 11, 26, 15, 0, tzinfo=UTC))
+    await _a_busy_week(rt)
+    async with rt.db.session() as session:
+        admin = await factories.user(session, ADMIN, Role.ADMIN)
+        [acme] = (await clients.list_clients(session, filters=clients.ClientFilter())).clients
+        await clients.change_status(  # the same status with a new reason: not a change
+            session, actor=admin, client_id=acme.id, status=ClientStatus.ON_HOLD, reason="still no budget"
+        )
+        code = acme.client_code
+    monday = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    assert await run_job(rt, "weekly_digest", monday) == "digest for 2026-W49: 1 hire(s)"
+    [post] = fake.calls_to("chat.postMessage")
+    blocks = post.params["blocks"]
+    text = json.dumps(blocks, ensure_ascii=False)
+    assert blocks[0]["text"]["text"] == "Weekly client digest · 23 Nov – 29 Nov 2026"
+    assert "Ann" in text and f"Acme ({code})" in text  # the hire, by name, with the client's name
+    assert f"Acme ({code}): active → on-hold" in text and "on-hold → on-hold" not in text
+    assert "<@UADMIN>" in text and "Overdue thing" in text  # the owner of the overdue follow-up
+    assert "(+1 vs last week)" in text  # 1 hire against none the week before
+    [chart] = fake.uploaded_files()
+    assert chart.thread_ts == fake.calls_to("chat.postMessage")[0].response["ts"]
+    assert chart.channel_id == "CDIGEST"
+
+
+async def test_a_week_without_hires_has_no_empty_chart(fake, rt) -> None:
+    monday = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    assert await run_job(rt, "weekly_digest", monday) == "digest for 2026-W49: 0 hire(s)"
+    assert "No hires this week" in json.dumps(fake.calls_to("chat.postMessage")[0].params)
+    assert not fake.uploaded_files()
 
 
 @pytest.mark.parametrize("shared", [{"is_ext_shared": True}, {"is_shared": True}])
@@ -325,11 +361,11 @@ async def test_a_failed_digest_is_sent_by_the_next_run(fake, rt) -> None:
     monday = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
     fake.rate_limited["chat.postMessage"] = 10  # more 429s than the retry handler waits out
     assert "1 failed and will be retried: CDIGEST" in await run_job(rt, "weekly_digest", monday)
-    assert len(fake.uploaded_files()) == 1  # the chart went out
+    assert not fake.uploaded_files()  # a week without hires has no chart
     fake.rate_limited.clear()
     fake.calls.clear()
     assert await run_job(rt, "weekly_digest", monday) == "digest for 2026-W49: 0 hire(s)"
-    assert len(fake.calls_to("chat.postMessage")) == 1 and len(fake.uploaded_files()) == 1
+    assert len(fake.calls_to("chat.postMessage")) == 1 and not fake.uploaded_files()
     assert "already sent" in await run_job(rt, "weekly_digest", monday)
 
 
@@ -375,7 +411,7 @@ async def test_a_start_after_a_missed_reminder_sends_it_once(fake, rt, settings,
     channel = [
         c.params["text"] for c in fake.calls_to("chat.postMessage") if c.params["channel"] == "CDIGEST"
     ]
-    assert sorted(channel) == ["Feedback reminders for 2026-Q3", "Weekly client digest 21 Sep – 28 Sep 2026"]
+    assert sorted(channel) == ["Feedback reminders for 2026-Q3", "Weekly client digest 21 Sep – 27 Sep 2026"]
     reminders = len(fake.calls_to("chat.postMessage"))
     await _run_schedulers([Runtime(settings=settings, db=rt.db, storage=LocalStorage(settings.storage_dir))])
     assert len(fake.calls_to("chat.postMessage")) == reminders

@@ -205,16 +205,17 @@ async def test_dashboard_pdf_button_leaves_the_dashboard_intact(slack, fake, rt)
     acme = await seed_account(rt)
     await slack.command(f"show {acme.client_code}", user_id=MANAGER)
     board = await fake.wait_for_response(slack.last_response_url, contains="Active jobs")
-    export = next(
-        e
+    export = next(  # the card's *More* menu
+        o
         for b in board["blocks"]
         if b["type"] == "actions"
         for e in b["elements"]
-        if e["action_id"] == "dashboard_export"
+        for o in e.get("options", [])
+        if o["value"].startswith("export:")
     )
     url = fake.new_response_url(board)
     await slack.block_action(
-        "dashboard_export", value=export["value"], user_id=MANAGER, message=board, response_url=url
+        "dashboard_more", selected_option=export, user_id=MANAGER, message=board, response_url=url
     )
     await fake.wait_for("chat.update", lambda c: "is in your DMs" in json.dumps(c.params), timeout=20)
     assert fake.original(url) == board  # the dashboard is still there, buttons and all

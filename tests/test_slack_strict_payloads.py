@@ -75,15 +75,16 @@ async def test_enterprise_grid_payloads_and_an_ephemeral_click_without_message(s
     acme = await seed_account(rt)
     await slack.command(f"show {acme.client_code}", user_id=MANAGER)
     board = await fake.wait_for_response(slack.last_response_url)
-    share = next(
-        e
+    share = next(  # the card's *More* menu
+        o
         for b in board["blocks"]
         if b["type"] == "actions"
         for e in b["elements"]
-        if e["action_id"] == "dashboard_share"
+        for o in e.get("options", [])
+        if o["value"].startswith("share:")
     )
     url = fake.new_response_url()
-    await slack.block_action("dashboard_share", value=share["value"], user_id=MANAGER, response_url=url)
+    await slack.block_action("dashboard_more", selected_option=share, user_id=MANAGER, response_url=url)
     shared = await fake.wait_for_response(url)
     assert shared["response_type"] == "in_channel" and "Acme Analytics" in json.dumps(shared)
 

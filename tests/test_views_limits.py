@@ -7,10 +7,20 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from bot.models import Client, ClientCommunication, ClientContact, Role, User
+from bot.models import Client, ClientCommunication, ClientContact, Job, Role, User
 from bot.services.analytics import JobAnalytics
 from bot.services.clients import ClientPage, DuplicateMatch
-from bot.services.dashboard import Dashboard, PortfolioPage, PortfolioRow, TimelineItem
+from bot.services.dashboard import (
+    AgencyOverview,
+    ClientRef,
+    Dashboard,
+    Home,
+    OwnedJob,
+    PortfolioPage,
+    PortfolioRow,
+    RecentClient,
+    TimelineItem,
+)
 from tests.blockkit import validate_message, validate_view
 from views import clients as client_views
 from views.dashboard import dashboard_message, home_view
@@ -138,11 +148,23 @@ def test_home_help_and_roles_at_their_largest() -> None:
     comm = ClientCommunication(id=uuid.uuid4(), subject=LONG, follow_up_date=date(2026, 1, 1))
     rows = [PortfolioRow(_client(n, 0), 10**6, 10**6, 10**6, datetime.now(UTC)) for n in range(20)]
     industries = [f"Industry {n} " + "x" * 90 for n in range(150)]
-    page = PortfolioPage(
-        rows, 1000, 2, 50, [(comm, "CLT-2026-0001")] * 20, ["CLT-2026-0001"] * 100, "2026-Q3", industries
+    ref = ClientRef(uuid.uuid4(), LONG[:255], "CLT-2026-0001")
+    page = PortfolioPage(rows, 1000, 2, 50, [(comm, ref)] * 20, [ref] * 100, "2026-Q3", industries)
+    job = Job(id=uuid.uuid4(), reference="R" * 50, title=LONG[:255], opened_at=datetime.now(UTC))
+    overview = AgencyOverview({"active": 10**6, "on-hold": 1}, [ref] * 10, 10**6, "2026-Q3", 5, 10)
+    mine = [
+        (ClientCommunication(id=uuid.uuid4(), subject=LONG, follow_up_date=date(2026, 1, 1)), ref)
+        for _ in range(10)
+    ]
+    board = Home(
+        mine,
+        [RecentClient(ref, datetime.now(UTC))] * 5,
+        [OwnedJob(job, ref, 10**6)] * 10,
+        page,
+        overview,
     )
     chosen = {"status": "archived", "industry": industries[3], "from": "2026-01-01", "to": "2026-12-31"}
     for filters in ({}, chosen):
-        validate_view(home_view(_user(), page, can_create=True, filters=filters))
+        validate_view(home_view(_user(), board, can_create=True, filters=filters, today=date(2026, 6, 1)))
     validate_message(help_message(list(COMMANDS), intro=LONG))
     validate_message(role_changed_message(_user()))

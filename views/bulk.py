@@ -8,6 +8,7 @@ from typing import Any
 from bot.errors import ValidationFailed
 from bot.services.bulk import BulkIn, BulkResult
 from views.common import (
+    client_label,
     context,
     escape,
     input_block,
@@ -177,9 +178,9 @@ def bulk_errors(fields: dict[str, str]) -> dict[str, str]:
 
 def _lines(results: list[BulkResult]) -> list[str]:
     return [
-        f":white_check_mark: `{r.client_code}` {escape(r.change or '')}"
+        f":white_check_mark: {client_label(r.client_name, r.client_code)} · {escape(r.change or '')}"
         if r.ok
-        else f":x: `{r.client_code or r.client_id}` {escape(r.error or '')}"
+        else f":x: {client_label(r.client_name, r.client_code or r.client_id)} · {escape(r.error or '')}"
         for r in results
     ]
 

@@ -31,6 +31,7 @@ from views.common import (
     message,
     modal,
     option,
+    phone,
     plain,
     section,
     slack_date,
@@ -387,7 +388,7 @@ def client_card(
 def _contact_line(contact: Any) -> str:
     star = ":star: " if contact.is_primary else "• "
     title = f", {escape(contact.title)}" if contact.title else ""
-    phones = " · ".join(p for p in (contact.phone, contact.mobile) if p)
+    phones = " · ".join(escape(phone(p)) for p in (contact.phone, contact.mobile) if p)
     return truncate(
         f"{star}*{escape(contact.full_name)}*{title} · {escape(contact.email)}"
         + (f" · {phones}" if phones else ""),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import locale
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Self
 
+import phonenumbers
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency
 from pydantic import BaseModel
 
 SECTION_TEXT_MAX = 3000
@@ -196,6 +201,92 @@ def message(text: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
 def slack_date(moment: datetime, fmt: str = "{date_short}") -> str:
     """A date Slack renders in each reader's own time zone."""
     return f"<!date^{int(moment.timestamp())}^{fmt}|{moment:%Y-%m-%d}>"
+
+
+# -- how values read: names with codes, money, dates, phones ----------------------------------------------
+def client_label(name: str | None, code: str | None) -> str:
+    """ "Acme Ltd (CLT-2026-0001)": a client as people know it, with the code commands take. Escaped."""
+    if not name:
+        return escape(code)
+    return f"{escape(name)} ({escape(code)})" if code else escape(name)
+
+
+def _locale_name() -> str:
+    """The machine's locale (e.g. en_GB), for currency and number conventions; en_US when unset/C."""
+    found = locale.getlocale(locale.LC_MONETARY)[0] or locale.getlocale()[0]
+    return found if found and found not in ("C", "POSIX") else "en_US"
+
+
+def _babel_locale() -> Locale:
+    try:
+        return Locale.parse(_locale_name())
+    except (ValueError, UnknownLocaleError):
+        return Locale.parse("en_US")
+
+
+def default_currency() -> str:
+    """The currency of the machine's locale (CLIENTBOT_CURRENCY unset), USD when it names none."""
+    territory = _babel_locale().territory
+    if territory:
+        from babel.numbers import get_territory_currencies
+
+        found = get_territory_currencies(territory)
+        if found:
+            return found[0]
+    return "USD"
+
+
+_MONEY = {"currency": default_currency()}
+
+
+def configure_money(currency: str | None) -> None:
+    """Set once from the settings (CLIENTBOT_CURRENCY) when the runtime starts."""
+    _MONEY["currency"] = currency or default_currency()
+
+
+def money(value: Decimal | float | int | None, *, currency: str | None = None) -> str:
+    """ "€26,000.00", "£1,250.50": the amount in the configured currency, formatted for the locale."""
+    if value is None:
+        return "—"
+    return format_currency(Decimal(value), currency or _MONEY["currency"], locale=_babel_locale())
+
+
+_SPANS = ((14, 1, "day"), (60, 7, "week"), (365, 30, "month"), (None, 365, "year"))
+
+
+def relative_day(day: date | datetime, today: date) -> str:
+    """ "today", "yesterday", "3 days ago", "in 2 weeks", "2 months ago"."""
+    days = (today - (day.date() if isinstance(day, datetime) else day)).days
+    if days == 0:
+        return "today"
+    if abs(days) == 1:
+        return "yesterday" if days > 0 else "tomorrow"
+    size = abs(days)
+    per, unit = next((p, u) for limit, p, u in _SPANS if limit is None or size < limit)
+    amount = size // per
+    span = f"{amount} {unit}{'s' if amount != 1 else ''}"
+    return f"{span} ago" if days > 0 else f"in {span}"
+
+
+def exact_day(day: date | datetime) -> str:
+    """ "Mon 30 Nov 2026": the exact date shown next to a relative one (context lines have no hover)."""
+    return f"{day:%a %d %b %Y}"
+
+
+def when(day: date | datetime, today: date) -> str:
+    """ "3 days ago (Fri 27 Nov 2026)"."""
+    return f"{relative_day(day, today)} ({exact_day(day)})"
+
+
+def phone(number: str | None) -> str:
+    """An E.164 number as people write it internationally ("+44 20 7946 0958"); anything unparsable as is."""
+    if not number:
+        return ""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def error_message(text: str) -> dict[str, Any]:

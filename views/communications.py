@@ -23,6 +23,7 @@ from views.common import (
     ModalState,
     actions,
     button,
+    client_label,
     context,
     divider,
     escape,
@@ -34,6 +35,7 @@ from views.common import (
     modal,
     option,
     plain,
+    relative_day,
     section,
     slack_date,
     text_input,
@@ -472,15 +474,15 @@ FOLLOW_UP_DONE_ACTION = "follow_up_done"
 FOLLOW_UP_SNOOZE_ACTION = "follow_up_snooze"
 
 
-def nudge_message(items: list[tuple[ClientCommunication, str]], today: Any) -> dict[str, Any]:
-    """The morning DM: each follow-up due or overdue, with Done and Snooze 1 week."""
+def nudge_message(items: list[tuple[ClientCommunication, Client]], today: Any) -> dict[str, Any]:
+    """The morning DM: each follow-up due or overdue, with its client's name and code, Done and Snooze."""
     blocks: list[dict[str, Any]] = [section(f":alarm_clock: You have {len(items)} follow-up(s) due:")]
-    for record, code in items[:20]:
+    for record, client in items[:20]:
         late = (today - record.follow_up_date).days if record.follow_up_date else 0
-        when = "due today" if late <= 0 else f"*{late} day(s) overdue*"
+        due = "due today" if late <= 0 else f"*overdue, due {relative_day(record.follow_up_date, today)}*"
         title = escape(truncate(record.subject or record.notes or "no subject", 150))
         blocks += [
-            section(f"`{code}` · {title} · {when}"),
+            section(f"*{client_label(client.name, client.client_code)}* · {title} · {due}"),
             actions(
                 button("Done", FOLLOW_UP_DONE_ACTION, str(record.id), style="primary"),
                 button("Snooze 1 week", FOLLOW_UP_SNOOZE_ACTION, str(record.id)),

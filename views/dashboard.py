@@ -7,10 +7,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from bot.models import Client, User
+from bot.models import Client, ClientCommunication, User
 from bot.roles import ROLE_TITLES
 from bot.services.clients import primary_contact
-from bot.services.dashboard import Dashboard, PortfolioPage
+from bot.services.dashboard import AgencyOverview, ClientRef, Dashboard, Home, PortfolioPage
 from views import health as health_views
 from views.clients import (
     EDIT_ACTION,
@@ -25,20 +25,26 @@ from views.clients import (
 from views.common import (
     actions,
     button,
+    client_label,
     context,
     divider,
     escape,
+    exact_day,
     fields_section,
     header,
     link,
     logo_context,
     mention,
     message,
+    money,
     option,
+    phone,
     plain,
+    relative_day,
     section,
     slack_date,
     truncate,
+    when,
 )
 from views.jobs import STAGE_ICONS
 
@@ -51,6 +57,10 @@ HOME_INDUSTRY_ACTION = "home_filter_industry"
 HOME_FROM_ACTION = "home_filter_from"
 HOME_TO_ACTION = "home_filter_to"
 HOME_PAGE_ACTION = "home_page"
+HOME_CLEAR_ACTION = "home_filter_clear"
+HOME_DONE_ACTION = "home_follow_up_done"
+HOME_SNOOZE_ACTION = "home_follow_up_snooze"
+HOME_LOG_ACTION = "home_log"
 TIMELINE_ICONS = {
     "job": ":briefcase:",
     "candidate": ":bust_in_silhouette:",
@@ -59,10 +69,6 @@ TIMELINE_ICONS = {
     "communication": ":speech_balloon:",
     "feedback": ":star:",
 }
-
-
-def _money(value: Any) -> str:
-    return f"{value:,.2f}"
 
 
 CHANGE_LABELS = {
@@ -80,7 +86,7 @@ def _changes(d: Dashboard, *, shared: bool) -> list[dict[str, Any]]:
         return []
 
     def show(value: Any) -> str:
-        return _money(value) if isinstance(value, Decimal) else str(value)
+        return money(value) if isinstance(value, Decimal) else str(value)
 
     parts = [
         f"{CHANGE_LABELS[c.figure]} {show(c.then)} → {show(c.now)}"
@@ -90,8 +96,44 @@ def _changes(d: Dashboard, *, shared: bool) -> list[dict[str, Any]]:
     return [context(f":chart_with_upwards_trend: Since {d.since:%d %b %Y}: " + " · ".join(parts))]
 
 
+# What the card's *More* menu offers (an overflow holds at most 5 options): kind -> (label, action_id of
+# the listener it stands for). handlers/dashboard.py hands the click to that listener.
+MORE_ACTION = "dashboard_more"
+MANAGE_ACTION = "dashboard_manage"
+MORE_OPTIONS = {
+    "jobs": ("Jobs", JOBS_ACTION),
+    "export": ("Export PDF", EXPORT_ACTION),
+    "chart": ("Pipeline chart", CHART_ACTION),
+    "share": ("Share in channel", SHARE_ACTION),
+    "feedback_history": ("Feedback history", FEEDBACK_HISTORY_ACTION),
+}
+MANAGE_OPTIONS = {
+    "feedback": ("Give feedback", FEEDBACK_ACTION),
+    "edit": ("Edit profile", EDIT_ACTION),
+}
+
+
+def overflow(action_id: str, choices: dict[str, tuple[str, str]], value: str) -> dict[str, Any]:
+    """An overflow menu whose options carry `kind:value` (e.g. `export:<client id>`)."""
+    return {
+        "type": "overflow",
+        "action_id": action_id,
+        "options": [option(label, f"{kind}:{value}") for kind, (label, _) in choices.items()],
+    }
+
+
+def _timeline_line(item: Any) -> str:
+    who = f" · {mention(item.author)}" if item.author else ""
+    return (
+        f"{TIMELINE_ICONS.get(item.kind, '•')} {slack_date(item.at, '{date_short_pretty}')}"
+        f" {escape(truncate(item.text, 150))}{who}"
+    )
+
+
 def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = False) -> dict[str, Any]:
-    """The dashboard. `shared` is the copy posted for everyone: it leaves out private figures (revenue)."""
+    """The dashboard. `shared` is the copy posted for everyone: it leaves out private figures (revenue).
+    One primary action (*Log communication*), *History*, and the rest in a *More* menu; profile changes
+    in the card's own menu for HR Managers."""
     client, stats = d.client, d.stats
     manager = (
         mention(client.account_manager.slack_user_id) if client.account_manager else "no account manager"
@@ -99,10 +141,11 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
     contact = primary_contact(client)
     who = (
         f"{escape(contact.full_name)} {link(f'mailto:{contact.email}', contact.email)}"
+        + (f" · {escape(phone(contact.phone or contact.mobile))}" if contact.phone or contact.mobile else "")
         if contact
         else "no contact"
     )
-    last = f"last activity {slack_date(d.last_activity)}" if d.last_activity else "no activity yet"
+    last = f"last contact {when(d.last_contact, d.today)}" if d.last_contact else "no contact logged yet"
     rate = f"{stats.offer_acceptance_rate:.0%}" if stats.offer_acceptance_rate is not None else "—"
     ttf = f"{stats.avg_time_to_fill_days:g} days" if stats.avg_time_to_fill_days is not None else "—"
     headline = [
@@ -111,7 +154,13 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
         ("Placements", str(stats.placements)),
     ]
     if not shared:
-        headline.append(("Revenue", _money(stats.revenue)))
+        headline.append(("Revenue", money(stats.revenue)))
+    client_id = str(client.id)
+    card = context(f"Primary contact: {who}")
+    if can_edit and not shared:
+        card = section(
+            f"Primary contact: {who}", accessory=overflow(MANAGE_ACTION, MANAGE_OPTIONS, client_id)
+        )
     blocks: list[dict[str, Any]] = [
         header(client.name),
         logo_context(
@@ -119,7 +168,7 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
             f"`{client.client_code}` · {STATUS_ICONS.get(client.status, '')} {client.status}"
             f" · {escape(client.industry or 'no industry')} · {manager} · {last}",
         ),
-        context(f"Primary contact: {who}"),
+        card,
         *([] if shared else health_views.card_line(d.health)),
         fields_section(headline),
         *_changes(d, shared=shared),
@@ -137,37 +186,25 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
     ]
     if d.follow_ups and not shared:
         lines = [
-            f"{':red_circle:' if r.follow_up_date < d.today else ':alarm_clock:'} {r.follow_up_date} · "
-            f"{escape(truncate(r.subject or r.notes or '', 100))}"
+            f"{':red_circle:' if r.follow_up_date < d.today else ':alarm_clock:'} "
+            f"due {when(r.follow_up_date, d.today)} · {escape(truncate(r.subject or r.notes or '', 100))}"
             for r in d.follow_ups[:8]
         ]
         blocks.append(section("*Follow-ups due*\n" + "\n".join(lines)))
     blocks.append(divider())
     if d.timeline:
-        lines = [
-            f"{TIMELINE_ICONS.get(i.kind, '•')} {slack_date(i.at)} {escape(truncate(i.text, 150))}"
-            for i in d.timeline[:15]
-        ]
-        blocks.append(section("*Recent activity*\n" + "\n".join(lines)))
+        blocks.append(section("*Recent activity*\n" + "\n".join(_timeline_line(i) for i in d.timeline[:12])))
     else:
         blocks.append(context("No activity yet."))
     if not shared:
-        client_id = str(client.id)
-        buttons = [
-            button("Share in channel", SHARE_ACTION, client_id),
-            button("Chart", CHART_ACTION, client_id),
-            button("Export PDF", EXPORT_ACTION, client_id),
-            button("Jobs", JOBS_ACTION, client_id),
-            button("History", HISTORY_ACTION, client_id),
-            button("Log communication", LOG_ACTION, client_id),
-            button("Feedback history", FEEDBACK_HISTORY_ACTION, client_id),
-        ]
-        if can_edit:
-            buttons += [
-                button("Give feedback", FEEDBACK_ACTION, client_id),
-                button("Edit", EDIT_ACTION, client_id),
-            ]
-        blocks.append(actions(*buttons, block_id=f"dashboard_{client.id}"))
+        blocks.append(
+            actions(
+                button("Log communication", LOG_ACTION, client_id, style="primary"),
+                button("History", HISTORY_ACTION, client_id),
+                overflow(MORE_ACTION, MORE_OPTIONS, client_id),
+                block_id=f"dashboard_{client.id}",
+            )
+        )
     return message(f"Dashboard: {client.name}", blocks)
 
 
@@ -193,16 +230,120 @@ def export_comment(client: Client) -> str:
     return f"Dashboard report of *{escape(client.name)}*."
 
 
-def home_view(
-    user: User, page: PortfolioPage, *, can_create: bool, filters: dict[str, Any]
-) -> dict[str, Any]:
-    """The viewer's portfolio: their clients with health figures (filtered by status, industry and
-    created dates, 20 a page), follow-ups due this week, and clients without last quarter's feedback.
-    The filters travel in the view's private_metadata."""
-    blocks: list[dict[str, Any]] = [
-        header("Your client portfolio"),
-        context(f"You are {ROLE_TITLES[user.role_enum]}. Type `/client help` for every command."),
+def _follow_up_line(record: ClientCommunication, client: ClientRef, today: date) -> str:
+    due = record.follow_up_date
+    late = due is not None and due < today
+    icon = ":red_circle:" if late else ":alarm_clock:"
+    title = escape(truncate(record.subject or record.notes or "no subject", 120))
+    return (
+        f"{icon} *{client_label(client.name, client.code)}* · {title}\n"
+        f"{'overdue, due' if late else 'due'} {when(due, today) if due else 'someday'}"
+    )
+
+
+def _my_follow_ups(board: Home, today: date) -> list[dict[str, Any]]:
+    blocks = [section(f"*Your follow-ups* · {len(board.follow_ups)} due this week")]
+    if not board.follow_ups:
+        blocks[0] = section(
+            "*Your follow-ups*\nNothing due this week. Log a call or meeting and set a follow-up date to"
+            " see it here.",
+            accessory=button("Log communication", HOME_LOG_ACTION),
+        )
+    for record, client in board.follow_ups:
+        record_id = str(record.id)
+        blocks += [
+            section(_follow_up_line(record, client, today)),
+            actions(
+                button("Done", HOME_DONE_ACTION, record_id, style="primary"),
+                button("Snooze 1 week", HOME_SNOOZE_ACTION, record_id),
+                button("Log", LOG_ACTION, str(client.id)),
+                block_id=f"home_follow_up_{record_id}",
+            ),
+        ]
+    return blocks
+
+
+def _recent_and_jobs(board: Home, today: date) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [divider()]
+    if board.recent_clients:
+        blocks.append(section("*Clients you logged lately*"))
+        blocks += [
+            section(
+                f"*{client_label(r.client.name, r.client.code)}*\nlast contact {when(r.last_contact, today)}",
+                accessory=button("Open", OPEN_ACTION, str(r.client.id)),
+            )
+            for r in board.recent_clients
+        ]
+    else:
+        blocks.append(  # the follow-ups above offer *Log communication* when they are empty too
+            section(
+                "*Clients you logged lately*\nNone yet: what you log with `/client log CODE` brings the"
+                " client here.",
+                accessory=None if not board.follow_ups else button("Log communication", HOME_LOG_ACTION),
+            )
+        )
+    if board.jobs:
+        lines = [
+            f":briefcase: *{escape(truncate(j.job.title, 80))}* `{escape(j.job.reference)}` · "
+            + (client_label(j.client.name, j.client.code) if j.client else "no client")
+            + f" · {j.in_pipeline} in pipeline · opened {relative_day(j.job.opened_at, today)}"
+            for j in board.jobs
+        ]
+        blocks.append(section("*Jobs you own*\n" + "\n".join(lines)))
+    else:
+        blocks.append(context("*Jobs you own:* none open. `/client jobs CODE` lists a client's jobs."))
+    return blocks
+
+
+def _overview(o: AgencyOverview) -> list[dict[str, Any]]:
+    rate = f" ({o.feedback_done / o.feedback_expected:.0%})" if o.feedback_expected else ""
+    blocks = [
+        section("*Agency overview*"),
+        fields_section(
+            [
+                (f"{STATUS_ICONS.get(status, '')} {status.capitalize()}", str(n))
+                for status, n in o.by_status.items()
+            ]
+            + [
+                ("Without account manager", str(o.unassigned_count)),
+                (
+                    f"Feedback for {o.feedback_period}",
+                    f"{o.feedback_done} of {o.feedback_expected} clients{rate}",
+                ),
+            ]
+        ),
     ]
+    if o.unassigned:
+        names = ", ".join(client_label(c.name, c.code) for c in o.unassigned)
+        more = o.unassigned_count - len(o.unassigned)
+        blocks.append(
+            context(
+                f":bust_in_silhouette: No account manager: {names}"
+                + (f" and {more} more" if more > 0 else "")
+                + ". `/client bulk` reassigns them in one go."
+            )
+        )
+    return blocks
+
+
+def _portfolio(
+    user: User, page: PortfolioPage, *, can_create: bool, filters: dict[str, Any], today: date
+) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if page.feedback_due:
+        blocks += [
+            divider(),
+            section(f"*Feedback due for {page.feedback_period}* · {len(page.feedback_due)}"),
+        ]
+        blocks += [
+            section(
+                client_label(c.name, c.code), accessory=button("Give feedback", FEEDBACK_ACTION, str(c.id))
+            )
+            for c in page.feedback_due[:8]
+        ]
+        if len(page.feedback_due) > 8:
+            more = ", ".join(client_label(c.name, c.code) for c in page.feedback_due[8:])
+            blocks.append(context(truncate(f"Also due: {more}", 2900)))
     statuses = [option("All statuses", "all")] + [
         option(s, s) for s in ("active", "on-hold", "inactive", "archived")
     ]
@@ -215,25 +356,32 @@ def home_view(
     ]
     if can_create:
         controls.append(button("New client", NEW_CLIENT_ACTION, style="primary"))
-    blocks.append(actions(*controls, block_id="home_controls"))
-    if page.follow_ups:
-        lines = [
-            f":alarm_clock: {r.follow_up_date} · *{escape(code)}* · {escape(truncate(r.subject or '', 80))}"
-            for r, code in page.follow_ups[:10]
-        ]
-        blocks.append(section("*Follow-ups due this week*\n" + "\n".join(lines)))
-    if page.feedback_due:
-        codes = ", ".join(f"`{code}`" for code in page.feedback_due[:30])
-        blocks.append(section(f"*Due for {page.feedback_period} feedback*\n{codes}"))
-    blocks += [divider(), section(f"*Your clients* · {page.total} · page {page.page} of {page.pages}")]
-    if not page.rows:
-        blocks.append(context("No clients here: you are the account manager of none with this status."))
-    for row in page.rows:
-        client = row.client
-        last = slack_date(row.last_activity) if row.last_activity else "no activity"
+    blocks += [
+        divider(),
+        section(f"*Your clients* · {page.total} · page {page.page} of {page.pages}"),
+        actions(*controls, block_id="home_controls"),
+    ]
+    if not page.rows and filters:
         blocks.append(
             section(
-                f"{STATUS_ICONS.get(client.status, '')} *{escape(client.name)}* `{client.client_code}`\n"
+                "No clients of yours match these filters.",
+                accessory=button("Clear filters", HOME_CLEAR_ACTION),
+            )
+        )
+    elif not page.rows:
+        blocks.append(
+            context(
+                "You are not the account manager of any client yet."
+                + (" Create one with *New client*, or" if can_create else "")
+                + " ask an HR Admin to assign you clients (`/client bulk`)."
+            )
+        )
+    for row in page.rows:
+        client = row.client
+        last = f"last contact {when(row.last_activity, today)}" if row.last_activity else "no contact yet"
+        blocks.append(
+            section(
+                f"{STATUS_ICONS.get(client.status, '')} *{client_label(client.name, client.client_code)}*\n"
                 f":briefcase: {row.active_jobs} active jobs · :busts_in_silhouette: {row.in_pipeline}"
                 f" in pipeline · :tada: {row.hires} hires · {last}"
                 + health_views.list_suffix(page.health.get(client.id)),
@@ -247,7 +395,46 @@ def home_view(
         nav.append(button("Next ▶", f"{HOME_PAGE_ACTION}_next", str(page.page + 1)))
     if nav:
         blocks.append(actions(*nav, block_id="home_nav"))
-    metadata = {k: v for k, v in filters.items() if k in HOME_FILTERS} | {"page": page.page}
+    return blocks
+
+
+def home_view(
+    user: User, board: Home, *, can_create: bool, filters: dict[str, Any], today: date
+) -> dict[str, Any]:
+    """The viewer's Home, by role: an HR Admin's agency overview; everyone's own follow-ups (Done, Snooze,
+    Log); an HR Manager's feedback due and portfolio (filtered by status, industry and created dates, 20
+    a page); clients the viewer logged lately and the jobs they own. Filters and page travel in the
+    view's private_metadata."""
+    blocks: list[dict[str, Any]] = [
+        header("Your clients and follow-ups"),
+        context(
+            f"You are {ROLE_TITLES[user.role_enum]} · {exact_day(today)}"
+            " · `/client help` lists what you can do"
+        ),
+    ]
+    if user.is_guest:
+        blocks.append(section("Slack guest accounts can't see client records."))
+        return {"type": "home", "blocks": blocks, "private_metadata": "{}"}
+    if board.overview:
+        blocks += _overview(board.overview)
+        blocks.append(divider())
+    blocks += _my_follow_ups(board, today)
+    page = board.portfolio
+    if page and page.total == 0 and not filters and board.overview:
+        page = None  # an HR Admin who manages no client themselves: the overview says enough
+    if page:
+        mine = {r.id for r, _ in board.follow_ups}
+        others = [(r, c) for r, c in page.follow_ups if r.id not in mine]
+        if others:
+            blocks.append(
+                context(
+                    "*Also due on your clients:* "
+                    + " · ".join(f"{_follow_up_line(r, c, today)}".replace("\n", ", ") for r, c in others[:5])
+                )
+            )
+        blocks += _portfolio(user, page, can_create=can_create, filters=filters, today=today)
+    blocks += _recent_and_jobs(board, today)
+    metadata = {k: v for k, v in filters.items() if k in HOME_FILTERS} | {"page": page.page if page else 1}
     return {"type": "home", "blocks": blocks[:100], "private_metadata": json.dumps(metadata)[:3000]}
 
 

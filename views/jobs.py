@@ -22,6 +22,7 @@ from views.common import (
     input_block,
     message,
     modal,
+    money,
     option,
     plain,
     section,
@@ -201,7 +202,7 @@ def _pipeline_line(pipeline: dict[str, int]) -> str:
 
 
 def _money(value: Any) -> str:
-    return f"{value:,.2f}" if value is not None else "—"
+    return money(value)  # CLIENTBOT_CURRENCY; "—" when there is none
 
 
 def analytics_fields(stats: JobAnalytics) -> dict[str, Any]:

@@ -166,6 +166,7 @@ class BulkResult:
     ok: bool
     change: str | None = None
     error: str | None = None
+    client_name: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,6 +217,8 @@ async def _apply(session: Any, actor: User, data: BulkIn, client: Any) -> str:
     if isinstance(p, ChangeStatusParameters | ArchiveParameters):
         status = p.status if isinstance(p, ChangeStatusParameters) else ClientStatus.ARCHIVED
         before = client.status
+        if before == status.value:  # on-hold → on-hold is no change: nothing is written or audited
+            return f"no change: already {before}"
         await clients.change_status(session, actor=actor, client_id=client.id, status=status, reason=p.reason)
         return f"status {before} → {status.value}"
     if isinstance(p, ReassignParameters):
@@ -245,20 +248,22 @@ async def run(db: Database, *, actor_id: Any, data: BulkIn, limit: int = MAX_CLI
     results = []
     for reference in references:
         found: tuple[str, str] | None = None
+        name: str | None = None
         async with db.sessionmaker() as session:
             try:
                 actor = await users.get(session, actor_id)
                 client = await clients.find_exact(session, reference)
                 found = (str(client.id), client.client_code)  # read now: a rollback expires the row
+                name = client.name
                 change = await _apply(session, actor, data, client)
                 if data.dry_run:
                     await session.rollback()
                 else:
                     await session.commit()
-                result = BulkResult(*found, True, change=change)
+                result = BulkResult(*found, True, change=change, client_name=name)
             except DomainError as error:
                 await session.rollback()
                 client_id, code = found or (reference, None)
-                result = BulkResult(client_id, code, False, error=error.detail)
+                result = BulkResult(client_id, code, False, error=error.detail, client_name=name)
         results.append(result)
     return results

@@ -428,11 +428,11 @@ OPEN_FOLLOW_UP = (
 
 async def open_follow_ups(
     session: AsyncSession, *, today: date
-) -> dict[uuid.UUID, list[tuple[ClientCommunication, str]]]:
+) -> dict[uuid.UUID, list[tuple[ClientCommunication, Client]]]:
     """Per person who logged them: follow-ups due today or overdue and not snoozed past today, with
-    their client's code."""
+    their client."""
     rows = await session.execute(
-        select(ClientCommunication, Client.client_code)
+        select(ClientCommunication, Client)
         .join(Client, Client.id == ClientCommunication.client_id)
         .where(
             *OPEN_FOLLOW_UP,
@@ -444,9 +444,9 @@ async def open_follow_ups(
         )
         .order_by(ClientCommunication.follow_up_date)
     )
-    due: dict[uuid.UUID, list[tuple[ClientCommunication, str]]] = {}
-    for record, code in rows:
-        due.setdefault(record.logged_by, []).append((record, code))
+    due: dict[uuid.UUID, list[tuple[ClientCommunication, Client]]] = {}
+    for record, client in rows:
+        due.setdefault(record.logged_by, []).append((record, client))
     return due
 
 

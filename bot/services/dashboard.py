@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import extract, func, select, true
+from sqlalchemy import extract, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
@@ -22,9 +22,11 @@ from bot.models import (
     ClientFeedback,
     ClientStatus,
     Job,
+    Role,
     Stage,
     User,
 )
+from bot.roles import has_role
 from bot.services import clients, communications
 from bot.services.analytics import ACTIVE_JOB_STATUSES, JobAnalytics, client_job_analytics
 from bot.services.communications import TYPE_LABELS
@@ -39,6 +41,10 @@ class TimelineItem:
     at: datetime
     kind: str  # job, candidate, stage, hire, communication, feedback
     text: str
+    author: str | None = None  # Slack user id of who logged or submitted it, when a person did
+
+
+FEEDBACK_IN_TIMELINE = 2  # feedback rows are many (one per manager and quarter): the latest few only
 
 
 @dataclass
@@ -62,6 +68,7 @@ class Dashboard:
     today: date
     trend: list[ClientAnalytics] = field(default_factory=list)
     health: Any = None  # services.health.Health, filled in by the caller (None: inactive/archived)
+    last_contact: datetime | None = None  # the latest communication logged with the client
 
     @property
     def last_activity(self) -> datetime | None:
@@ -128,24 +135,32 @@ async def timeline(
             ClientCommunication.communication_date,
             ClientCommunication.communication_type,
             ClientCommunication.subject,
+            User.slack_user_id,
         )
+        .outerjoin(User, User.id == ClientCommunication.logged_by)
         .where(ClientCommunication.client_id == client_id, ClientCommunication.archived_at.is_(None))
         .order_by(ClientCommunication.communication_date.desc())
         .limit(limit)
     )
     items += [
-        TimelineItem(at, "communication", f"{TYPE_LABELS.get(kind, kind)}: {subject or 'no subject'}")
-        for at, kind, subject in comms
+        TimelineItem(at, "communication", f"{TYPE_LABELS.get(kind, kind)}: {subject or 'no subject'}", who)
+        for at, kind, subject, who in comms
     ]
     feedback = await session.execute(
-        select(ClientFeedback.created_at, ClientFeedback.feedback_period, ClientFeedback.overall_satisfaction)
+        select(
+            ClientFeedback.created_at,
+            ClientFeedback.feedback_period,
+            ClientFeedback.overall_satisfaction,
+            User.slack_user_id,
+        )
+        .outerjoin(User, User.id == ClientFeedback.submitted_by)
         .where(ClientFeedback.client_id == client_id)
         .order_by(ClientFeedback.created_at.desc())
-        .limit(limit)
+        .limit(FEEDBACK_IN_TIMELINE)
     )
     items += [
-        TimelineItem(at, "feedback", f"Feedback for {period}: overall {score or '—'}/5")
-        for at, period, score in feedback
+        TimelineItem(at, "feedback", f"Feedback for {period}: overall {score or '—'}/5", who)
+        for at, period, score, who in feedback
     ]
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
@@ -188,6 +203,11 @@ async def build(session: AsyncSession, *, actor: User, client_id: uuid.UUID, tod
         hires_by_month=await hires_by_month(session, client.id, today),
         today=today,
         trend=trend,
+        last_contact=await session.scalar(
+            select(func.max(ClientCommunication.communication_date)).where(
+                ClientCommunication.client_id == client.id, ClientCommunication.archived_at.is_(None)
+            )
+        ),
     )
 
 
@@ -266,6 +286,19 @@ async def snapshot_all(session: AsyncSession, day: date) -> int:
     return len(rows)
 
 
+@dataclass(frozen=True)
+class ClientRef:
+    """A client as a line of Home or a digest names it."""
+
+    id: uuid.UUID
+    name: str
+    code: str
+
+
+def _ref(client: Client) -> ClientRef:
+    return ClientRef(client.id, client.name, client.client_code)
+
+
 @dataclass
 class PortfolioRow:
     client: Client
@@ -281,8 +314,8 @@ class PortfolioPage:
     total: int
     page: int
     pages: int
-    follow_ups: list[tuple[ClientCommunication, str]]
-    feedback_due: list[str]
+    follow_ups: list[tuple[ClientCommunication, ClientRef]]
+    feedback_due: list[ClientRef]
     feedback_period: str
     industries: list[str] = field(default_factory=list)
     health: dict[uuid.UUID, Any] = field(default_factory=dict)  # services.health.Health by client id
@@ -381,7 +414,7 @@ async def portfolio(
     ]
     managed = select(Client.id).where(Client.account_manager_id == manager_id, seen)
     due = await session.execute(
-        select(ClientCommunication, Client.client_code)
+        select(ClientCommunication, Client)
         .join(Client, Client.id == ClientCommunication.client_id)
         .where(
             ClientCommunication.client_id.in_(managed),
@@ -393,26 +426,177 @@ async def portfolio(
     )
     period = last_completed_quarter(today)
     with_feedback = select(ClientFeedback.client_id).where(ClientFeedback.feedback_period == period)
-    feedback_due = list(
-        await session.scalars(
-            select(Client.client_code)
+    feedback_due = [
+        _ref(c)
+        for c in await session.scalars(
+            select(Client)
             .where(
                 Client.account_manager_id == manager_id,
                 Client.status == ClientStatus.ACTIVE.value,
                 seen,
                 Client.id.not_in(with_feedback),
             )
-            .order_by(Client.client_code)
+            .order_by(Client.name)
             .limit(30)
         )
-    )
+    ]
     return PortfolioPage(
         rows,
         listed.total,
         listed.page,
         listed.pages,
-        [(r, code) for r, code in due],
+        [(r, _ref(c)) for r, c in due],
         feedback_due,
         period,
         industries,
     )
+
+
+# -- App Home for every role ----------------------------------------------------------------------------
+@dataclass
+class RecentClient:
+    client: ClientRef
+    last_contact: datetime
+
+
+@dataclass
+class OwnedJob:
+    job: Job
+    client: ClientRef | None
+    in_pipeline: int
+
+
+@dataclass
+class AgencyOverview:
+    """What an HR Admin watches: clients by status, who has no account manager, and how much of the
+    last completed quarter's feedback is in."""
+
+    by_status: dict[str, int]
+    unassigned: list[ClientRef]
+    unassigned_count: int
+    feedback_period: str
+    feedback_done: int
+    feedback_expected: int
+
+
+@dataclass
+class Home:
+    follow_ups: list[tuple[ClientCommunication, ClientRef]]
+    recent_clients: list[RecentClient]
+    jobs: list[OwnedJob]
+    portfolio: PortfolioPage | None = None
+    overview: AgencyOverview | None = None
+
+
+async def my_follow_ups(
+    session: AsyncSession, viewer: User, *, today: date, limit: int = 10
+) -> list[tuple[ClientCommunication, ClientRef]]:
+    """Open follow-ups the viewer logged, due within a week (overdue first), not snoozed past today."""
+    rows = await session.execute(
+        select(ClientCommunication, Client)
+        .join(Client, Client.id == ClientCommunication.client_id)
+        .where(
+            ClientCommunication.logged_by == viewer.id,
+            *communications.OPEN_FOLLOW_UP,
+            ClientCommunication.follow_up_date <= today + timedelta(days=7),
+            or_(
+                ClientCommunication.follow_up_snoozed_until.is_(None),
+                ClientCommunication.follow_up_snoozed_until <= today,
+            ),
+            clients.visible_to(viewer),
+        )
+        .order_by(ClientCommunication.follow_up_date)
+        .limit(limit)
+    )
+    return [(record, _ref(client)) for record, client in rows]
+
+
+async def recently_logged(session: AsyncSession, viewer: User, *, limit: int = 5) -> list[RecentClient]:
+    last = func.max(ClientCommunication.communication_date).label("last")
+    rows = await session.execute(
+        select(Client, last)
+        .join(ClientCommunication, ClientCommunication.client_id == Client.id)
+        .where(ClientCommunication.logged_by == viewer.id, clients.visible_to(viewer))
+        .group_by(Client.id)
+        .order_by(last.desc())
+        .limit(limit)
+    )
+    return [RecentClient(_ref(client), at) for client, at in rows]
+
+
+async def owned_jobs(session: AsyncSession, viewer: User, *, limit: int = 10) -> list[OwnedJob]:
+    in_pipeline = (
+        select(func.count())
+        .where(
+            Application.job_id == Job.id,
+            Application.stage.not_in([Stage.HIRED.value, Stage.REJECTED.value]),
+        )
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(Job, Client, in_pipeline)
+        .outerjoin(Client, Client.id == Job.client_id)
+        .where(
+            Job.owner_id == viewer.id,
+            Job.status.in_(ACTIVE_JOB_STATUSES),
+            or_(Job.client_id.is_(None), clients.visible_to(viewer)),
+        )
+        .order_by(Job.opened_at.desc())
+        .limit(limit)
+    )
+    return [OwnedJob(job, _ref(client) if client else None, n) for job, client, n in rows]
+
+
+async def agency_overview(session: AsyncSession, *, today: date, limit: int = 10) -> AgencyOverview:
+    by_status = dict.fromkeys(s.value for s in ClientStatus) | dict(
+        (await session.execute(select(Client.status, func.count()).group_by(Client.status))).all()
+    )
+    open_ = Client.status.in_([ClientStatus.ACTIVE.value, ClientStatus.ON_HOLD.value])
+    unassigned = select(Client).where(Client.account_manager_id.is_(None), open_)
+    count = await session.scalar(select(func.count()).select_from(unassigned.subquery())) or 0
+    period = last_completed_quarter(today)
+    active = Client.status == ClientStatus.ACTIVE.value
+    expected = await session.scalar(select(func.count()).where(active)) or 0
+    done = (
+        await session.scalar(
+            select(func.count(func.distinct(ClientFeedback.client_id)))
+            .join(Client, Client.id == ClientFeedback.client_id)
+            .where(ClientFeedback.feedback_period == period, active)
+        )
+        or 0
+    )
+    return AgencyOverview(
+        {k: v or 0 for k, v in by_status.items()},
+        [_ref(c) for c in await session.scalars(unassigned.order_by(Client.name).limit(limit))],
+        count,
+        period,
+        done,
+        expected,
+    )
+
+
+async def home(
+    session: AsyncSession,
+    *,
+    viewer: User,
+    today: date,
+    filters: PortfolioFilter | None = None,
+    page: int = 1,
+) -> Home:
+    """Everything the viewer's App Home shows: their own follow-ups, clients they logged lately and jobs
+    they own; for HR Managers their portfolio and feedback due; for HR Admins the agency overview.
+    A Slack guest sees none of it."""
+    if not clients.can_view_any(viewer):
+        return Home([], [], [])
+    board = Home(
+        await my_follow_ups(session, viewer, today=today),
+        await recently_logged(session, viewer),
+        await owned_jobs(session, viewer),
+    )
+    if has_role(viewer, Role.MANAGER):
+        board.portfolio = await portfolio(
+            session, manager_id=viewer.id, today=today, filters=filters, page=page, viewer=viewer
+        )
+    if has_role(viewer, Role.ADMIN):
+        board.overview = await agency_overview(session, today=today)
+    return board

@@ -74,14 +74,15 @@ async def test_slack_chart_and_report_with_a_dollar_in_the_client_name(slack, fa
     acme = await _client_with_feedback(rt)
     await slack.command(f"show {acme.client_code}", user_id=MANAGER)
     board = await fake.wait_for_response(slack.last_response_url)
-    chart_button = next(
-        e
+    chart = next(  # the card's *More* menu
+        o
         for b in board["blocks"]
         if b["type"] == "actions"
         for e in b["elements"]
-        if e["action_id"] == "dashboard_chart"
+        for o in e.get("options", [])
+        if o["value"].startswith("chart:")
     )
-    await slack.block_action("dashboard_chart", value=chart_button["value"], user_id=MANAGER)
+    await slack.block_action("dashboard_more", selected_option=chart, user_id=MANAGER)
     await fake.wait_for("files.completeUploadExternal")
     [chart] = fake.uploaded_files()
     assert Image.open(io.BytesIO(chart.content)).format == "PNG"
