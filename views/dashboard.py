@@ -146,6 +146,7 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
         else "no contact"
     )
     last = f"last contact {when(d.last_contact, d.today)}" if d.last_contact else "no contact logged yet"
+    health_line = [] if shared else health_views.card_line(d.health)  # it says the last contact too
     rate = f"{stats.offer_acceptance_rate:.0%}" if stats.offer_acceptance_rate is not None else "—"
     ttf = f"{stats.avg_time_to_fill_days:g} days" if stats.avg_time_to_fill_days is not None else "—"
     headline = [
@@ -166,10 +167,11 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
         logo_context(
             client.logo_slack_file_id,
             f"`{client.client_code}` · {STATUS_ICONS.get(client.status, '')} {client.status}"
-            f" · {escape(client.industry or 'no industry')} · {manager} · {last}",
+            f" · {escape(client.industry or 'no industry')} · {manager}"
+            + ("" if health_line else f" · {last}"),
         ),
         card,
-        *([] if shared else health_views.card_line(d.health)),
+        *health_line,
         fields_section(headline),
         *_changes(d, shared=shared),
         fields_section(
@@ -378,13 +380,14 @@ def _portfolio(
         )
     for row in page.rows:
         client = row.client
+        health = page.health.get(client.id)  # its line says the last contact
         last = f"last contact {when(row.last_activity, today)}" if row.last_activity else "no contact yet"
         blocks.append(
             section(
                 f"{STATUS_ICONS.get(client.status, '')} *{client_label(client.name, client.client_code)}*\n"
                 f":briefcase: {row.active_jobs} active jobs · :busts_in_silhouette: {row.in_pipeline}"
-                f" in pipeline · :tada: {row.hires} hires · {last}"
-                + health_views.list_suffix(page.health.get(client.id)),
+                f" in pipeline · :tada: {row.hires} hires"
+                + (health_views.list_suffix(health) if health else f" · {last}"),
                 accessory=button("Open", OPEN_ACTION, str(client.id)),
             )
         )
