@@ -24,7 +24,8 @@ from typing import Any
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
-from sqlalchemy import Text, cast, func, or_, select, text, update
+from sqlalchemy import Text, any_, cast, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -160,15 +161,16 @@ def _like(needle: str) -> str:
     return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def mentions(columns: Iterable[Any], person: Person) -> ColumnElement[bool]:
-    """SQL: one of `columns` (text or JSON) contains the person's address, a name or a phone."""
-    return or_(
-        *(
-            func.lower(cast(column, Text)).like(_like(needle), escape="\\")
-            for column in columns
-            for needle in person.needles()
-        )
-    )
+def mentions(session: AsyncSession, columns: Iterable[Any], person: Person) -> ColumnElement[bool]:
+    """SQL: one of `columns` (text or JSON) contains the person's address, a name or a phone. On
+    PostgreSQL the columns are joined and lower-cased once per row and matched with `LIKE ANY`, instead
+    of a cast and lower() per column and needle."""
+    patterns = [_like(needle) for needle in person.needles()]
+    texts = [cast(column, Text) for column in columns]
+    if session.bind.dialect.name == "postgresql":
+        joined = func.lower(func.concat_ws("\x1f", *texts))  # a separator no needle holds
+        return joined.op("LIKE")(any_(postgresql.array(patterns)))
+    return or_(*(func.lower(t).like(p, escape="\\") for t in texts for p in patterns))
 
 
 async def identify(session: AsyncSession, email: str) -> tuple[Person, list[ClientContact], list[Candidate]]:
@@ -186,7 +188,9 @@ async def identify(session: AsyncSession, email: str) -> tuple[Person, list[Clie
     for contact in contacts:
         person.phones |= {p for p in (contact.phone, contact.mobile) if p}
     participants = await session.scalars(
-        select(ClientCommunication.participants).where(mentions([ClientCommunication.participants], person))
+        select(ClientCommunication.participants).where(
+            mentions(session, [ClientCommunication.participants], person)
+        )
     )
     for listed in participants:
         for entry in listed or []:
@@ -200,7 +204,7 @@ async def _communications(session: AsyncSession, person: Person) -> list[ClientC
     return list(
         await session.scalars(
             select(ClientCommunication)
-            .where(mentions(columns, person))
+            .where(mentions(session, columns, person))
             .order_by(ClientCommunication.communication_date, ClientCommunication.id)
         )
     )
@@ -255,14 +259,16 @@ async def export(session: AsyncSession, *, actor: User, email: str, by: str) -> 
     records = await _communications(session, person)
     feedback = list(
         await session.scalars(
-            select(ClientFeedback).where(mentions([ClientFeedback.written_feedback], person))
+            select(ClientFeedback).where(mentions(session, [ClientFeedback.written_feedback], person))
         )
     )
     ids = [row.id for row in (*contacts, *candidates)]
     entries = list(
         await session.scalars(
             select(AuditLog)
-            .where(or_(AuditLog.entity_id.in_(ids), mentions([AuditLog.before, AuditLog.after], person)))
+            .where(
+                or_(AuditLog.entity_id.in_(ids), mentions(session, [AuditLog.before, AuditLog.after], person))
+            )
             .order_by(AuditLog.created_at)
         )
     )
@@ -396,7 +402,7 @@ async def _redact_free_text(session: AsyncSession, redactor: Redactor) -> int:
     changed = 0
     for model, columns in FREE_TEXT:
         rows = await session.scalars(
-            select(model).where(mentions([getattr(model, c) for c in columns], redactor.person))
+            select(model).where(mentions(session, [getattr(model, c) for c in columns], redactor.person))
         )
         for row in rows:
             for column in columns:
