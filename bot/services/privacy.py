@@ -97,7 +97,7 @@ class Person:
     def needles(self) -> list[str]:
         """Lower-cased strings a stored value holding the person must contain (JSON text escapes
         non-ASCII on SQLite, so those spellings too)."""
-        plain = {self.email, *self.names, *(p for p in self.phones)}
+        plain = {self.email, *self.names, *self.phones, *filter(None, map(_national, self.phones))}
         found = set()
         for value in plain:
             found |= {value.lower(), value, json.dumps(value)[1:-1].lower()}
@@ -115,15 +115,26 @@ class Person:
         return re.compile("|".join(sorted(set(parts), key=len, reverse=True)), re.IGNORECASE)
 
 
-def _phone_pattern(phone: str) -> str | None:
-    """A stored E.164 number however it is written in text: `+1 (415) 555-2671`, `415.555.2671`, …"""
+def _parsed(phone: str) -> phonenumbers.PhoneNumber | None:
     try:
         number = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:
         return None
-    national = str(number.national_number)
-    if len(national) < 6:
+    return number if len(str(number.national_number)) >= 6 else None
+
+
+def _national(phone: str) -> str | None:
+    """The digits of a stored number as written at home (`4155552671`), to find it in text."""
+    number = _parsed(phone)
+    return str(number.national_number) if number else None
+
+
+def _phone_pattern(phone: str) -> str | None:
+    """A stored E.164 number however it is written in text: `+1 (415) 555-2671`, `415.555.2671`, …"""
+    number = _parsed(phone)
+    if number is None:
         return None
+    national = str(number.national_number)
     sep = r"[\s().\-]*"
     prefix = rf"(?:\+{sep}{number.country_code}{sep}|0{sep}|\(\s*)?"  # +1 (415) …, 0415 …, (415) …
     return r"(?<!\d)" + prefix + sep.join(national) + r"(?!\d)"
