@@ -115,6 +115,24 @@ async def test_a_redacted_record_says_so_in_the_history(slack, fake, rt) -> None
     assert "Zelda" not in shown and "Budget call" in shown
 
 
+async def test_a_record_holding_only_the_phone_is_found_and_redacted(db) -> None:
+    from bot.services import communications
+    from tests.test_communications import entry
+
+    await person(db)
+    admin = await _admin(db)
+    async with db.session() as session:
+        acme = await session.scalar(select(ClientContact.client_id).where(ClientContact.email == OTHER))
+        note = await communications.log(
+            session, actor=admin, client_id=acme, data=entry(notes="Call back: 4155552672, ext 12")
+        )
+    async with db.session() as session:
+        result = await privacy.erase(session, actor=admin, email=EMAIL, reason="ticket 7", by="UADMIN")
+    assert result["communications"] == 3
+    async with db.session() as session:
+        assert (await session.get(ClientCommunication, note.id)).notes == "Call back: [redacted], ext 12"
+
+
 def test_redaction_rewrites_names_and_numbers_not_keys_or_hashes() -> None:
     person_ = privacy.Person(email="bea@x.example.org", names={"Bea Dace"}, phones={"+14155552672"})
     redactor = privacy.Redactor(person_, in_context=True)

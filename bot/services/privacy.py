@@ -24,7 +24,8 @@ from typing import Any
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
-from sqlalchemy import Text, cast, func, or_, select, text, update
+from sqlalchemy import Text, any_, cast, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -96,7 +97,7 @@ class Person:
     def needles(self) -> list[str]:
         """Lower-cased strings a stored value holding the person must contain (JSON text escapes
         non-ASCII on SQLite, so those spellings too)."""
-        plain = {self.email, *self.names, *(p for p in self.phones)}
+        plain = {self.email, *self.names, *self.phones, *filter(None, map(_national, self.phones))}
         found = set()
         for value in plain:
             found |= {value.lower(), value, json.dumps(value)[1:-1].lower()}
@@ -114,15 +115,26 @@ class Person:
         return re.compile("|".join(sorted(set(parts), key=len, reverse=True)), re.IGNORECASE)
 
 
-def _phone_pattern(phone: str) -> str | None:
-    """A stored E.164 number however it is written in text: `+1 (415) 555-2671`, `415.555.2671`, …"""
+def _parsed(phone: str) -> phonenumbers.PhoneNumber | None:
     try:
         number = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:
         return None
-    national = str(number.national_number)
-    if len(national) < 6:
+    return number if len(str(number.national_number)) >= 6 else None
+
+
+def _national(phone: str) -> str | None:
+    """The digits of a stored number as written at home (`4155552671`), to find it in text."""
+    number = _parsed(phone)
+    return str(number.national_number) if number else None
+
+
+def _phone_pattern(phone: str) -> str | None:
+    """A stored E.164 number however it is written in text: `+1 (415) 555-2671`, `415.555.2671`, …"""
+    number = _parsed(phone)
+    if number is None:
         return None
+    national = str(number.national_number)
     sep = r"[\s().\-]*"
     prefix = rf"(?:\+{sep}{number.country_code}{sep}|0{sep}|\(\s*)?"  # +1 (415) …, 0415 …, (415) …
     return r"(?<!\d)" + prefix + sep.join(national) + r"(?!\d)"
@@ -160,15 +172,16 @@ def _like(needle: str) -> str:
     return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def mentions(columns: Iterable[Any], person: Person) -> ColumnElement[bool]:
-    """SQL: one of `columns` (text or JSON) contains the person's address, a name or a phone."""
-    return or_(
-        *(
-            func.lower(cast(column, Text)).like(_like(needle), escape="\\")
-            for column in columns
-            for needle in person.needles()
-        )
-    )
+def mentions(session: AsyncSession, columns: Iterable[Any], person: Person) -> ColumnElement[bool]:
+    """SQL: one of `columns` (text or JSON) contains the person's address, a name or a phone. On
+    PostgreSQL the columns are joined and lower-cased once per row and matched with `LIKE ANY`, instead
+    of a cast and lower() per column and needle."""
+    patterns = [_like(needle) for needle in person.needles()]
+    texts = [cast(column, Text) for column in columns]
+    if session.bind.dialect.name == "postgresql":
+        joined = func.lower(func.concat_ws("\x1f", *texts))  # a separator no needle holds
+        return joined.op("LIKE")(any_(postgresql.array(patterns)))
+    return or_(*(func.lower(t).like(p, escape="\\") for t in texts for p in patterns))
 
 
 async def identify(session: AsyncSession, email: str) -> tuple[Person, list[ClientContact], list[Candidate]]:
@@ -186,7 +199,9 @@ async def identify(session: AsyncSession, email: str) -> tuple[Person, list[Clie
     for contact in contacts:
         person.phones |= {p for p in (contact.phone, contact.mobile) if p}
     participants = await session.scalars(
-        select(ClientCommunication.participants).where(mentions([ClientCommunication.participants], person))
+        select(ClientCommunication.participants).where(
+            mentions(session, [ClientCommunication.participants], person)
+        )
     )
     for listed in participants:
         for entry in listed or []:
@@ -200,7 +215,7 @@ async def _communications(session: AsyncSession, person: Person) -> list[ClientC
     return list(
         await session.scalars(
             select(ClientCommunication)
-            .where(mentions(columns, person))
+            .where(mentions(session, columns, person))
             .order_by(ClientCommunication.communication_date, ClientCommunication.id)
         )
     )
@@ -255,14 +270,16 @@ async def export(session: AsyncSession, *, actor: User, email: str, by: str) -> 
     records = await _communications(session, person)
     feedback = list(
         await session.scalars(
-            select(ClientFeedback).where(mentions([ClientFeedback.written_feedback], person))
+            select(ClientFeedback).where(mentions(session, [ClientFeedback.written_feedback], person))
         )
     )
     ids = [row.id for row in (*contacts, *candidates)]
     entries = list(
         await session.scalars(
             select(AuditLog)
-            .where(or_(AuditLog.entity_id.in_(ids), mentions([AuditLog.before, AuditLog.after], person)))
+            .where(
+                or_(AuditLog.entity_id.in_(ids), mentions(session, [AuditLog.before, AuditLog.after], person))
+            )
             .order_by(AuditLog.created_at)
         )
     )
@@ -396,7 +413,7 @@ async def _redact_free_text(session: AsyncSession, redactor: Redactor) -> int:
     changed = 0
     for model, columns in FREE_TEXT:
         rows = await session.scalars(
-            select(model).where(mentions([getattr(model, c) for c in columns], redactor.person))
+            select(model).where(mentions(session, [getattr(model, c) for c in columns], redactor.person))
         )
         for row in rows:
             for column in columns:

@@ -25,6 +25,7 @@ from importlib import import_module
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0015"
 down_revision: str | None = "0014"
@@ -156,9 +157,7 @@ def upgrade() -> None:
         sa.Column("requested_by_label", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("completed_at", sa.DateTime(), nullable=True),
-        sa.Column(
-            "result", sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql"), nullable=True
-        ),
+        sa.Column("result", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True),
         sa.CheckConstraint("kind IN ('export', 'erase')", name=op.f("ck_privacy_requests_kind")),
         sa.ForeignKeyConstraint(
             ["requested_by"], ["users.id"], name=op.f("fk_privacy_requests_requested_by_users")
