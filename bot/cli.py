@@ -216,10 +216,12 @@ def _counter(done: int, total: int) -> None:
 
 async def _onboard(settings: Settings, args: argparse.Namespace) -> int:
     """`import clients|communications`: the report on stdout, the refused lines in a CSV next to it."""
-    from bot.services import client_imports
+    from bot.services import client_imports, communication_imports
 
     fields = (
-        client_imports.CLIENT_IMPORT_FIELDS if args.kind == "clients" else client_imports.COMMUNICATION_FIELDS
+        client_imports.CLIENT_IMPORT_FIELDS
+        if args.kind == "clients"
+        else communication_imports.COMMUNICATION_FIELDS
     )
     mapping = client_imports.parse_map(args.map, fields)
     rt = Runtime.from_settings(settings)
@@ -238,7 +240,7 @@ async def _onboard(settings: Settings, args: argparse.Namespace) -> int:
                 rt.db, actor_id=actor_id, update=args.update, **options
             )
         else:
-            report = await client_imports.import_communications(rt.db, actor_id=actor_id, **options)
+            report = await communication_imports.import_communications(rt.db, actor_id=actor_id, **options)
     finally:
         await rt.db.dispose()
     print(file=sys.stderr)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from bot.errors import PermissionDenied, ValidationFailed
 from bot.models import AuditLog, Client, Role
-from bot.services import client_imports
+from bot.services import client_imports, communication_imports
 from tests import factories
 from tests.test_api import Api, token
 from tests.test_api import api as api  # a fixture
@@ -92,7 +92,7 @@ async def test_a_recruiter_or_a_guest_manager_cannot_import(db, guest: bool) -> 
                 db, data=GOOD.encode(), actor_id=recruiter.id, dry_run=dry_run
             )
         with pytest.raises(PermissionDenied):
-            await client_imports.import_communications(
+            await communication_imports.import_communications(
                 db, data=b"client_code,type,date\n", actor_id=recruiter.id
             )
     assert await clients_count(db) == 0
