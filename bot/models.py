@@ -521,12 +521,12 @@ class ClientAnalytics(Base):
 
 class ClientHealthSnapshot(Base):
     """A client's health as computed by the nightly job (services/health.py): the history behind
-    "newly at risk", and the order of `/client list sort:health`."""
+    "newly at risk", and the order of `/client list sort:health` (score, then hot first: `is_hot` follows
+    the client's flag on the latest day's row, so that order is one index scan)."""
 
     __tablename__ = "client_health_snapshots"
     __table_args__ = (
         UniqueConstraint("client_id", "day"),
-        Index("idx_client_health_snapshots_day_score", "day", "score"),
         Index("idx_client_health_snapshots_day_level", "day", "level"),
     )
 
@@ -535,8 +535,18 @@ class ClientHealthSnapshot(Base):
     day: Mapped[date] = mapped_column(Date)
     score: Mapped[int] = mapped_column(Integer)
     level: Mapped[str] = mapped_column(String(20))
+    is_hot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     reasons: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = _created()
+
+
+Index(
+    "idx_client_health_snapshots_order",
+    ClientHealthSnapshot.day,
+    ClientHealthSnapshot.score,
+    ClientHealthSnapshot.is_hot.desc(),
+    ClientHealthSnapshot.client_id,
+)
 
 
 class AuditLog(Base):

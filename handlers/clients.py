@@ -384,6 +384,8 @@ async def _parse_list_query(session: Any, text: str) -> tuple[clients.ClientFilt
     if search:
         filters.search = " ".join(search)
         described.append(f"“{filters.search}”")
+    if filters.health and not any(d.startswith("sort: ") for d in described):
+        filters.sort_by = "health"  # `health:at-risk`: the worst first
     return filters, ", ".join(described)
 
 

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -352,6 +352,14 @@ async def set_hot(session: AsyncSession, *, actor: User, client: Client, hot: bo
         before={"is_hot": not hot},
         after={"is_hot": hot},
     )
+    # The latest snapshot keeps the flag too: `sort:health` puts hot clients first among equals.
+    await session.execute(
+        update(ClientHealthSnapshot)
+        .where(
+            ClientHealthSnapshot.client_id == client.id, ClientHealthSnapshot.day == await latest_day(session)
+        )
+        .values(is_hot=hot)
+    )
     await session.flush()
     return True
 
@@ -375,6 +383,7 @@ async def snapshot_all(
                 "day": day,
                 "score": h.score,
                 "level": h.level.value,
+                "is_hot": h.hot,
                 "reasons": [r.as_dict() for r in h.reasons],
                 "created_at": utcnow(),
             }
@@ -386,7 +395,9 @@ async def snapshot_all(
         await session.execute(
             statement.on_conflict_do_update(
                 index_elements=["client_id", "day"],
-                set_={c: statement.excluded[c] for c in ("score", "level", "reasons", "created_at")},
+                set_={
+                    c: statement.excluded[c] for c in ("score", "level", "is_hot", "reasons", "created_at")
+                },
             )
         )
         written += len(rows)
@@ -425,9 +436,9 @@ async def ordered_page(
 ) -> tuple[list[uuid.UUID], int, int]:
     """(client ids of the page, their total, the page number) among the clients matching `conditions`,
     ordered by health as of the latest nightly snapshot: the worst first (lowest score; hot ones first
-    among equals), or the healthiest first when `descending`; clients without a snapshot (new since the
-    last night, inactive, archived) after them by code. Index-driven (`day, score`): the page itself costs
-    the same at 10 or 10,000 clients."""
+    among equals, then in a fixed order), or the exact reverse when `descending`; clients without a
+    snapshot (new since the last night, inactive, archived) after them by code. One index scan
+    (`idx_client_health_snapshots_order`): a page costs the same at 10 or 10,000 clients."""
     day = await latest_day(session)
     snapped = (
         select(Client.id)
@@ -441,12 +452,14 @@ async def ordered_page(
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     offset = (page - 1) * per_page
-    score = ClientHealthSnapshot.score.desc() if descending else ClientHealthSnapshot.score
-    ids = list(
-        await session.scalars(
-            snapped.order_by(score, Client.is_hot.desc(), Client.client_code).offset(offset).limit(per_page)
-        )
-    )
+    order = [ClientHealthSnapshot.score, ClientHealthSnapshot.is_hot.desc(), ClientHealthSnapshot.client_id]
+    if descending:  # the exact reverse, read backwards from the same index
+        order = [
+            ClientHealthSnapshot.score.desc(),
+            ClientHealthSnapshot.is_hot,
+            ClientHealthSnapshot.client_id.desc(),
+        ]
+    ids = list(await session.scalars(snapped.order_by(*order).offset(offset).limit(per_page)))
     if len(ids) < per_page:
         # Past the snapshotted clients: the others, by code.
         in_snapshot = await session.scalar(select(func.count()).select_from(snapped.subquery())) or 0

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("score", sa.Integer(), nullable=False),
         sa.Column("level", sa.String(length=20), nullable=False),
+        sa.Column("is_hot", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("reasons", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -37,13 +38,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_client_health_snapshots"),
         sa.UniqueConstraint("client_id", "day", name="uq_client_health_snapshots_client_id_day"),
     )
-    op.create_index("idx_client_health_snapshots_day_score", "client_health_snapshots", ["day", "score"])
+    op.create_index(
+        "idx_client_health_snapshots_order",
+        "client_health_snapshots",
+        ["day", "score", sa.text("is_hot DESC"), "client_id"],
+    )
     op.create_index("idx_client_health_snapshots_day_level", "client_health_snapshots", ["day", "level"])
 
 
 def downgrade() -> None:
     op.drop_index("idx_client_health_snapshots_day_level", table_name="client_health_snapshots")
-    op.drop_index("idx_client_health_snapshots_day_score", table_name="client_health_snapshots")
+    op.drop_index("idx_client_health_snapshots_order", table_name="client_health_snapshots")
     op.drop_table("client_health_snapshots")
     with op.batch_alter_table("clients") as batch:
         batch.drop_column("is_hot")
