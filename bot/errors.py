@@ -54,9 +54,9 @@ class Ambiguous(DomainError):
     code = "ambiguous"
     http_status = 409
 
-    def __init__(self, message: str, matches: list[Any]) -> None:
+    def __init__(self, message: str, matches: list[Any], *, query: str | None = None) -> None:
         super().__init__(message)
-        self.matches = matches
+        self.matches, self.query = matches, query
 
 
 class DuplicateSuspected(Conflict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DomainError
 from handlers.common import domain_error_reply, log, on_error, reply
+from views.clients import PICK_ACTION
 from views.help import help_message
 
 
@@ -69,14 +72,59 @@ async def on_client_command(
         intro = f"I don't know `{name}`." if name and name.lower() != "help" else None
         await reply(respond, help_message(available(), intro))
         return
-    request = CommandRequest(name.lower(), args.strip(), body, context, client, respond)
+    await _run(route, CommandRequest(name.lower(), args.strip(), body, context, client, respond))
+
+
+async def _run(route: SubCommand, request: CommandRequest) -> None:
     try:
         await route(request)
     except DomainError as error:
-        await reply(respond, domain_error_reply(error))
+        await reply(request.respond, domain_error_reply(error, (request.name, request.args)))
     except Exception as error:  # after the ack: report it here, Bolt would turn a quick failure into a 404
-        await on_error(error, body, context, log, client)
+        await on_error(error, request.body, request.context, log, request.client)
+
+
+def with_code(args: str, query: str, code: str) -> str:
+    """`args` as typed with the client name `query` (quoted or not) replaced by `code`; just `code` when
+    the name can't be found in them."""
+    for typed in (f'"{query}"', f"'{query}'", f"“{query}”"):
+        at = args.lower().find(typed.lower())
+        if at >= 0:
+            return args[:at] + code + args[at + len(typed) :]
+    match = re.search(rf"(?<!\S){re.escape(query)}(?!\S)", args, flags=re.IGNORECASE)
+    return args[: match.start()] + code + args[match.end() :] if match else code
+
+
+async def click_pick(
+    ack: Any,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    respond: Any,
+) -> None:
+    """A *Pick* under "matches several clients": the command the user typed, run again (as them, with
+    every check) with the picked client's code in place of the name."""
+    await ack()
+    try:
+        picked = json.loads(action.get("value") or "")
+        name, code = str(picked["n"]), str(picked["c"])
+        args = with_code(str(picked.get("a") or ""), str(picked.get("q") or ""), code)
+    except (ValueError, KeyError, TypeError):
+        return
+    route = ROUTES.get(name)
+    if route is None:
+        return
+    command_body = {
+        "user_id": body["user"]["id"],
+        "trigger_id": body.get("trigger_id"),
+        "response_url": body.get("response_url"),
+        "channel_id": (body.get("channel") or {}).get("id"),
+        "text": f"{name} {args}",
+    }
+    await _run(route, CommandRequest(name, args, command_body, context, client, respond))
 
 
 def register(app: AsyncApp) -> None:
     app.command("/client")(on_client_command)
+    app.action(re.compile(f"^{PICK_ACTION}_\\d+$"))(click_pick)

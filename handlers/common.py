@@ -182,11 +182,13 @@ def mentioned_user(token: str) -> str | None:
     return (match.group(1) or match.group(2)) if match else None
 
 
-def domain_error_reply(error: DomainError) -> dict[str, Any]:
+def domain_error_reply(error: DomainError, command: tuple[str, str] | None = None) -> dict[str, Any]:
+    """What to tell the user about `error`; `command` (sub-command, arguments) is what they typed, so a
+    name matching several clients offers to run it again with the one they pick."""
     if isinstance(error, users.AccessRefused):
         return access_refused_message(error.reason)
-    if isinstance(error, Ambiguous):
-        return ambiguous_message(str(error).split("”")[0].lstrip("“"), error.matches)
+    if isinstance(error, Ambiguous) and error.query is not None:
+        return ambiguous_message(error.query, error.matches, command=command)
     if isinstance(error, ValidationFailed) and error.fields:
         details = " ".join(v for v in error.fields.values())
         return error_message(details if len(error.fields) == 1 else f"{error} {details}")

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from bot.models import Client, ClientCommunication, ClientStatus, User
-from bot.services.clients import MAX_CONTACTS, ClientPage, DuplicateMatch, primary_contact
+from bot.services.clients import MAX_CONTACTS, ClientChoice, ClientPage, DuplicateMatch, primary_contact
 from bot.storage import LOGO_MAX_SIDE
 from views.common import (
     MODAL_BLOCKS_MAX,
@@ -42,6 +42,7 @@ EDIT_ACTION = "client_edit"
 LIST_PAGE_ACTION = "client_list_page"
 NEW_CLIENT_ACTION = "client_new"
 OPEN_ACTION = "client_open"
+PICK_ACTION = "client_pick"  # handled by handlers/commands.py
 JOBS_ACTION = "client_jobs"  # handled by handlers/jobs.py
 LOG_ACTION = "comm_log_open"  # handled by handlers/communications.py
 HISTORY_ACTION = "comm_history_open"
@@ -440,10 +441,25 @@ def status_changed_message(client: Client, old_status: str) -> dict[str, Any]:
     return message(f"{client.name} is now {client.status}", [section(text)])
 
 
-def ambiguous_message(query: str, clients: list[Client]) -> dict[str, Any]:
-    lines = "\n".join(f"• `{c.client_code}` {escape(c.name)} ({c.status})" for c in clients[:10])
-    text = f"“{escape(query)}” matches several clients. Use one of these codes:\n{lines}"
-    return message(f"“{query}” matches several clients", [section(text)])
+def ambiguous_message(
+    query: str, clients: list[ClientChoice], *, command: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Which client was meant: one line per match with a *Pick* button that runs `command` (sub-command,
+    arguments as typed) again with that client's code in place of the name, or shows the client."""
+    name, args = command or ("show", query)
+    blocks = [section(f"“{escape(truncate(query, 200))}” matches several clients. Which one did you mean?")]
+    for n, choice in enumerate(clients[:10]):
+        value = json.dumps({"n": name, "a": args, "q": query, "c": choice.client_code}, ensure_ascii=False)
+        if len(value) > 2000:  # a button's value holds 2000 characters: then the pick shows the client
+            value = json.dumps({"n": "show", "a": choice.client_code, "q": "", "c": choice.client_code})
+        blocks.append(
+            section(
+                f"{STATUS_ICONS.get(choice.status, '')} *{escape(truncate(choice.name, 200))}*"
+                f" `{choice.client_code}` · {choice.status}",
+                accessory=button("Pick", f"{PICK_ACTION}_{n}", value),
+            )
+        )
+    return message(f"“{query}” matches several clients", blocks)
 
 
 def client_list(page: ClientPage, *, query: str, filters_text: str) -> dict[str, Any]:

@@ -453,6 +453,21 @@ async def get(session: AsyncSession, client_id: uuid.UUID, *, viewer: User | Non
     return _seen_by(client, viewer)
 
 
+@dataclass(frozen=True)
+class ClientChoice:
+    """One client a name matched, as plain values: an Ambiguous error outlives its session (the reply is
+    built after the rollback, when ORM rows can no longer be read)."""
+
+    id: uuid.UUID
+    client_code: str
+    name: str
+    status: str
+
+    @classmethod
+    def of(cls, client: Client) -> ClientChoice:
+        return cls(client.id, client.client_code, client.name, client.status)
+
+
 async def find(session: AsyncSession, reference: str, *, viewer: User | None = None) -> Client:
     """A client by UUID, code (CLT-2026-0001) or an unambiguous name; with `viewer`, names match only
     among the clients that user may see, and an invisible client by id or code is refused."""
@@ -491,7 +506,11 @@ async def find(session: AsyncSession, reference: str, *, viewer: User | None = N
         return candidates[0]
     if not candidates:
         raise NotFound(f"No client matches “{text}”.")
-    raise Ambiguous(f"“{text}” matches several clients; use a client code.", candidates[:10])
+    raise Ambiguous(
+        f"“{text}” matches several clients; use a client code.",
+        [ClientChoice.of(c) for c in candidates[:10]],
+        query=text,
+    )
 
 
 async def find_exact(session: AsyncSession, reference: str, *, viewer: User | None = None) -> Client:

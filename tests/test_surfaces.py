@@ -1,0 +1,58 @@
+"""Issue 12, first half: what a person meets on each surface — broken replies, privacy, confirmations,
+errors with a next step and modals — driven through signed requests against the strict fake Slack."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.models import Client, Role
+from tests import factories
+from tests.conftest import MANAGER
+
+
+async def two_o_clients(rt) -> tuple[Client, Client]:
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        orion = await factories.client(session, manager, "Orion Labs")
+        omega = await factories.client(
+            session, manager, "Omega Foods", contacts=[{"full_name": "Ann Bee", "email": "ann@omega.example"}]
+        )
+        await session.commit()
+        return orion, omega
+
+
+def elements(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every interactive element of a message: actions blocks' elements and section accessories."""
+    found = []
+    for block in message.get("blocks", []):
+        found += block.get("elements", []) if block["type"] == "actions" else []
+        if block.get("accessory", {}).get("type") in ("button", "overflow", "static_select"):
+            found.append(block["accessory"])
+    return found
+
+
+# -- 1. a name matching several clients ------------------------------------------------------------------
+async def test_a_name_matching_several_clients_offers_to_pick_one(slack, fake, rt) -> None:
+    orion, omega = await two_o_clients(rt)
+    await slack.command("show o", user_id=MANAGER)
+    answer = await fake.wait_for_response(slack.last_response_url)
+    shown = json.dumps(answer)
+    assert "Something went wrong" not in shown  # today: the reply read ORM rows after the rollback
+    assert "matches several clients" in shown and orion.client_code in shown and omega.client_code in shown
+    pick = next(e for e in elements(answer) if omega.client_code in e["value"])
+    url = fake.new_response_url()
+    await slack.block_action(pick["action_id"], value=pick["value"], user_id=MANAGER, response_url=url)
+    board = await fake.wait_for_response(url, contains="Active jobs")
+    assert board["blocks"][0]["text"]["text"] == "Omega Foods"
+
+
+async def test_picking_runs_the_typed_command_again_with_the_code(slack, fake, rt) -> None:
+    orion, _ = await two_o_clients(rt)
+    await slack.command('history "o" type:call', user_id=MANAGER)
+    answer = await fake.wait_for_response(slack.last_response_url, contains="matches several")
+    pick = next(e for e in elements(answer) if orion.client_code in e["value"])
+    url = fake.new_response_url()
+    await slack.block_action(pick["action_id"], value=pick["value"], user_id=MANAGER, response_url=url)
+    history = json.dumps(await fake.wait_for_response(url))
+    assert "Orion Labs" in history and "matches several" not in history
