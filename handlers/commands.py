@@ -13,7 +13,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DomainError
-from handlers.common import domain_error_reply, log, on_error, reply
+from handlers.common import domain_error_reply, log, on_error, reply, unexpected_error_reply
 from views.clients import PICK_ACTION
 from views.help import help_message
 
@@ -28,6 +28,7 @@ class CommandRequest:
     context: AsyncBoltContext
     client: AsyncWebClient
     respond: Any
+    progress_shown: bool = False  # a progress note was posted: the next answer replaces it
 
     @property
     def user_id(self) -> str:
@@ -42,7 +43,14 @@ class CommandRequest:
         return self.body.get("response_url")
 
     async def reply(self, payload: dict[str, Any]) -> None:
-        await reply(self.respond, payload)
+        """Answer; the answer takes the place of a progress note, if one is up."""
+        await reply(self.respond, payload, replace=self.progress_shown)
+        self.progress_shown = False
+
+    async def progress(self, payload: dict[str, Any]) -> None:
+        """A progress note ("⏳ Building…") that the answer, or the error, replaces."""
+        await reply(self.respond, payload, replace=self.progress_shown)
+        self.progress_shown = True
 
 
 SubCommand = Callable[[CommandRequest], Awaitable[None]]
@@ -79,9 +87,12 @@ async def _run(route: SubCommand, request: CommandRequest) -> None:
     try:
         await route(request)
     except DomainError as error:
-        await reply(request.respond, domain_error_reply(error, (request.name, request.args)))
+        await request.reply(domain_error_reply(error, (request.name, request.args)))
     except Exception as error:  # after the ack: report it here, Bolt would turn a quick failure into a 404
-        await on_error(error, request.body, request.context, log, request.client)
+        if request.progress_shown:  # "⏳ Building…" never stays on screen after a failure
+            await request.reply(unexpected_error_reply(error, log))
+        else:
+            await on_error(error, request.body, request.context, log, request.client)
 
 
 def with_code(args: str, query: str, code: str) -> str:

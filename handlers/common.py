@@ -427,6 +427,19 @@ def _database_down(error: BaseException) -> bool:
     )
 
 
+def unexpected_error_reply(error: Exception, logger: logging.Logger) -> dict[str, Any]:
+    """An error the user can't act on, logged: the database being down, or a bug (with a reference id)."""
+    if _database_down(error):
+        logger.error("database unreachable: %s", error)
+        return error_message(
+            "The client database can't be reached right now, so nothing was saved. "
+            "Please try again in a minute."
+        )
+    ref = uuid.uuid4().hex[:8]
+    logger.exception("unhandled error ref=%s", ref, exc_info=error)
+    return error_message(f"Something went wrong on our side (ref `{ref}`). Nothing was changed.")
+
+
 async def on_error(
     error: Exception,
     body: dict[str, Any],
@@ -435,18 +448,9 @@ async def on_error(
     client: AsyncWebClient,
 ) -> None:
     """The one global error handler: known errors become friendly text, others get a reference id."""
-    if isinstance(error, DomainError):
-        payload = domain_error_reply(error)
-    elif _database_down(error):
-        logger.error("database unreachable: %s", error)
-        payload = error_message(
-            "The client database can't be reached right now, so nothing was saved. "
-            "Please try again in a minute."
-        )
-    else:
-        ref = uuid.uuid4().hex[:8]
-        logger.exception("unhandled error ref=%s", ref, exc_info=error)
-        payload = error_message(f"Something went wrong on our side (ref `{ref}`). Nothing was changed.")
+    payload = (
+        domain_error_reply(error) if isinstance(error, DomainError) else unexpected_error_reply(error, logger)
+    )
     user_id = context.user_id
     # Bolt sets authorize_result only after the request passed signature verification and authorization:
     # an error raised before that carries an unverified body, whose response_url and user_id are anyone's.

@@ -29,6 +29,7 @@ from handlers.common import (
     send_file_to_user,
 )
 from views import dashboard as dashboard_views
+from views.common import info_message
 
 
 def _today(rt: Runtime) -> Any:
@@ -132,7 +133,11 @@ async def click_export(
 ) -> None:
     """The PDF button on a dashboard: the dashboard stays as it is; progress and the PDF go to the DM."""
     await ack()
-    await reply(respond, dashboard_views.progress_message("Building the PDF report: follow it in your DMs."))
+    # A pointer, not a spinner: it can't be changed later (a response_url can only replace the dashboard),
+    # so the progress, the PDF and any failure are in the one DM message.
+    await reply(
+        respond, info_message("Building the PDF report in your DMs: it, or what went wrong, will be there.")
+    )
     await _export(context, client, DmProgress(client, context.user_id), client_id=uuid.UUID(action["value"]))
 
 

@@ -9,6 +9,8 @@ from typing import Any
 from bot.models import Client, Role
 from tests import factories
 from tests.conftest import MANAGER
+from tests.test_feedback import _client as feedback_client
+from tests.test_feedback import _two_quarters
 
 
 async def two_o_clients(rt) -> tuple[Client, Client]:
@@ -56,3 +58,31 @@ async def test_picking_runs_the_typed_command_again_with_the_code(slack, fake, r
     await slack.block_action(pick["action_id"], value=pick["value"], user_id=MANAGER, response_url=url)
     history = json.dumps(await fake.wait_for_response(url))
     assert "Orion Labs" in history and "matches several" not in history
+
+
+# -- 2. progress never stays on screen, never replaces the message holding the button ---------------------
+async def test_report_progress_is_replaced_by_the_error(slack, fake, rt) -> None:
+    await two_o_clients(rt)
+    await slack.command("report CLT-2001-0999", user_id=MANAGER)
+    url = slack.last_response_url
+    await fake.wait_for_response(url, contains="No client has the code")
+    shown = json.dumps(fake.original(url))
+    assert "Building" not in shown and "No client has the code" in shown  # today: "⏳ Building…" stays
+
+
+async def test_report_progress_is_replaced_by_the_picker(slack, fake, rt) -> None:
+    await two_o_clients(rt)
+    await slack.command("report o", user_id=MANAGER)
+    url = slack.last_response_url
+    await fake.wait_for_response(url, contains="matches several")
+    assert "Building" not in json.dumps(fake.original(url))
+
+
+# -- 3. privacy ---------------------------------------------------------------------------------------------
+async def test_report_chart_goes_to_the_requester_privately(slack, fake, rt) -> None:
+    acme = await feedback_client(rt)
+    await _two_quarters(rt, acme)
+    await slack.command(f"report {acme.client_code}", user_id=MANAGER, channel_id="C0001")
+    await fake.wait_for_response(slack.last_response_url, contains="Performance")
+    [chart] = [u for u in fake.uploaded_files() if u.filename.endswith(".png")]
+    assert chart.channel_id.startswith("D")  # today: uploaded into C0001 for everyone
