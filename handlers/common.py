@@ -247,6 +247,20 @@ async def notify_user(
     await client.chat_postMessage(channel=user_id, **payload)
 
 
+async def internal_channel(client: AsyncWebClient, channel: str) -> bool:
+    """Whether the channel is this workspace's own (not Slack Connect): only then may private figures such
+    as revenue appear in it (the digest) or the client's activity (a shared dashboard). Unknown counts as
+    shared."""
+    try:
+        info = (await client.conversations_info(channel=channel))["channel"]
+    except SlackApiError as error:
+        log.warning(
+            "conversations.info %s: %s; keeping private figures out", channel, error.response["error"]
+        )
+        return False
+    return not (info.get("is_ext_shared") or info.get("is_shared") or info.get("is_org_shared"))
+
+
 def from_modal(body: dict[str, Any]) -> bool:
     """Whether an interaction came from inside a modal (rather than a message or the Home tab)."""
     in_view = body.get("container", {}).get("type") == "view"  # a Home tab click has a view container too

@@ -24,6 +24,7 @@ from handlers.common import (
     DmProgress,
     acting,
     domain_error_reply,
+    internal_channel,
     reply,
     runtime,
     send_file_to_user,
@@ -58,15 +59,23 @@ async def command_show(request: CommandRequest) -> None:
 
 
 async def click_share(
-    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+    ack: Any,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: Any,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
 ) -> None:
-    """Post the dashboard for everyone in the conversation, without the private figures."""
+    """Post the dashboard for everyone in the conversation, without private data; in a channel shared with
+    another company (Slack Connect, or one Slack can't tell us about) without the contact and activity."""
     await ack()
     board, _ = await _load(context, client, uuid.UUID(action["value"]))  # errors: the global handler replies
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    external = not channel or not await internal_channel(client, channel)
     await respond(
         response_type="in_channel",
         replace_original=False,
-        **dashboard_views.dashboard_message(board, shared=True),
+        **dashboard_views.dashboard_message(board, shared=True, external=external),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from bot.models import Client, Role
 from tests import factories
 from tests.conftest import MANAGER
+from tests.test_dashboard import seed_account
 from tests.test_feedback import _client as feedback_client
 from tests.test_feedback import _two_quarters
 
@@ -86,3 +87,33 @@ async def test_report_chart_goes_to_the_requester_privately(slack, fake, rt) -> 
     await fake.wait_for_response(slack.last_response_url, contains="Performance")
     [chart] = [u for u in fake.uploaded_files() if u.filename.endswith(".png")]
     assert chart.channel_id.startswith("D")  # today: uploaded into C0001 for everyone
+
+
+async def _share(slack, fake, rt, channel: str) -> str:
+    acme = await seed_account(rt)
+    await slack.command(f"show {acme.client_code}", user_id=MANAGER, channel_id=channel)
+    board = await fake.wait_for_response(slack.last_response_url, contains="Active jobs")
+    assert "Person 1" in json.dumps(board)  # the private dashboard names candidates
+    url = fake.new_response_url()
+    await slack.block_action(
+        "dashboard_share", value=str(acme.id), user_id=MANAGER, response_url=url, channel_id=channel
+    )
+    shared = await fake.wait_for_response(url)
+    assert shared["response_type"] == "in_channel"
+    return json.dumps(shared)
+
+
+async def test_share_in_channel_posts_no_private_data(slack, fake, rt) -> None:
+    shown = await _share(slack, fake, rt, "C0001")
+    assert "Acme Analytics" in shown and "Hire for D-2" in shown and "John Doe" in shown
+    for private in ("Revenue", "Person 1", "john@techcorp", "overall", "Check-in"):
+        assert private not in shown, private  # today: candidate names, email, feedback score, subjects
+
+
+async def test_share_in_a_slack_connect_channel_leaves_out_contact_and_activity(slack, fake, rt) -> None:
+    fake.add_channel("CEXT", "acme-connect", ext_shared=True, shared=True)
+    shown = await _share(slack, fake, rt, "CEXT")
+    assert "Acme Analytics" in shown and "Active jobs" in shown
+    for private in ("John Doe", "Recent activity", "D-2", "Revenue"):
+        assert private not in shown, private
+    assert fake.calls_to("conversations.info")[-1].params["channel"] == "CEXT"

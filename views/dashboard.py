@@ -89,18 +89,19 @@ def _changes(d: Dashboard, *, shared: bool) -> list[dict[str, Any]]:
     return [context(f":chart_with_upwards_trend: Since {d.since:%d %b %Y}: " + " · ".join(parts))]
 
 
-def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = False) -> dict[str, Any]:
-    """The dashboard. `shared` is the copy posted for everyone: it leaves out private figures (revenue)."""
+def dashboard_message(
+    d: Dashboard, *, shared: bool = False, can_edit: bool = False, external: bool = False
+) -> dict[str, Any]:
+    """The dashboard. `shared` is the copy posted for everyone: it leaves out private figures (revenue),
+    follow-ups, the contact's email, candidate names, subjects and feedback scores. `external` (a channel
+    shared with another company, Slack Connect) leaves out the contact and the activity as well."""
     client, stats = d.client, d.stats
     manager = (
         mention(client.account_manager.slack_user_id) if client.account_manager else "no account manager"
     )
     contact = primary_contact(client)
-    who = (
-        f"{escape(contact.full_name)} {link(f'mailto:{contact.email}', contact.email)}"
-        if contact
-        else "no contact"
-    )
+    email = f" {link(f'mailto:{contact.email}', contact.email)}" if contact and not shared else ""
+    who = f"{escape(contact.full_name)}{email}" if contact else "no contact"
     last = f"last activity {slack_date(d.last_activity)}" if d.last_activity else "no activity yet"
     rate = f"{stats.offer_acceptance_rate:.0%}" if stats.offer_acceptance_rate is not None else "—"
     ttf = f"{stats.avg_time_to_fill_days:g} days" if stats.avg_time_to_fill_days is not None else "—"
@@ -118,7 +119,7 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
             f"`{client.client_code}` · {STATUS_ICONS.get(client.status, '')} {client.status}"
             f" · {escape(client.industry or 'no industry')} · {manager} · {last}",
         ),
-        context(f"Primary contact: {who}"),
+        *([] if shared and external else [context(f"Primary contact: {who}")]),
         fields_section(headline),
         *_changes(d, shared=shared),
         fields_section(
@@ -141,13 +142,15 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
         ]
         blocks.append(section("*Follow-ups due*\n" + "\n".join(lines)))
     blocks.append(divider())
-    if d.timeline:
+    timeline = [(i, i.public if shared else i.text) for i in ([] if external else d.timeline)]
+    if any(text for _, text in timeline):
         lines = [
-            f"{TIMELINE_ICONS.get(i.kind, '•')} {slack_date(i.at)} {escape(truncate(i.text, 150))}"
-            for i in d.timeline[:15]
+            f"{TIMELINE_ICONS.get(i.kind, '•')} {slack_date(i.at)} {escape(truncate(text, 150))}"
+            for i, text in timeline[:15]
+            if text
         ]
         blocks.append(section("*Recent activity*\n" + "\n".join(lines)))
-    else:
+    elif not external:
         blocks.append(context("No activity yet."))
     if not shared:
         client_id = str(client.id)

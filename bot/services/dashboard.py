@@ -39,6 +39,7 @@ class TimelineItem:
     at: datetime
     kind: str  # job, candidate, stage, hire, communication, feedback
     text: str
+    public: str | None = None  # what a channel may read (no candidate names, subjects, scores); None: nothing
 
 
 @dataclass
@@ -105,7 +106,10 @@ async def timeline(
         .order_by(Job.opened_at.desc())
         .limit(limit)
     )
-    items += [TimelineItem(at, "job", f"Job posted: {title} ({ref})") for at, ref, title in jobs]
+    items += [
+        TimelineItem(at, "job", f"Job posted: {title} ({ref})", f"Job posted: {title} ({ref})")
+        for at, ref, title in jobs
+    ]
     pipeline = (
         select(Application, Candidate.full_name, Job.reference)
         .join(Job, Job.id == Application.job_id)
@@ -115,13 +119,27 @@ async def timeline(
     for app, name, ref in await session.execute(
         pipeline.order_by(Application.created_at.desc()).limit(limit)
     ):
-        items.append(TimelineItem(app.created_at, "candidate", f"Candidate submitted: {name} for {ref}"))
+        items.append(
+            TimelineItem(
+                app.created_at,
+                "candidate",
+                f"Candidate submitted: {name} for {ref}",
+                f"Candidate submitted for {ref}",
+            )
+        )
     moved = pipeline.where(Application.stage.in_(MOVED_STAGES)).order_by(Application.stage_changed_at.desc())
     for app, name, ref in await session.execute(moved.limit(limit)):
-        items.append(TimelineItem(app.stage_changed_at, "stage", f"{name} moved to {app.stage} ({ref})"))
+        items.append(
+            TimelineItem(
+                app.stage_changed_at,
+                "stage",
+                f"{name} moved to {app.stage} ({ref})",
+                f"A candidate moved to {app.stage} ({ref})",
+            )
+        )
     hired = pipeline.where(Application.hired_at.is_not(None)).order_by(Application.hired_at.desc())
     for app, name, ref in await session.execute(hired.limit(limit)):
-        items.append(TimelineItem(app.hired_at, "hire", f"Hired: {name} for {ref}"))
+        items.append(TimelineItem(app.hired_at, "hire", f"Hired: {name} for {ref}", f"Hire for {ref}"))
     comms = await session.execute(
         select(
             ClientCommunication.communication_date,
@@ -133,7 +151,12 @@ async def timeline(
         .limit(limit)
     )
     items += [
-        TimelineItem(at, "communication", f"{TYPE_LABELS.get(kind, kind)}: {subject or 'no subject'}")
+        TimelineItem(
+            at,
+            "communication",
+            f"{TYPE_LABELS.get(kind, kind)}: {subject or 'no subject'}",
+            f"{TYPE_LABELS.get(kind, kind)} logged",
+        )
         for at, kind, subject in comms
     ]
     feedback = await session.execute(
@@ -143,7 +166,9 @@ async def timeline(
         .limit(limit)
     )
     items += [
-        TimelineItem(at, "feedback", f"Feedback for {period}: overall {score or '—'}/5")
+        TimelineItem(
+            at, "feedback", f"Feedback for {period}: overall {score or '—'}/5", f"Feedback given for {period}"
+        )
         for at, period, score in feedback
     ]
     items.sort(key=lambda item: item.at, reverse=True)
