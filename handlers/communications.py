@@ -383,17 +383,15 @@ async def click_entry_menu(
         return
     try:
         async with acting(context, client) as (session, actor):
-            if kind == "ar":
-                record = await communications.archive(session, actor=actor, communication_id=comm_id)
-            else:
-                files = await communications.attachments(
-                    session, rt.storage, actor=actor, communication_id=comm_id, index=index
-                )
+            if kind == "ar":  # asks first: the prompt's red button archives
+                record = await communications.archivable(session, actor=actor, communication_id=comm_id)
+                await reply(respond, comm_views.archive_prompt(record))
+                return
+            files = await communications.attachments(
+                session, rt.storage, actor=actor, communication_id=comm_id, index=index
+            )
     except DomainError as error:
         await reply(respond, domain_error_reply(error))
-        return
-    if kind == "ar":
-        await reply(respond, comm_views.archived_message(record))
         return
     await send_files_to_user(
         client,
@@ -401,6 +399,27 @@ async def click_entry_menu(
         files=[(meta["name"], content) for meta, content in files],
         comment=comm_views.files_comment([meta["name"] for meta, _ in files]),
     )
+
+
+async def click_archive(
+    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """The archive prompt's red button: archive, and the prompt becomes the outcome."""
+    await ack()
+    try:
+        async with acting(context, client) as (session, actor):
+            record = await communications.archive(
+                session, actor=actor, communication_id=uuid.UUID(action["value"])
+            )
+    except DomainError as error:
+        await reply(respond, domain_error_reply(error), replace=True)
+        return
+    await reply(respond, comm_views.archived_message(record), replace=True)
+
+
+async def click_archive_cancel(ack: Any, respond: Any) -> None:
+    await ack()
+    await respond(delete_original=True)
 
 
 async def _open_correction(
@@ -470,5 +489,7 @@ def register(app: AsyncApp) -> None:
     app.action(comm_views.HISTORY_ACTION)(click_history)
     app.action(re.compile(f"^{comm_views.HISTORY_PAGE_ACTION}_(prev|next)$"))(click_history_page)
     app.action(comm_views.ENTRY_MENU_ACTION)(click_entry_menu)
+    app.action(comm_views.ARCHIVE_ACTION)(click_archive)
+    app.action(comm_views.ARCHIVE_CANCEL_ACTION)(click_archive_cancel)
     app.action(comm_views.FOLLOW_UP_DONE_ACTION)(click_follow_up)
     app.action(comm_views.FOLLOW_UP_SNOOZE_ACTION)(click_follow_up)

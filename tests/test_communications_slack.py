@@ -391,7 +391,13 @@ async def test_author_archives_from_the_timeline_and_others_cannot(slack, fake, 
     assert "Only an HR Manager" in json.dumps(await fake.wait_for_response(url))
     url = fake.new_response_url()
     await slack.block_action("comm_entry_menu", user_id=RECRUITER, selected_option=option, response_url=url)
-    assert "Archived" in json.dumps(await fake.wait_for_response(url))
+    prompt = await fake.wait_for_response(url)  # asks first, with a red button
+    [go] = [e for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"] if e.get("style")]
+    assert go["style"] == "danger" and (await _stored(rt))[0].archived_at is None
+    url = fake.new_response_url(prompt)
+    await slack.block_action(go["action_id"], value=go["value"], user_id=RECRUITER, response_url=url)
+    await fake.wait_for_response(url)
+    assert "Archived" in json.dumps(fake.original(url))  # the prompt became the outcome
     [stored] = await _stored(rt)
     assert stored.archived_at is not None and stored.subject == "Wrong client"
     await slack.command(f"history {acme.client_code}", user_id=RECRUITER)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.models import Client, Role
 from tests import factories
-from tests.conftest import MANAGER
+from tests.conftest import ADMIN, MANAGER
+from tests.test_bulk_slack import make_clients, picked
 from tests.test_dashboard import seed_account
 from tests.test_feedback import _client as feedback_client
 from tests.test_feedback import _two_quarters
@@ -117,3 +120,41 @@ async def test_share_in_a_slack_connect_channel_leaves_out_contact_and_activity(
     for private in ("John Doe", "Recent activity", "D-2", "Revenue"):
         assert private not in shown, private
     assert fake.calls_to("conversations.info")[-1].params["channel"] == "CEXT"
+
+
+# -- 4. confirmations on what can't be undone --------------------------------------------------------------
+async def test_finalize_asks_with_a_red_dialog(slack, fake, rt) -> None:
+    acme = await feedback_client(rt)
+    await _two_quarters(rt, acme)
+    await slack.command(f"report {acme.client_code}", user_id=MANAGER)
+    report = await fake.wait_for_response(slack.last_response_url, contains="Performance")
+    [finalize] = [e for e in elements(report) if e["action_id"] == "feedback_finalize"]
+    assert finalize["style"] == "danger"  # today: green (primary) and no dialog
+    assert (
+        finalize["confirm"]["style"] == "danger" and "can't be undone" in finalize["confirm"]["text"]["text"]
+    )
+
+
+async def test_bulk_archive_runs_from_a_red_button_with_a_dialog(slack, fake, rt) -> None:
+    made = await make_clients(rt, 2)
+    await slack.command("bulk", user_id=ADMIN)
+    form = await fake.filled(await fake.wait_for("views.open"))
+    values = slack.form_values(form, {"operation": "archive", "reason": "closed"}) | picked(made)
+    reply = await slack.view_submission(form, values, user_id=ADMIN)
+    external_id = reply.json["view"]["external_id"]
+    update = await fake.wait_for("views.update", lambda c: c.params.get("external_id") == external_id)
+    preview = update.params["view"]
+    assert preview.get("submit") is None  # today: a green *Confirm*
+    [run] = [e for b in preview["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert (
+        run["style"] == "danger"
+        and run["confirm"]["style"] == "danger"
+        and "Archive 2" in run["text"]["text"]
+    )
+    async with rt.db.session() as session:
+        assert {c.status for c in await session.scalars(select(Client))} == {"active"}
+    await slack.block_action(run["action_id"], user_id=ADMIN, view=preview)
+    done = await fake.wait_for("views.update", lambda c: c.params["view"]["callback_id"] == "bulk_done")
+    assert "2 changed, 0 failed" in json.dumps(done.params["view"])
+    async with rt.db.session() as session:
+        assert {c.status for c in await session.scalars(select(Client))} == {"archived"}

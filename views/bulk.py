@@ -6,8 +6,12 @@ import json
 from typing import Any
 
 from bot.errors import ValidationFailed
-from bot.services.bulk import BulkIn, BulkResult
+from bot.models import Role
+from bot.services.bulk import BulkIn, BulkResult, required_role
 from views.common import (
+    actions,
+    button,
+    confirm_dialog,
     context,
     escape,
     input_block,
@@ -25,6 +29,7 @@ from views.jobs import CLIENT_PICKER
 
 FORM_CALLBACK = "bulk_form"
 CONFIRM_CALLBACK = "bulk_confirm"
+RUN_ACTION = "bulk_run"  # the red button of an irreversible preview (archive, deactivate)
 OPERATIONS = {
     "change_status": "Change status",
     "reassign_account_manager": "Reassign account manager",
@@ -227,10 +232,30 @@ def preview_view(results: list[BulkResult], data: BulkIn, external_id: str = "")
     if len(metadata) > METADATA_MAX:  # cannot happen within the form's limits; never send a cut request
         codes, metadata = [], ""
         blocks.insert(0, section(":warning: Too much to confirm at once: choose fewer clients."))
+    irreversible = required_role(data) == Role.ADMIN  # archiving or deactivating
+    if codes and irreversible:  # a modal's submit is always green: a red button with Slack's dialog instead
+        status = str(getattr(data.parameters, "status", ""))
+        verb = "Archive" if data.operation == "archive" or status.endswith("archived") else "Deactivate"
+        blocks.append(
+            actions(
+                button(
+                    f"{verb} {len(codes)} client(s)",
+                    RUN_ACTION,
+                    style="danger",
+                    confirm=confirm_dialog(
+                        f"{verb} {len(codes)} client(s)?",
+                        f"{verb} {len(codes)} client(s) now. The reason and who did it are kept in the "
+                        "audit trail; archiving can't be undone.",
+                        verb,
+                    ),
+                ),
+                block_id="bulk_run",
+            )
+        )
     return modal(
         callback_id=CONFIRM_CALLBACK,
         title="Confirm bulk change",
-        submit="Confirm" if codes else None,
+        submit="Confirm" if codes and not irreversible else None,
         close="Back",
         blocks=blocks,
         private_metadata=metadata if codes else "",

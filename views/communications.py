@@ -39,6 +39,8 @@ PICK_CALLBACK = "comm_pick_client"
 LOG_CALLBACK = "comm_log_form"
 HISTORY_PAGE_ACTION = "comm_history_page"
 ENTRY_MENU_ACTION = "comm_entry_menu"
+ARCHIVE_ACTION = "comm_archive"
+ARCHIVE_CANCEL_ACTION = "comm_archive_cancel"
 OVERFLOW_OPTIONS = 5  # Slack's limit for an overflow menu
 FILETYPES = ["pdf", "docx", "doc", "xlsx", "pptx", "txt", "png", "jpg", "jpeg", "eml"]
 NOTES_INPUT_MAX = 3000
@@ -444,6 +446,25 @@ def read_menu_value(value: str) -> tuple[str, uuid.UUID, int | None]:
 def files_comment(names: list[str]) -> str:
     """The `initial_comment` of attachments handed back (their original names are user data)."""
     return f"Here is {escape(', '.join(names))}, as you asked."
+
+
+def archive_prompt(record: ClientCommunication) -> dict[str, Any]:
+    """Archive asks first (an overflow menu can't: Slack's confirm dialog covers all of its options)."""
+    subject = escape(truncate(record.subject or "this record", 200))
+    text = (
+        f"Archive *{subject}*? It leaves the timeline for good; it stays in the audit trail and "
+        "`/client history CODE archived` still lists it."
+    )
+    return message(
+        "Archive this record?",
+        [
+            section(text),
+            actions(
+                button("Archive", ARCHIVE_ACTION, str(record.id), style="danger"),
+                button("Keep it", ARCHIVE_CANCEL_ACTION),
+            ),
+        ],
+    )
 
 
 def archived_message(record: ClientCommunication) -> dict[str, Any]:
