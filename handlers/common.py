@@ -23,14 +23,14 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import Ambiguous, DomainError, ValidationFailed
+from bot.errors import Ambiguous, DomainError, PermissionDenied, UnknownClient, ValidationFailed
 from bot.models import User
 from bot.runtime import Runtime
 from bot.services import users
 from bot.storage import claimed_type_problem, looks_like_html, web_page_instead
-from views.clients import ambiguous_message
+from views.clients import ambiguous_message, unknown_client_message
 from views.common import error_message, loading_view, notice_view
-from views.users import access_refused_message, departed_manager_message
+from views.users import access_refused_message, departed_manager_message, permission_message
 
 log = logging.getLogger("clientbot.handlers")
 DEFAULT_FILE_HOSTS = frozenset({"https://files.slack.com"})
@@ -189,10 +189,24 @@ def domain_error_reply(error: DomainError, command: tuple[str, str] | None = Non
         return access_refused_message(error.reason)
     if isinstance(error, Ambiguous) and error.query is not None:
         return ambiguous_message(error.query, error.matches, command=command)
+    if isinstance(error, UnknownClient):
+        return unknown_client_message(str(error), error.query, error.suggestions, command=command)
     if isinstance(error, ValidationFailed) and error.fields:
         details = " ".join(v for v in error.fields.values())
         return error_message(details if len(error.fields) == 1 else f"{error} {details}")
     return error_message(str(error))
+
+
+async def explain(
+    context: AsyncBoltContext, error: DomainError, command: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """`domain_error_reply`, and a refusal also names who holds the role needed, to ask."""
+    if isinstance(error, PermissionDenied) and error.needed is not None:
+        rt = runtime(context)
+        async with rt.db.session() as session:
+            people = await users.who_can(session, error.needed, admins=rt.settings.admins)
+        return permission_message(str(error), people)
+    return domain_error_reply(error, command)
 
 
 async def reply(respond: Any, payload: dict[str, Any], *, replace: bool = False) -> None:
@@ -462,15 +476,15 @@ async def on_error(
     client: AsyncWebClient,
 ) -> None:
     """The one global error handler: known errors become friendly text, others get a reference id."""
-    payload = (
-        domain_error_reply(error) if isinstance(error, DomainError) else unexpected_error_reply(error, logger)
-    )
+    payload = None if isinstance(error, DomainError) else unexpected_error_reply(error, logger)
     user_id = context.user_id
     # Bolt sets authorize_result only after the request passed signature verification and authorization:
     # an error raised before that carries an unverified body, whose response_url and user_id are anyone's.
     if not user_id or context.authorize_result is None:
         return
     try:
+        if isinstance(error, DomainError):
+            payload = await explain(context, error)
         await notify_user(client, user_id, payload, body.get("response_url"))
     except Exception:  # the error report itself must never raise
         logger.exception("could not report an error to %s", user_id)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.models import Client, Role
 from tests import factories
-from tests.conftest import ADMIN, MANAGER
+from tests.conftest import ADMIN, MANAGER, RECRUITER
 from tests.test_bulk_slack import make_clients, picked
 from tests.test_dashboard import seed_account
 from tests.test_feedback import _client as feedback_client
@@ -158,3 +158,48 @@ async def test_bulk_archive_runs_from_a_red_button_with_a_dialog(slack, fake, rt
     assert "2 changed, 0 failed" in json.dumps(done.params["view"])
     async with rt.db.session() as session:
         assert {c.status for c in await session.scalars(select(Client))} == {"archived"}
+
+
+# -- 5. errors with a next step ------------------------------------------------------------------------------
+async def test_a_typo_suggests_the_command_and_runs_it(slack, fake, rt) -> None:
+    _, omega = await two_o_clients(rt)
+    await slack.command(f"shwo {omega.client_code}", user_id=MANAGER)
+    answer = await fake.wait_for_response(slack.last_response_url)
+    shown = json.dumps(answer)
+    assert "Did you mean `/client show" in shown and "Find a client" not in shown  # today: the whole help
+    run = next(e for e in elements(answer) if e["text"]["text"] == "Run /client show")
+    url = fake.new_response_url()
+    await slack.block_action(run["action_id"], value=run["value"], user_id=MANAGER, response_url=url)
+    board = await fake.wait_for_response(url, contains="Active jobs")
+    assert board["blocks"][0]["text"]["text"] == "Omega Foods"
+
+
+async def test_an_unknown_client_offers_close_names_and_the_list(slack, fake, rt) -> None:
+    _, omega = await two_o_clients(rt)
+    await slack.command('history "omgea foods" type:call', user_id=MANAGER)
+    answer = await fake.wait_for_response(slack.last_response_url)
+    shown = json.dumps(answer)
+    assert "No client matches" in shown and "Did you mean" in shown
+    texts = [e["text"]["text"] for e in elements(answer)]
+    assert texts == ["Pick", "Browse clients"]  # today: the error alone
+    [pick] = [e for e in elements(answer) if omega.client_code in e["value"]]
+    url = fake.new_response_url()
+    await slack.block_action(pick["action_id"], value=pick["value"], user_id=MANAGER, response_url=url)
+    assert "Omega Foods" in json.dumps(await fake.wait_for_response(url))
+
+
+async def test_a_refusal_names_who_can(slack, fake, rt) -> None:
+    await two_o_clients(rt)  # MANAGER is an HR Manager
+    await slack.command("new", user_id=RECRUITER)
+    answer = json.dumps(await fake.wait_for_response(slack.last_response_url))
+    assert "Only an HR Manager" in answer and f"<@{MANAGER}>" in answer  # today: no one to ask
+
+
+async def test_help_is_grouped_and_shows_what_the_role_allows(slack, fake, rt) -> None:
+    await slack.command("help", user_id=RECRUITER)
+    mine = json.dumps(await fake.wait_for_response(slack.last_response_url))
+    assert "Find a client" in mine and "/client log" in mine
+    assert "/client role" not in mine and "/client bulk" not in mine  # today: admin-only ones to everyone
+    await slack.command("help", user_id=ADMIN)
+    everything = json.dumps(await fake.wait_for_response(slack.last_response_url))
+    assert "Administer" in everything and "/client role" in everything

@@ -441,25 +441,51 @@ def status_changed_message(client: Client, old_status: str) -> dict[str, Any]:
     return message(f"{client.name} is now {client.status}", [section(text)])
 
 
-def ambiguous_message(
-    query: str, clients: list[ClientChoice], *, command: tuple[str, str] | None = None
-) -> dict[str, Any]:
-    """Which client was meant: one line per match with a *Pick* button that runs `command` (sub-command,
-    arguments as typed) again with that client's code in place of the name, or shows the client."""
+def _pick_rows(
+    query: str, choices: list[ClientChoice], command: tuple[str, str] | None
+) -> list[dict[str, Any]]:
+    """One line per client with a *Pick* button that runs `command` (sub-command, arguments as typed)
+    again with that client's code in place of `query`, or shows the client."""
     name, args = command or ("show", query)
-    blocks = [section(f"“{escape(truncate(query, 200))}” matches several clients. Which one did you mean?")]
-    for n, choice in enumerate(clients[:10]):
+    rows = []
+    for n, choice in enumerate(choices[:10]):
         value = json.dumps({"n": name, "a": args, "q": query, "c": choice.client_code}, ensure_ascii=False)
         if len(value) > 2000:  # a button's value holds 2000 characters: then the pick shows the client
             value = json.dumps({"n": "show", "a": choice.client_code, "q": "", "c": choice.client_code})
-        blocks.append(
+        rows.append(
             section(
                 f"{STATUS_ICONS.get(choice.status, '')} *{escape(truncate(choice.name, 200))}*"
                 f" `{choice.client_code}` · {choice.status}",
                 accessory=button("Pick", f"{PICK_ACTION}_{n}", value),
             )
         )
-    return message(f"“{query}” matches several clients", blocks)
+    return rows
+
+
+def run_button(
+    text: str, name: str, args: str = "", *, n: str = "run", style: str | None = None
+) -> dict[str, Any]:
+    """A button that runs `/client NAME ARGS` for whoever clicks it (with all their checks)."""
+    value = json.dumps({"n": name, "a": args[:1800]}, ensure_ascii=False)
+    return button(text, f"{PICK_ACTION}_{n}", value, style=style)
+
+
+def ambiguous_message(
+    query: str, clients: list[ClientChoice], *, command: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Which client was meant: a *Pick* per match (see `_pick_rows`)."""
+    intro = section(f"“{escape(truncate(query, 200))}” matches several clients. Which one did you mean?")
+    return message(f"“{query}” matches several clients", [intro, *_pick_rows(query, clients, command)])
+
+
+def unknown_client_message(
+    text: str, query: str, suggestions: list[ClientChoice], *, command: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """No client matches: the clients spelled like it (a *Pick* each), and the list to search."""
+    blocks = [section(f":warning: {escape(text)}" + (" Did you mean:" if suggestions else ""))]
+    blocks += _pick_rows(query, suggestions, command)
+    blocks.append(actions(run_button("Browse clients", "list", n="list")))
+    return message(text, blocks)
 
 
 def client_list(page: ClientPage, *, query: str, filters_text: str) -> dict[str, Any]:

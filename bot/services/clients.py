@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import uuid
@@ -16,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.db import lock_names, next_code
-from bot.errors import Ambiguous, DuplicateSuspected, NotFound, PermissionDenied, ValidationFailed
+from bot.errors import (
+    Ambiguous,
+    DuplicateSuspected,
+    NotFound,
+    PermissionDenied,
+    UnknownClient,
+    ValidationFailed,
+)
 from bot.models import Client, ClientContact, ClientStatus, Role, User, utcnow
 from bot.roles import has_role, require
 from bot.services import audit, users
@@ -468,6 +476,22 @@ class ClientChoice:
         return cls(client.id, client.client_code, client.name, client.status)
 
 
+async def _close_to(
+    session: AsyncSession, text: str, column: Any, viewer: User | None, *, scan: int = 5000
+) -> list[ClientChoice]:
+    """Up to 3 clients (among those `viewer` may see) whose name or code is spelled like `text` (difflib),
+    to offer when nothing matches it."""
+    seen = visible_to(viewer) if viewer is not None else true()
+    rows = (
+        await session.execute(
+            select(Client.id, Client.client_code, Client.name, Client.status).where(seen).limit(scan)
+        )
+    ).all()
+    by_text = {str(getattr(row, column.key)).lower(): row for row in rows}
+    close = difflib.get_close_matches(text.lower(), list(by_text), n=3, cutoff=0.6)
+    return [ClientChoice(*by_text[c]) for c in close]
+
+
 async def find(session: AsyncSession, reference: str, *, viewer: User | None = None) -> Client:
     """A client by UUID, code (CLT-2026-0001) or an unambiguous name; with `viewer`, names match only
     among the clients that user may see, and an invisible client by id or code is refused."""
@@ -483,7 +507,11 @@ async def find(session: AsyncSession, reference: str, *, viewer: User | None = N
     if CODE_PATTERN.match(text):
         client = await session.scalar(_with_details(select(Client).where(Client.client_code == text.upper())))
         if client is None:
-            raise NotFound(f"No client has the code {text.upper()}.")
+            raise UnknownClient(
+                f"No client has the code {text.upper()}.",
+                query=text,
+                suggestions=await _close_to(session, text.upper(), Client.client_code, viewer),
+            )
         return _seen_by(client, viewer)
     seen = visible_to(viewer) if viewer is not None else true()
     exact = list(
@@ -505,7 +533,11 @@ async def find(session: AsyncSession, reference: str, *, viewer: User | None = N
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise NotFound(f"No client matches “{text}”.")
+        raise UnknownClient(
+            f"No client matches “{text}”.",
+            query=text,
+            suggestions=await _close_to(session, text, Client.name, viewer),
+        )
     raise Ambiguous(
         f"“{text}” matches several clients; use a client code.",
         [ClientChoice.of(c) for c in candidates[:10]],
