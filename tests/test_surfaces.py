@@ -12,6 +12,7 @@ from bot.models import Client, Role
 from tests import factories
 from tests.conftest import ADMIN, MANAGER, RECRUITER
 from tests.test_bulk_slack import make_clients, picked
+from tests.test_clients_slack import GOOD_FORM, open_new_client_modal, submit
 from tests.test_dashboard import seed_account
 from tests.test_feedback import _client as feedback_client
 from tests.test_feedback import _two_quarters
@@ -203,3 +204,48 @@ async def test_help_is_grouped_and_shows_what_the_role_allows(slack, fake, rt) -
     await slack.command("help", user_id=ADMIN)
     everything = json.dumps(await fake.wait_for_response(slack.last_response_url))
     assert "Administer" in everything and "/client role" in everything
+
+
+# -- 6. modals ------------------------------------------------------------------------------------------
+async def test_new_client_shows_every_field_error_at_once(slack, fake, rt) -> None:
+    await two_o_clients(rt)
+    view = await open_new_client_modal(slack, fake)
+    bad = GOOD_FORM | {"name": "", "contact_0_phone": "12", "website": "not a site"}
+    reply = await submit(slack, view, bad)
+    errors = reply.json["errors"]
+    assert {"name", "website", "contact_0_phone"} <= set(errors)  # today: the phone only in a second round
+
+
+async def test_new_client_defaults_the_account_manager_to_the_creator(slack, fake, rt) -> None:
+    await two_o_clients(rt)
+    view = await open_new_client_modal(slack, fake)
+    [manager] = [b for b in view["blocks"] if b.get("block_id") == "account_manager"]
+    chosen = manager["element"]["initial_option"]["text"]["text"]  # today: nobody chosen
+    assert chosen.lower() == MANAGER.lower()
+    zeta = {
+        "name": "Zeta Ltd",
+        "website": "https://zeta.example.com",
+        "contact_0_email": "a@zeta.example.com",
+    }
+    reply = await submit(slack, view, GOOD_FORM | zeta)
+    assert reply.status == 200 and not reply.body
+    await fake.wait_for_response(json.loads(view["private_metadata"])["response_url"])
+    async with rt.db.session() as session:
+        created = await session.scalar(select(Client).where(Client.name == "Zeta Ltd"))
+        await session.refresh(created, ["account_manager"])
+        assert created.account_manager.slack_user_id == MANAGER
+
+
+async def test_duplicate_warning_opens_the_existing_client(slack, fake, rt) -> None:
+    orion, _ = await two_o_clients(rt)
+    view = await open_new_client_modal(slack, fake)
+    reply = await submit(slack, view, GOOD_FORM | {"name": "Orion Labs"})
+    warned = reply.json["view"]
+    opens = [e for e in elements(warned) if e["text"]["text"] == "Open"]  # today: codes only
+    [open_button] = [e for e in opens if e["value"] == str(orion.id)]
+    fake.calls.clear()
+    await slack.block_action(
+        open_button["action_id"], value=open_button["value"], user_id=MANAGER, view=warned
+    )
+    card = await fake.filled(await fake.wait_for("views.push"))
+    assert "Orion Labs" in json.dumps(card)

@@ -70,7 +70,8 @@ _CONTACT_BLOCK = {
 # note about contacts the form cannot hold. MAX_FORM_CONTACTS sections always fit in one modal, and
 # the service refuses more active contacts than that (bot.services.clients.MAX_CONTACTS).
 BLOCKS_PER_CONTACT = 8
-FIXED_FORM_BLOCKS = 3 + len(_PROFILE_FIELDS) + 4
+DUPLICATES_SHOWN = 3  # each with its *Open* button
+FIXED_FORM_BLOCKS = 3 + DUPLICATES_SHOWN + len(_PROFILE_FIELDS) + 4
 MAX_FORM_CONTACTS = min(MAX_CONTACTS, (MODAL_BLOCKS_MAX - FIXED_FORM_BLOCKS) // BLOCKS_PER_CONTACT)
 
 
@@ -103,9 +104,16 @@ def client_form(
     contacts = list(values.get("contacts") or [])
     blocks: list[dict[str, Any]] = []
     if duplicates:
-        lines = "\n".join(f"• `{d.client_code}` *{escape(d.name)}* ({d.reason})" for d in duplicates[:10])
+        blocks.append(section(":warning: *This looks like a client we already have:*", block_id="duplicates"))
         blocks += [
-            section(f":warning: *This looks like a client we already have:*\n{lines}", block_id="duplicates"),
+            section(
+                f"`{d.client_code}` *{escape(truncate(d.name, 200))}* ({escape(d.reason)})",
+                accessory=button("Open", OPEN_ACTION, str(d.client_id)),
+            )
+            for d in duplicates[:DUPLICATES_SHOWN]
+        ]
+        more = len(duplicates) - DUPLICATES_SHOWN
+        blocks += [
             input_block(
                 "confirm_duplicate",
                 "Create anyway?",
@@ -115,6 +123,7 @@ def client_form(
                     "options": [option("Yes, this is a different client", "confirm")],
                 },
                 optional=False,
+                hint=f"{more} more look alike too." if more > 0 else None,
             ),
             divider(),
         ]

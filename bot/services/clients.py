@@ -132,8 +132,28 @@ class ClientIn(BaseModel):
 
 
 def parse_client(data: dict[str, Any]) -> ClientIn:
-    """Validate raw input into a ClientIn, or raise ValidationFailed with one message per field."""
-    return parse_input(ClientIn, data)
+    """Validate raw input into a ClientIn, or raise ValidationFailed with one message per field: all of
+    them at once, the phone numbers too (the model checks those only once every field is valid)."""
+    try:
+        return parse_input(ClientIn, data)
+    except ValidationFailed as error:
+        raise ValidationFailed(_phone_problems(data) | error.fields) from None
+
+
+def _phone_problems(data: dict[str, Any]) -> dict[str, str]:
+    """The phone numbers ClientIn would refuse, read from raw input."""
+    problems: dict[str, str] = {}
+    country = data.get("country") if isinstance(data.get("country"), str) else None
+    contacts = data.get("contacts") if isinstance(data.get("contacts"), list) else []
+    for index, contact in enumerate(contacts):
+        for kind in ("phone", "mobile"):
+            raw = contact.get(kind) if isinstance(contact, dict) else None
+            if isinstance(raw, str) and raw.strip():
+                try:
+                    normalize_phone(raw.strip(), (country or "").strip() or None)
+                except ValueError as exc:
+                    problems[f"contacts.{index}.{kind}"] = str(exc)
+    return problems
 
 
 @dataclass(frozen=True)
