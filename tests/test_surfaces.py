@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.models import Client, Role
+from bot.services import jobs
 from tests import factories
 from tests.conftest import ADMIN, MANAGER, RECRUITER
 from tests.test_bulk_slack import make_clients, picked
@@ -249,3 +250,18 @@ async def test_duplicate_warning_opens_the_existing_client(slack, fake, rt) -> N
     )
     card = await fake.filled(await fake.wait_for("views.push"))
     assert "Orion Labs" in json.dumps(card)
+
+
+async def test_new_job_taken_reference_is_said_under_the_reference(slack, fake, rt) -> None:
+    await two_o_clients(rt)
+    async with rt.db.session() as session:
+        actor = await factories.user(session, MANAGER, Role.MANAGER)
+        await jobs.create_job(
+            session, actor=actor, data=jobs.parse_job({"reference": "REF-1", "title": "One"})
+        )
+    await slack.command("job new", user_id=MANAGER)
+    view = await fake.filled(await fake.wait_for("views.open"))
+    values = slack.form_values(view, {"title": "Two", "reference": "REF-1", "status": "open"})
+    reply = await slack.view_submission(view, values, user_id=MANAGER)
+    errors = reply.json["errors"]
+    assert "already exists" in errors.get("reference", "") and "title" not in errors  # today: under the title
