@@ -7,6 +7,7 @@ import logging
 import re
 import uuid
 from datetime import date
+from html import unescape
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -18,7 +19,7 @@ from bot import clock
 from bot.errors import DomainError, ValidationFailed
 from bot.models import Client, Role
 from bot.roles import has_role, require
-from bot.services import clients, communications, jobs
+from bot.services import clients, communications, jobs, users
 from bot.services.communications import HistoryFilter, IncomingFile
 from bot.storage import ATTACHMENT_MAX_BYTES
 from handlers.commands import CommandRequest, subcommand
@@ -35,6 +36,7 @@ from handlers.common import (
     runtime,
     send_files_to_user,
     show_modal_first,
+    slack_profile,
     split_args,
     update_view,
 )
@@ -134,9 +136,26 @@ async def open_log_message_shortcut(
             message_file_ids=[f["id"] for f in message.get("files") or []][:10],
             from_message=True,
         )
-        return comm_views.pick_client_form(state=state, notes=message.get("text"))
+        text = message.get("text") or ""
+        async with acting(context, client) as (session, actor):
+            suggested = await clients.named_in(session, unescape(text), viewer=actor)
+            names = await _display_names(session, client, MENTIONS.findall(text)[:20])
+        notes = unescape(comm_views.names_for_mentions(text, names))
+        return comm_views.pick_client_form(state=state, notes=notes, suggested=suggested)
 
     await open_modal_first(client, shortcut["trigger_id"], context=context, title=LOG_TITLE, build=build)
+
+
+async def _display_names(session: Any, client: AsyncWebClient, slack_ids: list[str]) -> dict[str, str]:
+    """Names for people mentioned in a message: as clientbot knows them, else as Slack does."""
+    names: dict[str, str] = {}
+    for slack_id in dict.fromkeys(slack_ids):
+        known = await users.by_slack_id(session, slack_id)
+        profile = None if known and known.display_name else await slack_profile(client, slack_id)
+        name = (known.display_name if known else None) or (profile.display_name if profile else None)
+        if name:
+            names[slack_id] = name
+    return names
 
 
 async def submit_pick_client(

@@ -55,8 +55,7 @@ async def test_log_each_type_end_to_end(slack, fake, rt, kind: str) -> None:
     view = await _open_log(slack, fake, acme)
     values = slack.form_values(
         view,
-        FORM
-        | {"type": kind, "job": "JOB-7", "flags": ["important", "follow_up"], "follow_up_date": "2026-03-10"},
+        FORM | {"type": kind, "job": "JOB-7", "flags": ["important"], "follow_up_date": "2026-03-10"},
     )
     reply = await slack.view_submission(view, values, user_id=RECRUITER)
     assert reply.json["response_action"] == "update" and "Saving" in json.dumps(reply.json["view"])
@@ -76,12 +75,10 @@ async def test_log_each_type_end_to_end(slack, fake, rt, kind: str) -> None:
 async def test_modal_validation_keeps_the_user_in_the_form(slack, fake, rt) -> None:
     acme = await _acme(rt)
     view = await _open_log(slack, fake, acme)
-    values = slack.form_values(
-        view, FORM | {"type": "call", "subject": "", "notes": "", "flags": ["follow_up"]}
-    )
+    values = slack.form_values(view, FORM | {"type": "call", "subject": "", "notes": ""})
     reply = await slack.view_submission(view, values, user_id=RECRUITER)
     assert reply.json["response_action"] == "errors"
-    assert set(reply.json["errors"]) == {"subject", "follow_up_date"}
+    assert set(reply.json["errors"]) == {"subject"}
     assert await _stored(rt) == []
 
 

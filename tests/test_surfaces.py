@@ -4,11 +4,13 @@ errors with a next step and modals — driven through signed requests against th
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
-from bot.models import Client, Role
+from bot import clock
+from bot.models import Client, ClientCommunication, Role
 from bot.services import jobs
 from tests import factories
 from tests.conftest import ADMIN, MANAGER, RECRUITER
@@ -265,3 +267,36 @@ async def test_new_job_taken_reference_is_said_under_the_reference(slack, fake, 
     reply = await slack.view_submission(view, values, user_id=MANAGER)
     errors = reply.json["errors"]
     assert "already exists" in errors.get("reference", "") and "title" not in errors  # today: under the title
+
+
+async def test_log_to_client_names_people_and_suggests_the_client(slack, fake, rt) -> None:
+    _, omega = await two_o_clients(rt)
+    message = {
+        "ts": "1700000000.000300",
+        "user": "UMANAGER",
+        "text": "Call with Omega Foods &amp; co: they want <@UCOLLEAGUE> on the next one",
+    }
+    await slack.message_shortcut("log_to_client", message, user_id=RECRUITER)
+    pick = await fake.filled(await fake.wait_for("views.open"))
+    [client_block] = [b for b in pick["blocks"] if b.get("block_id") == "client"]
+    assert client_block["element"]["initial_option"]["value"] == str(omega.id)  # today: nothing suggested
+    [notes] = [b for b in pick["blocks"] if b.get("block_id") == "notes"]
+    text = notes["element"]["initial_value"]
+    assert (
+        "<@" not in text and "they want @ucolleague on" in text and "Foods & co" in text
+    )  # today: <@UMANAGER>
+
+
+async def test_log_form_has_no_follow_up_box_the_date_says_it(slack, fake, rt) -> None:
+    _, omega = await two_o_clients(rt)
+    await slack.command(f"log {omega.client_code}", user_id=MANAGER)
+    form = await fake.filled(await fake.wait_for("views.open"))
+    assert "Follow-up required" not in json.dumps(form)  # today: a box that repeats the date
+    values = slack.form_values(form, {"type": "call", "subject": "Check-in", "when": 1772352000})
+    due = clock.today(rt.settings.tz) + timedelta(days=30)
+    values["follow_up_date"] = {"value": {"type": "datepicker", "selected_date": due.isoformat()}}
+    await slack.view_submission(form, values, user_id=MANAGER)
+    await fake.wait_for("views.update", lambda c: c.params["view"]["callback_id"] == "comm_logged")
+    async with rt.db.session() as session:
+        record = await session.scalar(select(ClientCommunication))
+    assert record.follow_up_required and record.follow_up_date == due

@@ -512,6 +512,31 @@ async def _close_to(
     return [ClientChoice(*by_text[c]) for c in close]
 
 
+async def named_in(
+    session: AsyncSession, text: str, *, viewer: User, scan: int = 5000
+) -> ClientChoice | None:
+    """The client a piece of text names (its code, or its name as whole words; the longest name wins),
+    among those `viewer` may see; None when it names none."""
+    if not text or not can_view_any(viewer):
+        return None
+    rows = (
+        await session.execute(
+            select(Client.id, Client.client_code, Client.name, Client.status)
+            .where(visible_to(viewer))
+            .limit(scan)
+        )
+    ).all()
+    lowered = text.lower()
+    named = [
+        row
+        for row in rows
+        if row.client_code.lower() in lowered
+        or re.search(rf"(?<!\w){re.escape(row.name.lower())}(?!\w)", lowered)
+    ]
+    best = max(named, key=lambda row: (row.client_code.lower() in lowered, len(row.name)), default=None)
+    return ClientChoice(*best) if best else None
+
+
 async def find(session: AsyncSession, reference: str, *, viewer: User | None = None) -> Client:
     """A client by UUID, code (CLT-2026-0001) or an unambiguous name; with `viewer`, names match only
     among the clients that user may see, and an invisible client by id or code is refused."""
