@@ -32,6 +32,16 @@ async def command_bulk(request: CommandRequest) -> None:
     )
 
 
+async def choose_operation(
+    ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """An operation chosen in the form: the form again with that operation's settings only."""
+    await ack()
+    operation = (action.get("selected_option") or {}).get("value")
+    view = body["view"]
+    await update_view(client, bulk_views.bulk_form(operation), view_id=view["id"], view_hash=view.get("hash"))
+
+
 async def _actor_id(context: AsyncBoltContext, client: AsyncWebClient, data: bulk.BulkIn) -> Any:
     async with acting(context, client) as (_session, actor):
         require(actor, bulk.required_role(data), "run this bulk operation")
@@ -104,3 +114,4 @@ def register(app: AsyncApp) -> None:
     app.view(bulk_views.FORM_CALLBACK)(submit_bulk_form)
     app.view(bulk_views.CONFIRM_CALLBACK)(submit_bulk_confirm)
     app.action(bulk_views.RUN_ACTION)(click_bulk_run)
+    app.action(bulk_views.OPERATION_ACTION)(choose_operation)

@@ -14,7 +14,7 @@ from bot.models import Client, ClientCommunication, Role
 from bot.services import jobs
 from tests import factories
 from tests.conftest import ADMIN, MANAGER, RECRUITER
-from tests.test_bulk_slack import make_clients, picked
+from tests.test_bulk_slack import make_clients, picked, with_operation
 from tests.test_clients_slack import GOOD_FORM, open_new_client_modal, submit
 from tests.test_dashboard import seed_account
 from tests.test_feedback import _client as feedback_client
@@ -143,6 +143,9 @@ async def test_bulk_archive_runs_from_a_red_button_with_a_dialog(slack, fake, rt
     made = await make_clients(rt, 2)
     await slack.command("bulk", user_id=ADMIN)
     form = await fake.filled(await fake.wait_for("views.open"))
+    assert "reason" not in {b.get("block_id") for b in form["blocks"]}  # today: every operation's settings
+    form = await with_operation(slack, fake, form, "archive", user_id=ADMIN)
+    assert {"reason"} == {b.get("block_id") for b in form["blocks"]} & {"reason", "status", "manager", "jobs"}
     values = slack.form_values(form, {"operation": "archive", "reason": "closed"}) | picked(made)
     reply = await slack.view_submission(form, values, user_id=ADMIN)
     external_id = reply.json["view"]["external_id"]

@@ -29,6 +29,7 @@ from views.jobs import CLIENT_PICKER
 
 FORM_CALLBACK = "bulk_form"
 CONFIRM_CALLBACK = "bulk_confirm"
+OPERATION_ACTION = "bulk_operation"  # the operation select: dispatches, to show only its settings
 RUN_ACTION = "bulk_run"  # the red button of an irreversible preview (archive, deactivate)
 OPERATIONS = {
     "change_status": "Change status",
@@ -45,7 +46,17 @@ PARAMETERS_MAX = 1000  # the parameters as JSON in private_metadata (escapes inc
 METADATA_MAX = 3000
 
 
-def bulk_form() -> dict[str, Any]:
+def bulk_form(operation: str | None = None) -> dict[str, Any]:
+    """The form: which clients, the operation, and only that operation's settings (choosing another
+    operation dispatches an action that puts its settings in place; what was typed is kept by Slack)."""
+    chooser: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": OPERATION_ACTION,
+        "placeholder": plain("Choose what to do"),
+        "options": [option(label, key) for key, label in OPERATIONS.items()],
+    }
+    if operation in OPERATIONS:
+        chooser["initial_option"] = option(OPERATIONS[operation], operation)
     blocks = [
         input_block(
             "clients",
@@ -70,39 +81,40 @@ def bulk_form() -> dict[str, Any]:
             "Or: every client of account manager",
             {"type": "users_select", "action_id": "value"},
         ),
-        input_block(
-            "operation",
-            "Operation",
-            {
-                "type": "static_select",
-                "action_id": "value",
-                "options": [option(label, key) for key, label in OPERATIONS.items()],
-            },
-            optional=False,
-        ),
-        input_block(
-            "status",
-            "New status (for Change status)",
-            {"type": "static_select", "action_id": "value", "options": [option(s, s) for s in STATUSES]},
-        ),
-        input_block(
-            "manager", "New account manager (for Reassign)", {"type": "users_select", "action_id": "value"}
-        ),
-        text_input(
-            "jobs",
-            "Job references (for Link jobs)",
-            placeholder="JOB-2026-0001, JOB-2026-0002",
-            max_length=TEXT_MAX,
-        ),
-        input_block(
-            "move",
-            "Jobs linked to another client",
-            {"type": "checkboxes", "action_id": "value", "options": [option("Move them", "move")]},
-        ),
-        text_input("reason", "Reason", max_length=TEXT_MAX, hint="Required to deactivate or archive."),
+        {**input_block("operation", "Operation", chooser, optional=False), "dispatch_action": True},
+        *_parameter_blocks(operation),
         context("Next you see what would change for each client; nothing is written until you confirm."),
     ]
     return modal(callback_id=FORM_CALLBACK, title="Bulk operation", submit="Preview", blocks=blocks)
+
+
+def _parameter_blocks(operation: str | None) -> list[dict[str, Any]]:
+    """The settings of one operation (none until one is chosen)."""
+    statuses = {"type": "static_select", "action_id": "value", "options": [option(s, s) for s in STATUSES]}
+    reason = text_input("reason", "Reason", max_length=TEXT_MAX, hint="Required to deactivate or archive.")
+    if operation == "change_status":
+        return [input_block("status", "New status", statuses, optional=False), reason]
+    if operation == "reassign_account_manager":
+        users = {"type": "users_select", "action_id": "value"}
+        return [input_block("manager", "New account manager", users, optional=False)]
+    if operation == "link_jobs":
+        return [
+            text_input(
+                "jobs",
+                "Job references",
+                placeholder="JOB-2026-0001, JOB-2026-0002",
+                max_length=TEXT_MAX,
+                optional=False,
+            ),
+            input_block(
+                "move",
+                "Jobs linked to another client",
+                {"type": "checkboxes", "action_id": "value", "options": [option("Move them", "move")]},
+            ),
+        ]
+    if operation == "archive":
+        return [text_input("reason", "Reason", max_length=TEXT_MAX, optional=False)]
+    return [context("Choose an operation to see its settings.")]
 
 
 def read_bulk_form(values: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +126,7 @@ def read_bulk_form(values: dict[str, Any]) -> dict[str, Any]:
     def selected(block: str) -> str | None:
         return (element(block).get("selected_option") or {}).get("value")
 
-    operation = selected("operation")
+    operation = (element("operation", OPERATION_ACTION).get("selected_option") or {}).get("value")
     reason = element("reason").get("value") or None
     parameters: dict[str, Any] = {}
     if operation == "change_status":
