@@ -152,6 +152,10 @@ def dashboard_message(
         blocks.append(section("*Recent activity*\n" + "\n".join(lines)))
     elif not external:
         blocks.append(context("No activity yet."))
+    if shared and external:
+        blocks.append(
+            context(":lock: Shared with another organisation: the contact and recent activity are left out.")
+        )
     if not shared:
         client_id = str(client.id)
         buttons = [
