@@ -147,10 +147,30 @@ async def click_add_contact(
 ) -> None:
     """Grow the modal by one contact section, keeping everything typed so far."""
     await ack()
+    await _regrow(body, client, context, contacts=1)
+
+
+async def click_add_address(
+    ack: Any, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """Unfold the address inputs, keeping everything typed so far."""
+    await ack()
+    await _regrow(body, client, context, address=True)
+
+
+async def _regrow(
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    *,
+    contacts: int = 0,
+    address: bool = False,
+) -> None:
     view = body["view"]
     state = ClientFormState.decode(view.get("private_metadata"))
     values, _ = client_views.read_client_form(view_state(view), state)
-    state.contacts = min(state.contacts + 1, client_views.MAX_FORM_CONTACTS)
+    state.contacts = min(state.contacts + contacts, client_views.MAX_FORM_CONTACTS)
+    state.show_address = state.show_address or address
     async with acting(context, client) as (session, _actor):
         managers = await users.account_managers(session)
     title = view.get("title", {}).get("text")
@@ -430,5 +450,6 @@ def register(app: AsyncApp) -> None:
     app.action(client_views.NEW_CLIENT_ACTION)(click_new_client)
     app.action(client_views.EDIT_ACTION)(click_edit_client)
     app.action(client_views.OPEN_ACTION)(click_open_client)
+    app.action(client_views.ADDRESS_ACTION)(click_add_address)
     app.action(re.compile(f"^{client_views.LIST_PAGE_ACTION}_(prev|next)$"))(click_list_page)
     app.shortcut("new_client")(open_new_client_shortcut)

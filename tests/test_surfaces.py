@@ -303,3 +303,18 @@ async def test_log_form_has_no_follow_up_box_the_date_says_it(slack, fake, rt) -
     async with rt.db.session() as session:
         record = await session.scalar(select(ClientCommunication))
     assert record.follow_up_required and record.follow_up_date == due
+
+
+async def test_new_client_folds_the_address_until_asked(slack, fake, rt) -> None:
+    await two_o_clients(rt)
+    view = await open_new_client_modal(slack, fake)
+    inputs = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
+    assert "city" not in inputs and "postal_code" not in inputs  # today: 16 inputs at once
+    [unfold] = [e for e in elements(view) if e["text"]["text"] == "Add address"]
+    typed = {"name": {"value": {"type": "plain_text_input", "value": "Zeta Ltd"}}}
+    view["state"] = {"values": typed}
+    await slack.block_action(unfold["action_id"], user_id=MANAGER, view=view, block_id="address_actions")
+    update = await fake.wait_for("views.update", lambda c: "city" in json.dumps(c.params["view"]))
+    grown = update.params["view"]
+    assert {"address", "city", "state", "postal_code"} <= {b.get("block_id") for b in grown["blocks"]}
+    assert "Zeta Ltd" in json.dumps(grown)  # what was typed stays

@@ -38,6 +38,7 @@ from views.common import (
 
 FORM_CALLBACK = "client_form"
 ADD_CONTACT_ACTION = "client_form_add_contact"
+ADDRESS_ACTION = "client_form_add_address"
 EDIT_ACTION = "client_edit"
 LIST_PAGE_ACTION = "client_list_page"
 NEW_CLIENT_ACTION = "client_new"
@@ -55,6 +56,7 @@ STATUS_ICONS = {
     ClientStatus.ARCHIVED.value: ":file_cabinet:",
 }
 _PROFILE_FIELDS = ("name", "industry", "website", "address", "city", "state", "country", "postal_code")
+_ADDRESS_FIELDS = ("address", "city", "state", "postal_code")
 _CONTACT_FIELDS = ("full_name", "title", "email", "phone", "mobile")
 _CONTACT_BLOCK = {
     "full_name": "name",
@@ -85,6 +87,7 @@ class ClientFormState(ModalState):
     hidden_contacts: int = 0  # active contacts beyond MAX_FORM_CONTACTS: not in the form, left unchanged
     response_url: str | None = None
     logo_file_ids: list[str] = Field(default_factory=list)
+    show_address: bool = False  # a new client's address inputs stay folded until *Add address*
 
 
 def _contact_block(index: int, field: str) -> str:
@@ -144,9 +147,17 @@ def client_form(
             placeholder="Information Technology",
         ),
         text_input("website", "Website", initial=values.get("website"), kind="url_text_input"),
-        text_input("address", "Address", initial=values.get("address"), multiline=True, max_length=2000),
-        text_input("city", "City", initial=values.get("city"), max_length=100),
-        text_input("state", "State / region", initial=values.get("state"), max_length=100),
+    ]
+    if state.mode == "edit" or state.show_address or any(values.get(f) for f in _ADDRESS_FIELDS):
+        blocks += [
+            text_input("address", "Address", initial=values.get("address"), multiline=True, max_length=2000),
+            text_input("city", "City", initial=values.get("city"), max_length=100),
+            text_input("state", "State / region", initial=values.get("state"), max_length=100),
+            text_input("postal_code", "Postal code", initial=values.get("postal_code"), max_length=20),
+        ]
+    else:
+        blocks.append(actions(button("Add address", ADDRESS_ACTION), block_id="address_actions"))
+    blocks += [
         text_input(
             "country",
             "Country",
@@ -154,7 +165,6 @@ def client_form(
             max_length=100,
             hint="Phone numbers without a +country code are read as numbers of this country.",
         ),
-        text_input("postal_code", "Postal code", initial=values.get("postal_code"), max_length=20),
     ]
     if managers:
         element: dict[str, Any] = {
