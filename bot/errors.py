@@ -18,13 +18,27 @@ class DomainError(Exception):
 
 
 class PermissionDenied(DomainError):
+    """`needed`: the role that may do it, when one may (the UI names who holds it)."""
+
     code = "forbidden"
     http_status = 403
+
+    def __init__(self, message: str, *, needed: Any = None) -> None:
+        super().__init__(message)
+        self.needed = needed
 
 
 class NotFound(DomainError):
     code = "not_found"
     http_status = 404
+
+
+class UnknownClient(NotFound):
+    """No client matches `query`; `suggestions` are close names or codes (plain values) to offer."""
+
+    def __init__(self, message: str, *, query: str, suggestions: list[Any]) -> None:
+        super().__init__(message)
+        self.query, self.suggestions = query, suggestions
 
 
 class Conflict(DomainError):
@@ -54,9 +68,9 @@ class Ambiguous(DomainError):
     code = "ambiguous"
     http_status = 409
 
-    def __init__(self, message: str, matches: list[Any]) -> None:
+    def __init__(self, message: str, matches: list[Any], *, query: str | None = None) -> None:
         super().__init__(message)
-        self.matches = matches
+        self.matches, self.query = matches, query
 
 
 class DuplicateSuspected(Conflict):

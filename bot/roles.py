@@ -23,5 +23,6 @@ def require(user: User, needed: Role, action: str) -> None:
         article = "an" if ROLE_TITLES[needed][0] in "AEIOUH" else "a"
         raise PermissionDenied(
             f"Only {article} {ROLE_TITLES[needed]} (or above) can {action}. "
-            f"Your role is {ROLE_TITLES[user.role_enum]}."
+            f"Your role is {ROLE_TITLES[user.role_enum]}.",
+            needed=needed,
         )

@@ -49,6 +49,7 @@ from bot.services import (
     users,
 )
 from bot.services.periods import last_completed_quarter
+from handlers.common import internal_channel as _internal_channel
 from handlers.common import tell_admins_of_departure
 from views import communications as comm_views
 from views import digest as digest_views
@@ -341,19 +342,6 @@ async def follow_up_nudges(rt: Runtime, now: datetime) -> str:
     )
     result = f"nudged {len(sent)} person(s) about {sum(len(by_slack_id[s]) for s in sent)} follow-up(s)"
     return await _finish(rt, job, period, result, failed)
-
-
-async def _internal_channel(client: AsyncWebClient, channel: str) -> bool:
-    """Whether the channel is this workspace's own (not Slack Connect): only then may private figures such
-    as revenue appear in it. Unknown counts as shared."""
-    try:
-        info = (await client.conversations_info(channel=channel))["channel"]
-    except SlackApiError as error:
-        log.warning(
-            "conversations.info %s: %s; keeping private figures out", channel, error.response["error"]
-        )
-        return False
-    return not (info.get("is_ext_shared") or info.get("is_shared") or info.get("is_org_shared"))
 
 
 async def weekly_digest(rt: Runtime, now: datetime) -> str:

@@ -32,6 +32,16 @@ async def command_bulk(request: CommandRequest) -> None:
     )
 
 
+async def choose_operation(
+    ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """An operation chosen in the form: the form again with that operation's settings only."""
+    await ack()
+    operation = (action.get("selected_option") or {}).get("value")
+    view = body["view"]
+    await update_view(client, bulk_views.bulk_form(operation), view_id=view["id"], view_hash=view.get("hash"))
+
+
 async def _actor_id(context: AsyncBoltContext, client: AsyncWebClient, data: bulk.BulkIn) -> Any:
     async with acting(context, client) as (_session, actor):
         require(actor, bulk.required_role(data), "run this bulk operation")
@@ -70,6 +80,23 @@ async def submit_bulk_confirm(
     """The preview's metadata (client codes, operation, parameters) run for real."""
     data = bulk.parse_bulk(json.loads(view["private_metadata"]) | {"dry_run": False})
     await ack(response_action="update", view=bulk_views.running_view(len(data.client_ids or [])))
+    await _run_confirmed(client, context, data, body["view"]["id"])
+
+
+async def click_bulk_run(
+    ack: Any, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """The red button of an archive/deactivate preview, once Slack's dialog was confirmed."""
+    await ack()
+    view = body["view"]
+    data = bulk.parse_bulk(json.loads(view["private_metadata"]) | {"dry_run": False})
+    if await update_view(client, bulk_views.running_view(len(data.client_ids or [])), view_id=view["id"]):
+        await _run_confirmed(client, context, data, view["id"])
+
+
+async def _run_confirmed(
+    client: AsyncWebClient, context: AsyncBoltContext, data: bulk.BulkIn, view_id: str
+) -> None:
     try:
         actor_id = await _actor_id(context, client, data)
         results = await bulk.run(runtime(context).db, actor_id=actor_id, data=data)
@@ -77,7 +104,7 @@ async def submit_bulk_confirm(
     except DomainError as error:
         text = error.detail
         done, told = bulk_views.problem_view(text), bulk_views.problem_message(text)
-    if not await update_view(client, done, view_id=body["view"]["id"]):
+    if not await update_view(client, done, view_id=view_id):
         # The user closed the modal while it ran: what was done is said in a DM, never lost.
         payload = told or bulk_views.results_message(results, data.operation)
         await client.chat_postMessage(channel=context.user_id, **payload)
@@ -86,3 +113,5 @@ async def submit_bulk_confirm(
 def register(app: AsyncApp) -> None:
     app.view(bulk_views.FORM_CALLBACK)(submit_bulk_form)
     app.view(bulk_views.CONFIRM_CALLBACK)(submit_bulk_confirm)
+    app.action(bulk_views.RUN_ACTION)(click_bulk_run)
+    app.action(bulk_views.OPERATION_ACTION)(choose_operation)

@@ -62,7 +62,8 @@ async def open_client_form(
         async with acting(context, client) as (session, actor):
             if client_id is None and reference is None:
                 require(actor, Role.MANAGER, "create clients")
-                state, values, title = ClientFormState(response_url=response_url), None, None
+                state, title = ClientFormState(response_url=response_url), None
+                values = {"account_manager_id": str(actor.id)}  # the creator manages it unless changed
             else:
                 require(actor, Role.MANAGER, "edit clients")
                 record = (
@@ -147,10 +148,30 @@ async def click_add_contact(
 ) -> None:
     """Grow the modal by one contact section, keeping everything typed so far."""
     await ack()
+    await _regrow(body, client, context, contacts=1)
+
+
+async def click_add_address(
+    ack: Any, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """Unfold the address inputs, keeping everything typed so far."""
+    await ack()
+    await _regrow(body, client, context, address=True)
+
+
+async def _regrow(
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    *,
+    contacts: int = 0,
+    address: bool = False,
+) -> None:
     view = body["view"]
     state = ClientFormState.decode(view.get("private_metadata"))
     values, _ = client_views.read_client_form(view_state(view), state)
-    state.contacts = min(state.contacts + 1, client_views.MAX_FORM_CONTACTS)
+    state.contacts = min(state.contacts + contacts, client_views.MAX_FORM_CONTACTS)
+    state.show_address = state.show_address or address
     async with acting(context, client) as (session, _actor):
         managers = await users.account_managers(session)
     title = view.get("title", {}).get("text")
@@ -200,13 +221,25 @@ async def submit_client_form(
     logo_files, confirmed = client_views.read_form_extras(form_values)
     if not logo_files and state.logo_file_ids:
         logo_files = [{"id": file_id} for file_id in state.logo_file_ids]
+    problems: dict[str, str] = {}  # every field's problem in one answer, not one round at a time
     try:
         async with asyncio.timeout(PRECHECK_SECONDS + 0.5):
-            data = clients.parse_client(raw)
-            logo = await _logo_from_slack(client, logo_files, runtime(context).settings.slack_file_hosts)
+            try:
+                data = clients.parse_client(raw)
+            except ValidationFailed as error:
+                problems |= error.fields
+            try:
+                logo = await _logo_from_slack(client, logo_files, runtime(context).settings.slack_file_hosts)
+            except ValidationFailed as error:
+                problems |= error.fields
             async with acting(context, client) as (session, actor):
                 require(actor, Role.MANAGER, "create clients" if state.mode == "new" else "edit clients")
-                await clients.check_account_manager(session, data.account_manager_id)
+                try:
+                    await clients.check_account_manager(session, raw.get("account_manager_id") or None)
+                except ValidationFailed as error:
+                    problems |= error.fields
+                if problems:
+                    raise ValidationFailed(problems)
                 duplicates = (
                     await clients.find_duplicates(session, data)
                     if state.mode == "new" and not confirmed
@@ -306,7 +339,9 @@ async def click_open_client(
             details = await _card_details(session, context, actor, record)
             return client_views.client_card_modal(record, **details)
 
-    await open_modal_first(client, body["trigger_id"], context=context, title="Client", build=build)
+    await open_modal_first(
+        client, body["trigger_id"], context=context, title="Client", build=build, push=from_modal(body)
+    )
 
 
 _STATUS_WORDS = {s.value: s for s in ClientStatus} | {
@@ -424,5 +459,6 @@ def register(app: AsyncApp) -> None:
     app.action(client_views.NEW_CLIENT_ACTION)(click_new_client)
     app.action(client_views.EDIT_ACTION)(click_edit_client)
     app.action(client_views.OPEN_ACTION)(click_open_client)
+    app.action(client_views.ADDRESS_ACTION)(click_add_address)
     app.action(re.compile(f"^{client_views.LIST_PAGE_ACTION}_(prev|next)$"))(click_list_page)
     app.shortcut("new_client")(open_new_client_shortcut)

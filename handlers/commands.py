@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +14,19 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DomainError
-from handlers.common import domain_error_reply, log, on_error, reply
-from views.help import help_message
+from bot.models import Role
+from bot.roles import has_role
+from handlers.common import (
+    acting,
+    domain_error_reply,
+    explain,
+    log,
+    on_error,
+    reply,
+    unexpected_error_reply,
+)
+from views.clients import PICK_ACTION
+from views.help import HELP_ACTION, help_message, unknown_command_message
 
 
 @dataclass
@@ -25,6 +39,7 @@ class CommandRequest:
     context: AsyncBoltContext
     client: AsyncWebClient
     respond: Any
+    progress_shown: bool = False  # a progress note was posted: the next answer replaces it
 
     @property
     def user_id(self) -> str:
@@ -39,7 +54,14 @@ class CommandRequest:
         return self.body.get("response_url")
 
     async def reply(self, payload: dict[str, Any]) -> None:
-        await reply(self.respond, payload)
+        """Answer; the answer takes the place of a progress note, if one is up."""
+        await reply(self.respond, payload, replace=self.progress_shown)
+        self.progress_shown = False
+
+    async def progress(self, payload: dict[str, Any]) -> None:
+        """A progress note ("⏳ Building…") that the answer, or the error, replaces."""
+        await reply(self.respond, payload, replace=self.progress_shown)
+        self.progress_shown = True
 
 
 SubCommand = Callable[[CommandRequest], Awaitable[None]]
@@ -66,17 +88,87 @@ async def on_client_command(
     name, _, args = (body.get("text") or "").strip().partition(" ")
     route = ROUTES.get(name.lower())
     if route is None:
-        intro = f"I don't know `{name}`." if name and name.lower() != "help" else None
-        await reply(respond, help_message(available(), intro))
+        if name and name.lower() != "help":  # a typo: the command it was probably meant to be, not all help
+            guess = difflib.get_close_matches(name.lower(), available(), n=1, cutoff=0.6)
+            await reply(respond, unknown_command_message(name, guess[0] if guess else None, args.strip()))
+        else:
+            await _help(context, client, respond)
         return
-    request = CommandRequest(name.lower(), args.strip(), body, context, client, respond)
+    await _run(route, CommandRequest(name.lower(), args.strip(), body, context, client, respond))
+
+
+async def _help(context: AsyncBoltContext, client: AsyncWebClient, respond: Any) -> None:
+    """Help for what the user's role allows."""
+    try:
+        async with acting(context, client) as (_session, actor):
+            role = next(r for r in (Role.ADMIN, Role.MANAGER, Role.RECRUITER) if has_role(actor, r))
+    except DomainError as error:
+        await reply(respond, domain_error_reply(error))
+        return
+    await reply(respond, help_message(available(), role=role))
+
+
+async def click_help(ack: Any, context: AsyncBoltContext, client: AsyncWebClient, respond: Any) -> None:
+    await ack()
+    await _help(context, client, respond)
+
+
+async def _run(route: SubCommand, request: CommandRequest) -> None:
     try:
         await route(request)
     except DomainError as error:
-        await reply(respond, domain_error_reply(error))
+        await request.reply(await explain(request.context, error, (request.name, request.args)))
     except Exception as error:  # after the ack: report it here, Bolt would turn a quick failure into a 404
-        await on_error(error, body, context, log, client)
+        if request.progress_shown:  # "⏳ Building…" never stays on screen after a failure
+            await request.reply(unexpected_error_reply(error, log))
+        else:
+            await on_error(error, request.body, request.context, log, request.client)
+
+
+def with_code(args: str, query: str, code: str) -> str:
+    """`args` as typed with the client name `query` (quoted or not) replaced by `code`; just `code` when
+    the name can't be found in them."""
+    for typed in (f'"{query}"', f"'{query}'", f"“{query}”"):
+        at = args.lower().find(typed.lower())
+        if at >= 0:
+            return args[:at] + code + args[at + len(typed) :]
+    match = re.search(rf"(?<!\S){re.escape(query)}(?!\S)", args, flags=re.IGNORECASE)
+    return args[: match.start()] + code + args[match.end() :] if match else code
+
+
+async def click_pick(
+    ack: Any,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    respond: Any,
+) -> None:
+    """A *Pick* under "matches several clients" (or "did you mean"): the command the user typed, run again
+    (as them, with every check) with the picked client's code in place of the name; or a button that runs
+    a command as it is (no code: *Browse clients*, *Run /client show*)."""
+    await ack()
+    try:
+        picked = json.loads(action.get("value") or "")
+        name, args = str(picked["n"]), str(picked.get("a") or "")
+        if picked.get("c"):
+            args = with_code(args, str(picked.get("q") or ""), str(picked["c"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return
+    route = ROUTES.get(name)
+    if route is None:
+        return
+    command_body = {
+        "user_id": body["user"]["id"],
+        "trigger_id": body.get("trigger_id"),
+        "response_url": body.get("response_url"),
+        "channel_id": (body.get("channel") or {}).get("id"),
+        "text": f"{name} {args}",
+    }
+    await _run(route, CommandRequest(name, args, command_body, context, client, respond))
 
 
 def register(app: AsyncApp) -> None:
     app.command("/client")(on_client_command)
+    app.action(re.compile(f"^{PICK_ACTION}_\\w+$"))(click_pick)
+    app.action(HELP_ACTION)(click_help)

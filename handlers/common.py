@@ -23,14 +23,14 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import Ambiguous, DomainError, ValidationFailed
+from bot.errors import Ambiguous, DomainError, PermissionDenied, UnknownClient, ValidationFailed
 from bot.models import User
 from bot.runtime import Runtime
 from bot.services import users
 from bot.storage import claimed_type_problem, looks_like_html, web_page_instead
-from views.clients import ambiguous_message
+from views.clients import ambiguous_message, unknown_client_message
 from views.common import error_message, loading_view, notice_view
-from views.users import access_refused_message, departed_manager_message
+from views.users import access_refused_message, departed_manager_message, permission_message
 
 log = logging.getLogger("clientbot.handlers")
 DEFAULT_FILE_HOSTS = frozenset({"https://files.slack.com"})
@@ -182,15 +182,31 @@ def mentioned_user(token: str) -> str | None:
     return (match.group(1) or match.group(2)) if match else None
 
 
-def domain_error_reply(error: DomainError) -> dict[str, Any]:
+def domain_error_reply(error: DomainError, command: tuple[str, str] | None = None) -> dict[str, Any]:
+    """What to tell the user about `error`; `command` (sub-command, arguments) is what they typed, so a
+    name matching several clients offers to run it again with the one they pick."""
     if isinstance(error, users.AccessRefused):
         return access_refused_message(error.reason)
-    if isinstance(error, Ambiguous):
-        return ambiguous_message(str(error).split("”")[0].lstrip("“"), error.matches)
+    if isinstance(error, Ambiguous) and error.query is not None:
+        return ambiguous_message(error.query, error.matches, command=command)
+    if isinstance(error, UnknownClient):
+        return unknown_client_message(str(error), error.query, error.suggestions, command=command)
     if isinstance(error, ValidationFailed) and error.fields:
         details = " ".join(v for v in error.fields.values())
         return error_message(details if len(error.fields) == 1 else f"{error} {details}")
     return error_message(str(error))
+
+
+async def explain(
+    context: AsyncBoltContext, error: DomainError, command: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """`domain_error_reply`, and a refusal also names who holds the role needed, to ask."""
+    if isinstance(error, PermissionDenied) and error.needed is not None:
+        rt = runtime(context)
+        async with rt.db.session() as session:
+            people = await users.who_can(session, error.needed, admins=rt.settings.admins)
+        return permission_message(str(error), people)
+    return domain_error_reply(error, command)
 
 
 async def reply(respond: Any, payload: dict[str, Any], *, replace: bool = False) -> None:
@@ -243,6 +259,20 @@ async def notify_user(
         except aiohttp.ClientError:
             log.warning("response_url failed; falling back to a DM")
     await client.chat_postMessage(channel=user_id, **payload)
+
+
+async def internal_channel(client: AsyncWebClient, channel: str) -> bool:
+    """Whether the channel is this workspace's own (not Slack Connect): only then may private figures such
+    as revenue appear in it (the digest) or the client's activity (a shared dashboard). Unknown counts as
+    shared."""
+    try:
+        info = (await client.conversations_info(channel=channel))["channel"]
+    except SlackApiError as error:
+        log.warning(
+            "conversations.info %s: %s; keeping private figures out", channel, error.response["error"]
+        )
+        return False
+    return not (info.get("is_ext_shared") or info.get("is_shared") or info.get("is_org_shared"))
 
 
 def from_modal(body: dict[str, Any]) -> bool:
@@ -425,6 +455,19 @@ def _database_down(error: BaseException) -> bool:
     )
 
 
+def unexpected_error_reply(error: Exception, logger: logging.Logger) -> dict[str, Any]:
+    """An error the user can't act on, logged: the database being down, or a bug (with a reference id)."""
+    if _database_down(error):
+        logger.error("database unreachable: %s", error)
+        return error_message(
+            "The client database can't be reached right now, so nothing was saved. "
+            "Please try again in a minute."
+        )
+    ref = uuid.uuid4().hex[:8]
+    logger.exception("unhandled error ref=%s", ref, exc_info=error)
+    return error_message(f"Something went wrong on our side (ref `{ref}`). Nothing was changed.")
+
+
 async def on_error(
     error: Exception,
     body: dict[str, Any],
@@ -433,24 +476,15 @@ async def on_error(
     client: AsyncWebClient,
 ) -> None:
     """The one global error handler: known errors become friendly text, others get a reference id."""
-    if isinstance(error, DomainError):
-        payload = domain_error_reply(error)
-    elif _database_down(error):
-        logger.error("database unreachable: %s", error)
-        payload = error_message(
-            "The client database can't be reached right now, so nothing was saved. "
-            "Please try again in a minute."
-        )
-    else:
-        ref = uuid.uuid4().hex[:8]
-        logger.exception("unhandled error ref=%s", ref, exc_info=error)
-        payload = error_message(f"Something went wrong on our side (ref `{ref}`). Nothing was changed.")
+    payload = None if isinstance(error, DomainError) else unexpected_error_reply(error, logger)
     user_id = context.user_id
     # Bolt sets authorize_result only after the request passed signature verification and authorization:
     # an error raised before that carries an unverified body, whose response_url and user_id are anyone's.
     if not user_id or context.authorize_result is None:
         return
     try:
+        if isinstance(error, DomainError):
+            payload = await explain(context, error)
         await notify_user(client, user_id, payload, body.get("response_url"))
     except Exception:  # the error report itself must never raise
         logger.exception("could not report an error to %s", user_id)

@@ -7,6 +7,7 @@ import logging
 import re
 import uuid
 from datetime import date
+from html import unescape
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -18,7 +19,7 @@ from bot import clock
 from bot.errors import DomainError, ValidationFailed
 from bot.models import Client, Role
 from bot.roles import has_role, require
-from bot.services import clients, communications, jobs
+from bot.services import clients, communications, jobs, users
 from bot.services.communications import HistoryFilter, IncomingFile
 from bot.storage import ATTACHMENT_MAX_BYTES
 from handlers.commands import CommandRequest, subcommand
@@ -35,6 +36,7 @@ from handlers.common import (
     runtime,
     send_files_to_user,
     show_modal_first,
+    slack_profile,
     split_args,
     update_view,
 )
@@ -134,9 +136,26 @@ async def open_log_message_shortcut(
             message_file_ids=[f["id"] for f in message.get("files") or []][:10],
             from_message=True,
         )
-        return comm_views.pick_client_form(state=state, notes=message.get("text"))
+        text = message.get("text") or ""
+        async with acting(context, client) as (session, actor):
+            suggested = await clients.named_in(session, unescape(text), viewer=actor)
+            names = await _display_names(session, client, MENTIONS.findall(text)[:20])
+        notes = unescape(comm_views.names_for_mentions(text, names))
+        return comm_views.pick_client_form(state=state, notes=notes, suggested=suggested)
 
     await open_modal_first(client, shortcut["trigger_id"], context=context, title=LOG_TITLE, build=build)
+
+
+async def _display_names(session: Any, client: AsyncWebClient, slack_ids: list[str]) -> dict[str, str]:
+    """Names for people mentioned in a message: as clientbot knows them, else as Slack does."""
+    names: dict[str, str] = {}
+    for slack_id in dict.fromkeys(slack_ids):
+        known = await users.by_slack_id(session, slack_id)
+        profile = None if known and known.display_name else await slack_profile(client, slack_id)
+        name = (known.display_name if known else None) or (profile.display_name if profile else None)
+        if name:
+            names[slack_id] = name
+    return names
 
 
 async def submit_pick_client(
@@ -383,17 +402,15 @@ async def click_entry_menu(
         return
     try:
         async with acting(context, client) as (session, actor):
-            if kind == "ar":
-                record = await communications.archive(session, actor=actor, communication_id=comm_id)
-            else:
-                files = await communications.attachments(
-                    session, rt.storage, actor=actor, communication_id=comm_id, index=index
-                )
+            if kind == "ar":  # asks first: the prompt's red button archives
+                record = await communications.archivable(session, actor=actor, communication_id=comm_id)
+                await reply(respond, comm_views.archive_prompt(record))
+                return
+            files = await communications.attachments(
+                session, rt.storage, actor=actor, communication_id=comm_id, index=index
+            )
     except DomainError as error:
         await reply(respond, domain_error_reply(error))
-        return
-    if kind == "ar":
-        await reply(respond, comm_views.archived_message(record))
         return
     await send_files_to_user(
         client,
@@ -401,6 +418,27 @@ async def click_entry_menu(
         files=[(meta["name"], content) for meta, content in files],
         comment=comm_views.files_comment([meta["name"] for meta, _ in files]),
     )
+
+
+async def click_archive(
+    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """The archive prompt's red button: archive, and the prompt becomes the outcome."""
+    await ack()
+    try:
+        async with acting(context, client) as (session, actor):
+            record = await communications.archive(
+                session, actor=actor, communication_id=uuid.UUID(action["value"])
+            )
+    except DomainError as error:
+        await reply(respond, domain_error_reply(error), replace=True)
+        return
+    await reply(respond, comm_views.archived_message(record), replace=True)
+
+
+async def click_archive_cancel(ack: Any, respond: Any) -> None:
+    await ack()
+    await respond(delete_original=True)
 
 
 async def _open_correction(
@@ -470,5 +508,7 @@ def register(app: AsyncApp) -> None:
     app.action(comm_views.HISTORY_ACTION)(click_history)
     app.action(re.compile(f"^{comm_views.HISTORY_PAGE_ACTION}_(prev|next)$"))(click_history_page)
     app.action(comm_views.ENTRY_MENU_ACTION)(click_entry_menu)
+    app.action(comm_views.ARCHIVE_ACTION)(click_archive)
+    app.action(comm_views.ARCHIVE_CANCEL_ACTION)(click_archive_cancel)
     app.action(comm_views.FOLLOW_UP_DONE_ACTION)(click_follow_up)
     app.action(comm_views.FOLLOW_UP_SNOOZE_ACTION)(click_follow_up)

@@ -27,6 +27,7 @@ from handlers.common import (
     acting,
     check_origin,
     domain_error_reply,
+    internal_channel,
     notify_user,
     reply,
     runtime,
@@ -36,6 +37,7 @@ from handlers.health import page_health
 from handlers.metrics import home_blocks as metrics_home
 from views import communications as comm_views
 from views import dashboard as dashboard_views
+from views.common import info_message
 
 
 def _today(rt: Runtime) -> Any:
@@ -65,15 +67,23 @@ async def command_show(request: CommandRequest) -> None:
 
 
 async def click_share(
-    ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
+    ack: Any,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: Any,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
 ) -> None:
-    """Post the dashboard for everyone in the conversation, without the private figures."""
+    """Post the dashboard for everyone in the conversation, without private data; in a channel shared with
+    another company (Slack Connect, or one Slack can't tell us about) without the contact and activity."""
     await ack()
     board, _ = await _load(context, client, uuid.UUID(action["value"]))  # errors: the global handler replies
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    external = not channel or not await internal_channel(client, channel)
     await respond(
         response_type="in_channel",
         replace_original=False,
-        **dashboard_views.dashboard_message(board, shared=True),
+        **dashboard_views.dashboard_message(board, shared=True, external=external),
     )
 
 
@@ -143,7 +153,11 @@ async def click_export(
 ) -> None:
     """The PDF button on a dashboard: the dashboard stays as it is; progress and the PDF go to the DM."""
     await ack()
-    await reply(respond, dashboard_views.progress_message("Building the PDF report: follow it in your DMs."))
+    # A pointer, not a spinner: it can't be changed later (a response_url can only replace the dashboard),
+    # so the progress, the PDF and any failure are in the one DM message.
+    await reply(
+        respond, info_message("Building the PDF report in your DMs: it, or what went wrong, will be there.")
+    )
     await _export(context, client, DmProgress(client, context.user_id), client_id=uuid.UUID(action["value"]))
 
 

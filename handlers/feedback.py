@@ -9,7 +9,6 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
@@ -33,7 +32,7 @@ from handlers.common import (
     split_args,
 )
 from views import feedback as feedback_views
-from views.common import view_state
+from views.common import info_message, view_state
 from views.dashboard import FEEDBACK_HISTORY_ACTION, failed_message, progress_message, sent_message
 from views.feedback import FeedbackFormState
 
@@ -180,7 +179,7 @@ def _report_args(words: list[str]) -> tuple[str, str | None, str | None]:
 @subcommand("report")
 async def command_report(request: CommandRequest) -> None:
     reference, period, vs = _report_args(split_args(request.args))
-    await request.reply(progress_message("Building the performance report…"))
+    await request.progress(progress_message("Building the performance report…"))
     rt = runtime(request.context)
     async with acting(request.context, request.client) as (session, actor):
         record = await clients.find(session, reference, viewer=actor)
@@ -191,21 +190,11 @@ async def command_report(request: CommandRequest) -> None:
     chart = await asyncio.to_thread(reports.performance_chart, report)
     filename = f"{record.client_code}-feedback-{report.period.period if report.period else 'trend'}.png"
     comment = feedback_views.chart_comment(record)
-    try:  # into the conversation when the bot may post there, else to the requester privately
-        await request.client.files_upload_v2(
-            channel=request.body["channel_id"],
-            content=chart,
-            filename=filename,
-            title=filename,
-            initial_comment=comment,
-        )
-    except SlackApiError:
-        await send_file_to_user(
-            request.client, request.user_id, content=chart, filename=filename, comment=comment
-        )
-    await reply(
-        request.respond, feedback_views.report_message(report, can_finalize=can_finalize), replace=True
+    # The chart is as private as the text reply: into the requester's DM, never the channel it was typed in.
+    await send_file_to_user(
+        request.client, request.user_id, content=chart, filename=filename, comment=comment
     )
+    await request.reply(feedback_views.report_message(report, can_finalize=can_finalize))
 
 
 async def click_pdf(
@@ -223,7 +212,10 @@ async def click_pdf(
     except DomainError as error:  # a new ephemeral message under the report, which stays as it is
         await reply(respond, domain_error_reply(error))
         return
-    await reply(respond, progress_message(f"Building the {period} PDF: follow it in your DMs."))
+    await reply(
+        respond,
+        info_message(f"Building the {period} PDF in your DMs: it, or what went wrong, will be there."),
+    )
     progress = DmProgress(client, context.user_id)
     await progress.show(progress_message(f"Building the {period} PDF of {report.client.name}…"))
     try:

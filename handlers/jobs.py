@@ -70,8 +70,9 @@ async def submit_job_form(
     except ValidationFailed as error:
         await ack(response_action="errors", errors=job_views.job_form_errors(error.fields))
         return
-    except DomainError as error:
-        await ack(response_action="errors", errors={"title": str(error)[:150]})
+    except DomainError as error:  # a taken reference is said under the reference, the rest under the title
+        field = "reference" if isinstance(error, jobs.ReferenceTaken) else "title"
+        await ack(response_action="errors", errors={field: str(error)[:150]})
         return
     await ack()
     await notify_user(client, context.user_id, job_views.job_created_message(job, linked), state.response_url)

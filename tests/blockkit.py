@@ -25,6 +25,10 @@ TEXT_LIMITS: dict[tuple[str, str], int] = {
     ("*", "placeholder"): 150,
     ("context", "element"): 3000,
     ("section", "field"): 2000,
+    (
+        "confirm",
+        "text",
+    ): 300,  # a confirmation dialog (https://api.slack.com/reference/block-kit/composition-objects#confirm)
 }
 COUNT_LIMITS: dict[tuple[str, str], int] = {
     ("context", "elements"): 10,
@@ -82,6 +86,8 @@ def _walk(node: Any, path: str, problems: list[str], kind: str = "") -> None:
             ]
         if key in ("options", "initial_options", "option_groups"):
             _walk(value, f"{path}.{key}", problems, "option")
+        elif key == "confirm" and isinstance(value, dict):
+            _walk(value, f"{path}.{key}", problems, "confirm")
         elif isinstance(value, dict | list) and key not in TEXT_KEYS:
             _walk(value, f"{path}.{key}", problems, kind)
 

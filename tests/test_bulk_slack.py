@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.models import Client, Role
 from tests import factories
 from tests.conftest import MANAGER, RECRUITER
+from views.bulk import OPERATIONS
 
 
 def picked(clients: list[Client]) -> dict:
@@ -51,6 +52,23 @@ async def open_form(slack, fake) -> dict:
     return await fake.filled(await fake.wait_for("views.open"))
 
 
+async def with_operation(slack, fake, form: dict, operation: str, user_id: str = MANAGER) -> dict:
+    """Choose the operation in the form (the select dispatches): the form with that operation's settings."""
+    chosen = {"value": operation, "text": {"type": "plain_text", "text": operation}}
+    await slack.block_action(
+        "bulk_operation", user_id=user_id, view=form, block_id="operation", selected_option=chosen
+    )
+
+    def shows(call) -> bool:
+        blocks = call.params["view"].get("blocks", [])
+        picked = [b["element"].get("initial_option") for b in blocks if b.get("block_id") == "operation"]
+        return picked == [
+            {"text": {"type": "plain_text", "text": OPERATIONS[operation], "emoji": True}, "value": operation}
+        ]
+
+    return (await fake.wait_for("views.update", shows)).params["view"]
+
+
 async def preview_of(slack, fake, form: dict, values: dict) -> dict:
     """Submit the form: the ack pushes a working view at once; the preview then replaces it."""
     reply = await slack.view_submission(form, values, user_id=MANAGER)
@@ -66,7 +84,9 @@ async def test_bulk_preview_then_confirm(slack, fake, rt) -> None:
     made = await make_clients(rt, 2)
     await slack.command("bulk", user_id=RECRUITER)
     assert "Only an HR Manager" in json.dumps(await fake.wait_for_response(slack.last_response_url))
-    form = await open_form(slack, fake)
+    form = await with_operation(slack, fake, await open_form(slack, fake), "change_status")
+    shown = {b.get("block_id") for b in form["blocks"]}
+    assert {"status", "reason"} <= shown and "jobs" not in shown and "manager" not in shown
     values = slack.form_values(form, {"operation": "change_status"}) | picked(made)
     reply = await slack.view_submission(form, values, user_id=MANAGER)
     assert "Use active, inactive, on-hold or archived" in reply.json["errors"]["status"]
@@ -92,7 +112,7 @@ async def test_bulk_preview_then_confirm(slack, fake, rt) -> None:
 
 async def test_form_errors_clients_or_filter_and_oversize_text(slack, fake, rt) -> None:
     made = await make_clients(rt, 1)
-    form = await open_form(slack, fake)
+    form = await with_operation(slack, fake, await open_form(slack, fake), "archive")
     nothing = slack.form_values(form, {"operation": "archive", "reason": "closed"})
     reply = await slack.view_submission(form, nothing, user_id=MANAGER)
     assert reply.json["response_action"] == "errors" and "filter" in reply.json["errors"]["clients"]
@@ -107,6 +127,7 @@ async def test_form_errors_clients_or_filter_and_oversize_text(slack, fake, rt) 
     reply = await slack.view_submission(form, values, user_id=MANAGER)
     assert reply.json["response_action"] == "errors" and "Too long" in reply.json["errors"]["reason"]
     jobs = " ".join(f"JOB-2026-{n:04d}" for n in range(60))
+    form = await with_operation(slack, fake, form, "link_jobs")
     values = slack.form_values(form, {"operation": "link_jobs", "jobs": jobs}) | picked(made)
     reply = await slack.view_submission(form, values, user_id=MANAGER)
     assert "Too long" in reply.json["errors"]["jobs"]
@@ -118,7 +139,7 @@ async def test_form_errors_clients_or_filter_and_oversize_text(slack, fake, rt) 
 async def test_bulk_by_filter_keeps_metadata_small_and_whole(slack, fake, rt) -> None:
     it = await make_clients(rt, 3, industry="IT")
     await make_clients(rt, 2, industry="Retail")
-    form = await open_form(slack, fake)
+    form = await with_operation(slack, fake, await open_form(slack, fake), "change_status")
     reason = "Long reason with “quotes” and \\ backslashes. " * 9
     values = slack.form_values(
         form,
@@ -150,7 +171,8 @@ async def test_bulk_by_filter_keeps_metadata_small_and_whole(slack, fake, rt) ->
 
 async def test_going_back_before_the_preview_is_ready_is_quiet(slack, fake, rt) -> None:
     made = await make_clients(rt, 1)
-    form = await open_form(slack, fake)
+    form = await with_operation(slack, fake, await open_form(slack, fake), "change_status")
+    fake.calls.clear()
     fake.failing["views.update"] = "not_found"  # the working view was closed meanwhile
     values = slack.form_values(form, {"operation": "change_status", "status": "on-hold"}) | picked(made)
     reply = await slack.view_submission(form, values, user_id=MANAGER)

@@ -310,7 +310,7 @@ async def test_role_changes_are_admin_only(slack, fake, rt) -> None:
 async def test_help_for_empty_and_unknown(slack, fake) -> None:
     await slack.command("", user_id=RECRUITER)
     help_text = json.dumps(await fake.wait_for_response(slack.last_response_url))
-    assert "/client new" in help_text and "/client list" in help_text
+    assert "/client log" in help_text and "/client list" in help_text and "/client new" not in help_text
     await slack.command("frobnicate", user_id=RECRUITER)
     assert "I don't know `frobnicate`" in json.dumps(await fake.wait_for_response(slack.last_response_url))
 

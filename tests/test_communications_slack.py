@@ -55,8 +55,7 @@ async def test_log_each_type_end_to_end(slack, fake, rt, kind: str) -> None:
     view = await _open_log(slack, fake, acme)
     values = slack.form_values(
         view,
-        FORM
-        | {"type": kind, "job": "JOB-7", "flags": ["important", "follow_up"], "follow_up_date": "2026-03-10"},
+        FORM | {"type": kind, "job": "JOB-7", "flags": ["important"], "follow_up_date": "2026-03-10"},
     )
     reply = await slack.view_submission(view, values, user_id=RECRUITER)
     assert reply.json["response_action"] == "update" and "Saving" in json.dumps(reply.json["view"])
@@ -76,12 +75,10 @@ async def test_log_each_type_end_to_end(slack, fake, rt, kind: str) -> None:
 async def test_modal_validation_keeps_the_user_in_the_form(slack, fake, rt) -> None:
     acme = await _acme(rt)
     view = await _open_log(slack, fake, acme)
-    values = slack.form_values(
-        view, FORM | {"type": "call", "subject": "", "notes": "", "flags": ["follow_up"]}
-    )
+    values = slack.form_values(view, FORM | {"type": "call", "subject": "", "notes": ""})
     reply = await slack.view_submission(view, values, user_id=RECRUITER)
     assert reply.json["response_action"] == "errors"
-    assert set(reply.json["errors"]) == {"subject", "follow_up_date"}
+    assert set(reply.json["errors"]) == {"subject"}
     assert await _stored(rt) == []
 
 
@@ -391,7 +388,13 @@ async def test_author_archives_from_the_timeline_and_others_cannot(slack, fake, 
     assert "Only an HR Manager" in json.dumps(await fake.wait_for_response(url))
     url = fake.new_response_url()
     await slack.block_action("comm_entry_menu", user_id=RECRUITER, selected_option=option, response_url=url)
-    assert "Archived" in json.dumps(await fake.wait_for_response(url))
+    prompt = await fake.wait_for_response(url)  # asks first, with a red button
+    [go] = [e for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"] if e.get("style")]
+    assert go["style"] == "danger" and (await _stored(rt))[0].archived_at is None
+    url = fake.new_response_url(prompt)
+    await slack.block_action(go["action_id"], value=go["value"], user_id=RECRUITER, response_url=url)
+    await fake.wait_for_response(url)
+    assert "Archived" in json.dumps(fake.original(url))  # the prompt became the outcome
     [stored] = await _stored(rt)
     assert stored.archived_at is not None and stored.subject == "Wrong client"
     await slack.command(f"history {acme.client_code}", user_id=RECRUITER)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bot.models import Client, ClientCommunication, Role
 from tests import factories
 from tests.conftest import ADMIN, BOT_TOKEN, MANAGER, RECRUITER
-from tests.test_bulk_slack import make_clients, open_form, picked, preview_of
+from tests.test_bulk_slack import make_clients, open_form, picked, preview_of, with_operation
 from tests.test_dashboard import seed_account
 from tests.test_feedback import _client as feedback_client
 from tests.test_feedback import _two_quarters
@@ -165,7 +165,7 @@ async def test_closing_the_progress_modal_still_reports_the_saved_record(slack, 
 
 async def test_closing_the_bulk_modal_while_it_runs_reports_the_results_by_dm(slack, fake, rt) -> None:
     made = await make_clients(rt, 2)
-    form = await open_form(slack, fake)
+    form = await with_operation(slack, fake, await open_form(slack, fake), "change_status")
     values = slack.form_values(form, {"operation": "change_status", "status": "on-hold"}) | picked(made)
     preview = await preview_of(slack, fake, form, values)
     release = fake.hold("views.update")

@@ -6,9 +6,13 @@ import json
 from typing import Any
 
 from bot.errors import ValidationFailed
-from bot.services.bulk import BulkIn, BulkResult
+from bot.models import Role
+from bot.services.bulk import BulkIn, BulkResult, required_role
 from views.common import (
+    actions,
+    button,
     client_label,
+    confirm_dialog,
     context,
     escape,
     input_block,
@@ -26,6 +30,8 @@ from views.jobs import CLIENT_PICKER
 
 FORM_CALLBACK = "bulk_form"
 CONFIRM_CALLBACK = "bulk_confirm"
+OPERATION_ACTION = "bulk_operation"  # the operation select: dispatches, to show only its settings
+RUN_ACTION = "bulk_run"  # the red button of an irreversible preview (archive, deactivate)
 OPERATIONS = {
     "change_status": "Change status",
     "reassign_account_manager": "Reassign account manager",
@@ -41,7 +47,17 @@ PARAMETERS_MAX = 1000  # the parameters as JSON in private_metadata (escapes inc
 METADATA_MAX = 3000
 
 
-def bulk_form() -> dict[str, Any]:
+def bulk_form(operation: str | None = None) -> dict[str, Any]:
+    """The form: which clients, the operation, and only that operation's settings (choosing another
+    operation dispatches an action that puts its settings in place; what was typed is kept by Slack)."""
+    chooser: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": OPERATION_ACTION,
+        "placeholder": plain("Choose what to do"),
+        "options": [option(label, key) for key, label in OPERATIONS.items()],
+    }
+    if operation in OPERATIONS:
+        chooser["initial_option"] = option(OPERATIONS[operation], operation)
     blocks = [
         input_block(
             "clients",
@@ -66,39 +82,40 @@ def bulk_form() -> dict[str, Any]:
             "Or: every client of account manager",
             {"type": "users_select", "action_id": "value"},
         ),
-        input_block(
-            "operation",
-            "Operation",
-            {
-                "type": "static_select",
-                "action_id": "value",
-                "options": [option(label, key) for key, label in OPERATIONS.items()],
-            },
-            optional=False,
-        ),
-        input_block(
-            "status",
-            "New status (for Change status)",
-            {"type": "static_select", "action_id": "value", "options": [option(s, s) for s in STATUSES]},
-        ),
-        input_block(
-            "manager", "New account manager (for Reassign)", {"type": "users_select", "action_id": "value"}
-        ),
-        text_input(
-            "jobs",
-            "Job references (for Link jobs)",
-            placeholder="JOB-2026-0001, JOB-2026-0002",
-            max_length=TEXT_MAX,
-        ),
-        input_block(
-            "move",
-            "Jobs linked to another client",
-            {"type": "checkboxes", "action_id": "value", "options": [option("Move them", "move")]},
-        ),
-        text_input("reason", "Reason", max_length=TEXT_MAX, hint="Required to deactivate or archive."),
+        {**input_block("operation", "Operation", chooser, optional=False), "dispatch_action": True},
+        *_parameter_blocks(operation),
         context("Next you see what would change for each client; nothing is written until you confirm."),
     ]
     return modal(callback_id=FORM_CALLBACK, title="Bulk operation", submit="Preview", blocks=blocks)
+
+
+def _parameter_blocks(operation: str | None) -> list[dict[str, Any]]:
+    """The settings of one operation (none until one is chosen)."""
+    statuses = {"type": "static_select", "action_id": "value", "options": [option(s, s) for s in STATUSES]}
+    reason = text_input("reason", "Reason", max_length=TEXT_MAX, hint="Required to deactivate or archive.")
+    if operation == "change_status":
+        return [input_block("status", "New status", statuses, optional=False), reason]
+    if operation == "reassign_account_manager":
+        users = {"type": "users_select", "action_id": "value"}
+        return [input_block("manager", "New account manager", users, optional=False)]
+    if operation == "link_jobs":
+        return [
+            text_input(
+                "jobs",
+                "Job references",
+                placeholder="JOB-2026-0001, JOB-2026-0002",
+                max_length=TEXT_MAX,
+                optional=False,
+            ),
+            input_block(
+                "move",
+                "Jobs linked to another client",
+                {"type": "checkboxes", "action_id": "value", "options": [option("Move them", "move")]},
+            ),
+        ]
+    if operation == "archive":
+        return [text_input("reason", "Reason", max_length=TEXT_MAX, optional=False)]
+    return [context("Choose an operation to see its settings.")]
 
 
 def read_bulk_form(values: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +127,7 @@ def read_bulk_form(values: dict[str, Any]) -> dict[str, Any]:
     def selected(block: str) -> str | None:
         return (element(block).get("selected_option") or {}).get("value")
 
-    operation = selected("operation")
+    operation = (element("operation", OPERATION_ACTION).get("selected_option") or {}).get("value")
     reason = element("reason").get("value") or None
     parameters: dict[str, Any] = {}
     if operation == "change_status":
@@ -228,10 +245,30 @@ def preview_view(results: list[BulkResult], data: BulkIn, external_id: str = "")
     if len(metadata) > METADATA_MAX:  # cannot happen within the form's limits; never send a cut request
         codes, metadata = [], ""
         blocks.insert(0, section(":warning: Too much to confirm at once: choose fewer clients."))
+    irreversible = required_role(data) == Role.ADMIN  # archiving or deactivating
+    if codes and irreversible:  # a modal's submit is always green: a red button with Slack's dialog instead
+        status = str(getattr(data.parameters, "status", ""))
+        verb = "Archive" if data.operation == "archive" or status.endswith("archived") else "Deactivate"
+        blocks.append(
+            actions(
+                button(
+                    f"{verb} {len(codes)} client(s)",
+                    RUN_ACTION,
+                    style="danger",
+                    confirm=confirm_dialog(
+                        f"{verb} {len(codes)} client(s)?",
+                        f"{verb} {len(codes)} client(s) now. The reason and who did it are kept in the "
+                        "audit trail; archiving can't be undone.",
+                        verb,
+                    ),
+                ),
+                block_id="bulk_run",
+            )
+        )
     return modal(
         callback_id=CONFIRM_CALLBACK,
         title="Confirm bulk change",
-        submit="Confirm" if codes else None,
+        submit="Confirm" if codes and not irreversible else None,
         close="Back",
         blocks=blocks,
         private_metadata=metadata if codes else "",

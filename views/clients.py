@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from bot.models import Client, ClientCommunication, ClientStatus, User
-from bot.services.clients import MAX_CONTACTS, ClientPage, DuplicateMatch, primary_contact
+from bot.services.clients import MAX_CONTACTS, ClientChoice, ClientPage, DuplicateMatch, primary_contact
 from bot.services.health import Health
 from bot.storage import LOGO_MAX_SIDE
 from views import health as health_views
@@ -41,10 +41,12 @@ from views.common import (
 
 FORM_CALLBACK = "client_form"
 ADD_CONTACT_ACTION = "client_form_add_contact"
+ADDRESS_ACTION = "client_form_add_address"
 EDIT_ACTION = "client_edit"
 LIST_PAGE_ACTION = "client_list_page"
 NEW_CLIENT_ACTION = "client_new"
 OPEN_ACTION = "client_open"
+PICK_ACTION = "client_pick"  # handled by handlers/commands.py
 JOBS_ACTION = "client_jobs"  # handled by handlers/jobs.py
 LOG_ACTION = "comm_log_open"  # handled by handlers/communications.py
 HISTORY_ACTION = "comm_history_open"
@@ -57,6 +59,7 @@ STATUS_ICONS = {
     ClientStatus.ARCHIVED.value: ":file_cabinet:",
 }
 _PROFILE_FIELDS = ("name", "industry", "website", "address", "city", "state", "country", "postal_code")
+_ADDRESS_FIELDS = ("address", "city", "state", "postal_code")
 _CONTACT_FIELDS = ("full_name", "title", "email", "phone", "mobile")
 _CONTACT_BLOCK = {
     "full_name": "name",
@@ -72,7 +75,8 @@ _CONTACT_BLOCK = {
 # note about contacts the form cannot hold. MAX_FORM_CONTACTS sections always fit in one modal, and
 # the service refuses more active contacts than that (bot.services.clients.MAX_CONTACTS).
 BLOCKS_PER_CONTACT = 8
-FIXED_FORM_BLOCKS = 3 + len(_PROFILE_FIELDS) + 4
+DUPLICATES_SHOWN = 3  # each with its *Open* button
+FIXED_FORM_BLOCKS = 3 + DUPLICATES_SHOWN + len(_PROFILE_FIELDS) + 4
 MAX_FORM_CONTACTS = min(MAX_CONTACTS, (MODAL_BLOCKS_MAX - FIXED_FORM_BLOCKS) // BLOCKS_PER_CONTACT)
 
 
@@ -86,6 +90,7 @@ class ClientFormState(ModalState):
     hidden_contacts: int = 0  # active contacts beyond MAX_FORM_CONTACTS: not in the form, left unchanged
     response_url: str | None = None
     logo_file_ids: list[str] = Field(default_factory=list)
+    show_address: bool = False  # a new client's address inputs stay folded until *Add address*
 
 
 def _contact_block(index: int, field: str) -> str:
@@ -105,9 +110,16 @@ def client_form(
     contacts = list(values.get("contacts") or [])
     blocks: list[dict[str, Any]] = []
     if duplicates:
-        lines = "\n".join(f"• `{d.client_code}` *{escape(d.name)}* ({d.reason})" for d in duplicates[:10])
+        blocks.append(section(":warning: *This looks like a client we already have:*", block_id="duplicates"))
         blocks += [
-            section(f":warning: *This looks like a client we already have:*\n{lines}", block_id="duplicates"),
+            section(
+                f"`{d.client_code}` *{escape(truncate(d.name, 200))}* ({escape(d.reason)})",
+                accessory=button("Open", OPEN_ACTION, str(d.client_id)),
+            )
+            for d in duplicates[:DUPLICATES_SHOWN]
+        ]
+        more = len(duplicates) - DUPLICATES_SHOWN
+        blocks += [
             input_block(
                 "confirm_duplicate",
                 "Create anyway?",
@@ -117,6 +129,7 @@ def client_form(
                     "options": [option("Yes, this is a different client", "confirm")],
                 },
                 optional=False,
+                hint=f"{more} more look alike too." if more > 0 else None,
             ),
             divider(),
         ]
@@ -137,9 +150,17 @@ def client_form(
             placeholder="Information Technology",
         ),
         text_input("website", "Website", initial=values.get("website"), kind="url_text_input"),
-        text_input("address", "Address", initial=values.get("address"), multiline=True, max_length=2000),
-        text_input("city", "City", initial=values.get("city"), max_length=100),
-        text_input("state", "State / region", initial=values.get("state"), max_length=100),
+    ]
+    if state.mode == "edit" or state.show_address or any(values.get(f) for f in _ADDRESS_FIELDS):
+        blocks += [
+            text_input("address", "Address", initial=values.get("address"), multiline=True, max_length=2000),
+            text_input("city", "City", initial=values.get("city"), max_length=100),
+            text_input("state", "State / region", initial=values.get("state"), max_length=100),
+            text_input("postal_code", "Postal code", initial=values.get("postal_code"), max_length=20),
+        ]
+    else:
+        blocks.append(actions(button("Add address", ADDRESS_ACTION), block_id="address_actions"))
+    blocks += [
         text_input(
             "country",
             "Country",
@@ -147,7 +168,6 @@ def client_form(
             max_length=100,
             hint="Phone numbers without a +country code are read as numbers of this country.",
         ),
-        text_input("postal_code", "Postal code", initial=values.get("postal_code"), max_length=20),
     ]
     if managers:
         element: dict[str, Any] = {
@@ -443,10 +463,51 @@ def status_changed_message(client: Client, old_status: str) -> dict[str, Any]:
     return message(f"{client.name} is now {client.status}", [section(text)])
 
 
-def ambiguous_message(query: str, clients: list[Client]) -> dict[str, Any]:
-    lines = "\n".join(f"• `{c.client_code}` {escape(c.name)} ({c.status})" for c in clients[:10])
-    text = f"“{escape(query)}” matches several clients. Use one of these codes:\n{lines}"
-    return message(f"“{query}” matches several clients", [section(text)])
+def _pick_rows(
+    query: str, choices: list[ClientChoice], command: tuple[str, str] | None
+) -> list[dict[str, Any]]:
+    """One line per client with a *Pick* button that runs `command` (sub-command, arguments as typed)
+    again with that client's code in place of `query`, or shows the client."""
+    name, args = command or ("show", query)
+    rows = []
+    for n, choice in enumerate(choices[:10]):
+        value = json.dumps({"n": name, "a": args, "q": query, "c": choice.client_code}, ensure_ascii=False)
+        if len(value) > 2000:  # a button's value holds 2000 characters: then the pick shows the client
+            value = json.dumps({"n": "show", "a": choice.client_code, "q": "", "c": choice.client_code})
+        rows.append(
+            section(
+                f"{STATUS_ICONS.get(choice.status, '')} *{escape(truncate(choice.name, 200))}*"
+                f" `{choice.client_code}` · {choice.status}",
+                accessory=button("Pick", f"{PICK_ACTION}_{n}", value),
+            )
+        )
+    return rows
+
+
+def run_button(
+    text: str, name: str, args: str = "", *, n: str = "run", style: str | None = None
+) -> dict[str, Any]:
+    """A button that runs `/client NAME ARGS` for whoever clicks it (with all their checks)."""
+    value = json.dumps({"n": name, "a": args[:1800]}, ensure_ascii=False)
+    return button(text, f"{PICK_ACTION}_{n}", value, style=style)
+
+
+def ambiguous_message(
+    query: str, clients: list[ClientChoice], *, command: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Which client was meant: a *Pick* per match (see `_pick_rows`)."""
+    intro = section(f"“{escape(truncate(query, 200))}” matches several clients. Which one did you mean?")
+    return message(f"“{query}” matches several clients", [intro, *_pick_rows(query, clients, command)])
+
+
+def unknown_client_message(
+    text: str, query: str, suggestions: list[ClientChoice], *, command: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """No client matches: the clients spelled like it (a *Pick* each), and the list to search."""
+    blocks = [section(f":warning: {escape(text)}" + (" Did you mean:" if suggestions else ""))]
+    blocks += _pick_rows(query, suggestions, command)
+    blocks.append(actions(run_button("Browse clients", "list", n="list")))
+    return message(text, blocks)
 
 
 def client_list(

@@ -102,8 +102,26 @@ def divider() -> dict[str, Any]:
     return {"type": "divider"}
 
 
+def confirm_dialog(title: str, text: str, go: str, *, deny: str = "Cancel") -> dict[str, Any]:
+    """Slack's own "are you sure?" dialog for something that can't be undone (its confirm button red).
+    All texts are plain (a confirm object's `text` is plain_text)."""
+    return {
+        "title": plain(title, 100),
+        "text": plain(text, 300),
+        "confirm": plain(go, 30),
+        "deny": plain(deny, 30),
+        "style": "danger",
+    }
+
+
 def button(
-    text: str, action_id: str, value: str | None = None, *, style: str | None = None, url: str | None = None
+    text: str,
+    action_id: str,
+    value: str | None = None,
+    *,
+    style: str | None = None,
+    url: str | None = None,
+    confirm: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "button", "text": plain(text), "action_id": action_id}
     if value is not None:
@@ -112,6 +130,8 @@ def button(
         element["style"] = style
     if url:
         element["url"] = url
+    if confirm:
+        element["confirm"] = confirm
     return element
 
 

@@ -4,6 +4,7 @@ views, and the history timeline with download and archive actions."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from bot.models import Client, ClientCommunication, CommunicationType, Job
 
 __all__ = ["HISTORY_ACTION", "LOG_ACTION"]
+from bot.services.clients import ClientChoice
 from bot.services.communications import (
     MAX_ATTACHMENTS,
     SLACK_USER_ID,
@@ -47,9 +49,12 @@ PICK_CALLBACK = "comm_pick_client"
 LOG_CALLBACK = "comm_log_form"
 HISTORY_PAGE_ACTION = "comm_history_page"
 ENTRY_MENU_ACTION = "comm_entry_menu"
+ARCHIVE_ACTION = "comm_archive"
+ARCHIVE_CANCEL_ACTION = "comm_archive_cancel"
 OVERFLOW_OPTIONS = 5  # Slack's limit for an overflow menu
 FILETYPES = ["pdf", "docx", "doc", "xlsx", "pptx", "txt", "png", "jpg", "jpeg", "eml"]
 NOTES_INPUT_MAX = 3000
+MENTION_TOKENS = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 TYPE_ICONS = {
     CommunicationType.MEETING.value: ":handshake:",
     CommunicationType.CALL.value: ":telephone_receiver:",
@@ -71,19 +76,26 @@ class LogFormState(ModalState):
     supersedes_id: uuid.UUID | None = None
 
 
-def pick_client_form(*, state: LogFormState, notes: str | None = None) -> dict[str, Any]:
-    """Step one from a shortcut: which client (and, from a message, the text to log)."""
+def pick_client_form(
+    *, state: LogFormState, notes: str | None = None, suggested: ClientChoice | None = None
+) -> dict[str, Any]:
+    """Step one from a shortcut: which client (`suggested`: the one the message names, chosen already)
+    and, from a message, the text to log."""
+    picker: dict[str, Any] = {
+        "type": "external_select",
+        "action_id": CLIENT_PICKER,
+        "min_query_length": 1,
+        "placeholder": plain("Type a client name or code"),
+    }
+    if suggested:
+        picker["initial_option"] = option(f"{suggested.client_code} · {suggested.name}", str(suggested.id))
     blocks = [
         input_block(
             "client",
             "Client",
-            {
-                "type": "external_select",
-                "action_id": CLIENT_PICKER,
-                "min_query_length": 1,
-                "placeholder": plain("Type a client name or code"),
-            },
+            picker,
             optional=False,
+            hint="The client the message names; pick another if it's someone else." if suggested else None,
         ),
     ]
     if state.from_message:
@@ -189,21 +201,22 @@ def log_form(
         if picked:
             element["initial_option"] = picked
         blocks.append(input_block("job", "Related job", element))
-    flag_options = [option("Important", "important"), option("Follow-up required", "follow_up")]
+    # One flag: a follow-up is what the date below says (no "Follow-up required" box to tick as well).
+    flag_options = [option("Important", "important")]
     flags: dict[str, Any] = {"type": "checkboxes", "action_id": "value", "options": flag_options}
-    chosen = [
-        o
-        for o in flag_options
-        if initial.get("is_important" if o["value"] == "important" else "follow_up_required")
-    ]
-    if chosen:
-        flags["initial_options"] = chosen
+    if initial.get("is_important"):
+        flags["initial_options"] = flag_options
     follow_up: dict[str, Any] = {"type": "datepicker", "action_id": "value"}
     if initial.get("follow_up_date"):
         follow_up["initial_date"] = str(initial["follow_up_date"])
     blocks += [
         input_block("flags", "Flags", flags),
-        input_block("follow_up_date", "Follow up by", follow_up),
+        input_block(
+            "follow_up_date",
+            "Follow up by",
+            follow_up,
+            hint="Pick a date to be reminded then; leave it empty when nothing needs following up.",
+        ),
         input_block(
             "attachments",
             "Attachments",
@@ -266,13 +279,17 @@ def read_log_form(values: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str
         "notes": _state(values, "notes").get("value"),
         "job_id": (_state(values, "job").get("selected_option") or {}).get("value"),
         "is_important": "important" in flags,
-        "follow_up_required": "follow_up" in flags,
         "follow_up_date": _state(values, "follow_up_date").get("selected_date"),
         # kept to refill the form, ignored by the model
         "slack_participants": slack_people,
         "external_participants": external,
     }
     return data, _state(values, "attachments").get("files") or []
+
+
+def names_for_mentions(text: str, names: dict[str, str]) -> str:
+    """`<@U123>` / `<@U123|old>` in a message -> `@Display Name` (known people), for notes read as text."""
+    return MENTION_TOKENS.sub(lambda m: f"@{names.get(m.group(1)) or m.group(1)}", text)
 
 
 def _external(text: str) -> dict[str, Any]:
@@ -463,6 +480,25 @@ def read_menu_value(value: str) -> tuple[str, uuid.UUID, int | None]:
 def files_comment(names: list[str]) -> str:
     """The `initial_comment` of attachments handed back (their original names are user data)."""
     return f"Here is {escape(', '.join(names))}, as you asked."
+
+
+def archive_prompt(record: ClientCommunication) -> dict[str, Any]:
+    """Archive asks first (an overflow menu can't: Slack's confirm dialog covers all of its options)."""
+    subject = escape(truncate(record.subject or "this record", 200))
+    text = (
+        f"Archive *{subject}*? It leaves the timeline for good; it stays in the audit trail and "
+        "`/client history CODE archived` still lists it."
+    )
+    return message(
+        "Archive this record?",
+        [
+            section(text),
+            actions(
+                button("Archive", ARCHIVE_ACTION, str(record.id), style="danger"),
+                button("Keep it", ARCHIVE_CANCEL_ACTION),
+            ),
+        ],
+    )
 
 
 def archived_message(record: ClientCommunication) -> dict[str, Any]:

@@ -122,26 +122,31 @@ def overflow(action_id: str, choices: dict[str, tuple[str, str]], value: str) ->
     }
 
 
-def _timeline_line(item: Any) -> str:
-    who = f" · {mention(item.author)}" if item.author else ""
+def _timeline_line(item: Any, text: str, *, author: bool) -> str:
+    who = f" · {mention(item.author)}" if author and item.author else ""
     return (
         f"{TIMELINE_ICONS.get(item.kind, '•')} {slack_date(item.at, '{date_short_pretty}')}"
-        f" {escape(truncate(item.text, 150))}{who}"
+        f" {escape(truncate(text, 150))}{who}"
     )
 
 
-def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = False) -> dict[str, Any]:
-    """The dashboard. `shared` is the copy posted for everyone: it leaves out private figures (revenue).
-    One primary action (*Log communication*), *History*, and the rest in a *More* menu; profile changes
-    in the card's own menu for HR Managers."""
+def dashboard_message(
+    d: Dashboard, *, shared: bool = False, can_edit: bool = False, external: bool = False
+) -> dict[str, Any]:
+    """The dashboard. `shared` is the copy posted for everyone: it leaves out private figures (revenue),
+    follow-ups, the contact's email and phone, candidate names, subjects, feedback scores and health.
+    `external` (a channel shared with another company, Slack Connect) leaves out the contact and the
+    activity as well. One primary action (*Log communication*), *History*, and the rest in a *More* menu;
+    profile changes in the card's own menu for HR Managers."""
     client, stats = d.client, d.stats
     manager = (
         mention(client.account_manager.slack_user_id) if client.account_manager else "no account manager"
     )
     contact = primary_contact(client)
+    email = f" {link(f'mailto:{contact.email}', contact.email)}" if contact and not shared else ""
+    number = (contact.phone or contact.mobile) if contact and not shared else None
     who = (
-        f"{escape(contact.full_name)} {link(f'mailto:{contact.email}', contact.email)}"
-        + (f" · {escape(phone(contact.phone or contact.mobile))}" if contact.phone or contact.mobile else "")
+        f"{escape(contact.full_name)}{email}" + (f" · {escape(phone(number))}" if number else "")
         if contact
         else "no contact"
     )
@@ -170,7 +175,7 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
             f" · {escape(client.industry or 'no industry')} · {manager}"
             + ("" if health_line else f" · {last}"),
         ),
-        card,
+        *([] if shared and external else [card]),
         *health_line,
         fields_section(headline),
         *_changes(d, shared=shared),
@@ -194,10 +199,16 @@ def dashboard_message(d: Dashboard, *, shared: bool = False, can_edit: bool = Fa
         ]
         blocks.append(section("*Follow-ups due*\n" + "\n".join(lines)))
     blocks.append(divider())
-    if d.timeline:
-        blocks.append(section("*Recent activity*\n" + "\n".join(_timeline_line(i) for i in d.timeline[:12])))
-    else:
+    timeline = [(i, i.public if shared else i.text) for i in ([] if external else d.timeline)]
+    if any(text for _, text in timeline):
+        lines = [_timeline_line(i, text, author=not shared) for i, text in timeline[:12] if text]
+        blocks.append(section("*Recent activity*\n" + "\n".join(lines)))
+    elif not external:
         blocks.append(context("No activity yet."))
+    if shared and external:
+        blocks.append(
+            context(":lock: Shared with another organisation: the contact and recent activity are left out.")
+        )
     if not shared:
         blocks.append(
             actions(

@@ -13,6 +13,7 @@ from views.common import (
     ModalState,
     actions,
     button,
+    confirm_dialog,
     context,
     divider,
     escape,
@@ -201,7 +202,18 @@ def report_message(report: PerformanceReport, *, can_finalize: bool) -> dict[str
     buttons = [button("PDF report", PDF_ACTION, _report_value(report))]
     if can_finalize and not current.finalized:
         buttons.append(
-            button(f"Finalize {current.period}", FINALIZE_ACTION, _report_value(report), style="primary")
+            button(
+                f"Finalize {current.period}",
+                FINALIZE_ACTION,
+                _report_value(report),
+                style="danger",
+                confirm=confirm_dialog(
+                    f"Finalize {current.period}?",
+                    f"The {current.period} feedback of {truncate(report.client.name, 150)} becomes "
+                    "read-only for everyone. This can't be undone.",
+                    "Finalize",
+                ),
+            )
         )
     blocks.append(actions(*buttons, block_id="feedback_report_actions"))
     return message(f"Performance report of {report.client.name}", blocks)

@@ -61,3 +61,11 @@ def departed_manager_message(departure: Departure) -> dict[str, Any]:
         ),
     ]
     return message(f"{departure.display_name} was deactivated: {count} client(s) to reassign", blocks)
+
+
+def permission_message(text: str, people: list[str]) -> dict[str, Any]:
+    """A refusal that says who can do it (`people`: Slack ids holding the role needed)."""
+    blocks = [section(f":no_entry_sign: {escape(text)}")]
+    if people:
+        blocks.append(context("Who can: " + ", ".join(mention(p) for p in people) + ". Ask one of them."))
+    return message(text, blocks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import uuid
@@ -16,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.db import lock_names, next_code
-from bot.errors import Ambiguous, DuplicateSuspected, NotFound, PermissionDenied, ValidationFailed
+from bot.errors import (
+    Ambiguous,
+    DuplicateSuspected,
+    NotFound,
+    PermissionDenied,
+    UnknownClient,
+    ValidationFailed,
+)
 from bot.models import Client, ClientContact, ClientStatus, Role, SubscriptionEvent, User, utcnow
 from bot.roles import has_role, require
 from bot.services import audit, subscriptions, users
@@ -124,8 +132,28 @@ class ClientIn(BaseModel):
 
 
 def parse_client(data: dict[str, Any]) -> ClientIn:
-    """Validate raw input into a ClientIn, or raise ValidationFailed with one message per field."""
-    return parse_input(ClientIn, data)
+    """Validate raw input into a ClientIn, or raise ValidationFailed with one message per field: all of
+    them at once, the phone numbers too (the model checks those only once every field is valid)."""
+    try:
+        return parse_input(ClientIn, data)
+    except ValidationFailed as error:
+        raise ValidationFailed(_phone_problems(data) | error.fields) from None
+
+
+def _phone_problems(data: dict[str, Any]) -> dict[str, str]:
+    """The phone numbers ClientIn would refuse, read from raw input."""
+    problems: dict[str, str] = {}
+    country = data.get("country") if isinstance(data.get("country"), str) else None
+    contacts = data.get("contacts") if isinstance(data.get("contacts"), list) else []
+    for index, contact in enumerate(contacts):
+        for kind in ("phone", "mobile"):
+            raw = contact.get(kind) if isinstance(contact, dict) else None
+            if isinstance(raw, str) and raw.strip():
+                try:
+                    normalize_phone(raw.strip(), (country or "").strip() or None)
+                except ValueError as exc:
+                    problems[f"contacts.{index}.{kind}"] = str(exc)
+    return problems
 
 
 @dataclass(frozen=True)
@@ -463,6 +491,62 @@ async def get(session: AsyncSession, client_id: uuid.UUID, *, viewer: User | Non
     return _seen_by(client, viewer)
 
 
+@dataclass(frozen=True)
+class ClientChoice:
+    """One client a name matched, as plain values: an Ambiguous error outlives its session (the reply is
+    built after the rollback, when ORM rows can no longer be read)."""
+
+    id: uuid.UUID
+    client_code: str
+    name: str
+    status: str
+
+    @classmethod
+    def of(cls, client: Client) -> ClientChoice:
+        return cls(client.id, client.client_code, client.name, client.status)
+
+
+async def _close_to(
+    session: AsyncSession, text: str, column: Any, viewer: User | None, *, scan: int = 5000
+) -> list[ClientChoice]:
+    """Up to 3 clients (among those `viewer` may see) whose name or code is spelled like `text` (difflib),
+    to offer when nothing matches it."""
+    seen = visible_to(viewer) if viewer is not None else true()
+    rows = (
+        await session.execute(
+            select(Client.id, Client.client_code, Client.name, Client.status).where(seen).limit(scan)
+        )
+    ).all()
+    by_text = {str(getattr(row, column.key)).lower(): row for row in rows}
+    close = difflib.get_close_matches(text.lower(), list(by_text), n=3, cutoff=0.6)
+    return [ClientChoice(*by_text[c]) for c in close]
+
+
+async def named_in(
+    session: AsyncSession, text: str, *, viewer: User, scan: int = 5000
+) -> ClientChoice | None:
+    """The client a piece of text names (its code, or its name as whole words; the longest name wins),
+    among those `viewer` may see; None when it names none."""
+    if not text or not can_view_any(viewer):
+        return None
+    rows = (
+        await session.execute(
+            select(Client.id, Client.client_code, Client.name, Client.status)
+            .where(visible_to(viewer))
+            .limit(scan)
+        )
+    ).all()
+    lowered = text.lower()
+    named = [
+        row
+        for row in rows
+        if row.client_code.lower() in lowered
+        or re.search(rf"(?<!\w){re.escape(row.name.lower())}(?!\w)", lowered)
+    ]
+    best = max(named, key=lambda row: (row.client_code.lower() in lowered, len(row.name)), default=None)
+    return ClientChoice(*best) if best else None
+
+
 async def find(session: AsyncSession, reference: str, *, viewer: User | None = None) -> Client:
     """A client by UUID, code (CLT-2026-0001) or an unambiguous name; with `viewer`, names match only
     among the clients that user may see, and an invisible client by id or code is refused."""
@@ -478,7 +562,11 @@ async def find(session: AsyncSession, reference: str, *, viewer: User | None = N
     if CODE_PATTERN.match(text):
         client = await session.scalar(_with_details(select(Client).where(Client.client_code == text.upper())))
         if client is None:
-            raise NotFound(f"No client has the code {text.upper()}.")
+            raise UnknownClient(
+                f"No client has the code {text.upper()}.",
+                query=text,
+                suggestions=await _close_to(session, text.upper(), Client.client_code, viewer),
+            )
         return _seen_by(client, viewer)
     seen = visible_to(viewer) if viewer is not None else true()
     exact = list(
@@ -500,8 +588,16 @@ async def find(session: AsyncSession, reference: str, *, viewer: User | None = N
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise NotFound(f"No client matches “{text}”.")
-    raise Ambiguous(f"“{text}” matches several clients; use a client code.", candidates[:10])
+        raise UnknownClient(
+            f"No client matches “{text}”.",
+            query=text,
+            suggestions=await _close_to(session, text, Client.name, viewer),
+        )
+    raise Ambiguous(
+        f"“{text}” matches several clients; use a client code.",
+        [ClientChoice.of(c) for c in candidates[:10]],
+        query=text,
+    )
 
 
 async def find_exact(session: AsyncSession, reference: str, *, viewer: User | None = None) -> Client:

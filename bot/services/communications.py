@@ -278,11 +278,19 @@ async def add_attachments(
     return record
 
 
-async def archive(session: AsyncSession, *, actor: User, communication_id: uuid.UUID) -> ClientCommunication:
-    """Only the author, HR Managers and Admins archive; archiving twice changes nothing."""
+async def archivable(
+    session: AsyncSession, *, actor: User, communication_id: uuid.UUID
+) -> ClientCommunication:
+    """The record, when `actor` may archive it: its author, HR Managers and Admins."""
     record, _client = await get(session, actor=actor, communication_id=communication_id)
     if record.logged_by != actor.id:
         require(actor, Role.MANAGER, "archive someone else's communication")
+    return record
+
+
+async def archive(session: AsyncSession, *, actor: User, communication_id: uuid.UUID) -> ClientCommunication:
+    """Only the author, HR Managers and Admins archive; archiving twice changes nothing."""
+    record = await archivable(session, actor=actor, communication_id=communication_id)
     if record.archived_at is None:
         record.archived_at, record.archived_by = utcnow(), actor.id
         audit.record(

@@ -42,6 +42,7 @@ class TimelineItem:
     kind: str  # job, candidate, stage, hire, communication, feedback
     text: str
     author: str | None = None  # Slack user id of who logged or submitted it, when a person did
+    public: str | None = None  # what a channel may read (no candidate names, subjects, scores); None: nothing
 
 
 FEEDBACK_IN_TIMELINE = 2  # feedback rows are many (one per manager and quarter): the latest few only
@@ -113,7 +114,10 @@ async def timeline(
         .order_by(Job.opened_at.desc())
         .limit(limit)
     )
-    items += [TimelineItem(at, "job", f"Job posted: {title} ({ref})") for at, ref, title in jobs]
+    items += [
+        TimelineItem(at, "job", f"Job posted: {title} ({ref})", public=f"Job posted: {title} ({ref})")
+        for at, ref, title in jobs
+    ]
     pipeline = (
         select(Application, Candidate.full_name, Job.reference)
         .join(Job, Job.id == Application.job_id)
@@ -123,13 +127,27 @@ async def timeline(
     for app, name, ref in await session.execute(
         pipeline.order_by(Application.created_at.desc()).limit(limit)
     ):
-        items.append(TimelineItem(app.created_at, "candidate", f"Candidate submitted: {name} for {ref}"))
+        items.append(
+            TimelineItem(
+                app.created_at,
+                "candidate",
+                f"Candidate submitted: {name} for {ref}",
+                public=f"Candidate submitted for {ref}",
+            )
+        )
     moved = pipeline.where(Application.stage.in_(MOVED_STAGES)).order_by(Application.stage_changed_at.desc())
     for app, name, ref in await session.execute(moved.limit(limit)):
-        items.append(TimelineItem(app.stage_changed_at, "stage", f"{name} moved to {app.stage} ({ref})"))
+        items.append(
+            TimelineItem(
+                app.stage_changed_at,
+                "stage",
+                f"{name} moved to {app.stage} ({ref})",
+                public=f"A candidate moved to {app.stage} ({ref})",
+            )
+        )
     hired = pipeline.where(Application.hired_at.is_not(None)).order_by(Application.hired_at.desc())
     for app, name, ref in await session.execute(hired.limit(limit)):
-        items.append(TimelineItem(app.hired_at, "hire", f"Hired: {name} for {ref}"))
+        items.append(TimelineItem(app.hired_at, "hire", f"Hired: {name} for {ref}", public=f"Hire for {ref}"))
     comms = await session.execute(
         select(
             ClientCommunication.communication_date,
@@ -143,7 +161,13 @@ async def timeline(
         .limit(limit)
     )
     items += [
-        TimelineItem(at, "communication", f"{TYPE_LABELS.get(kind, kind)}: {subject or 'no subject'}", who)
+        TimelineItem(
+            at,
+            "communication",
+            f"{TYPE_LABELS.get(kind, kind)}: {subject or 'no subject'}",
+            author=who,
+            public=f"{TYPE_LABELS.get(kind, kind)} logged",
+        )
         for at, kind, subject, who in comms
     ]
     feedback = await session.execute(
@@ -159,7 +183,13 @@ async def timeline(
         .limit(FEEDBACK_IN_TIMELINE)
     )
     items += [
-        TimelineItem(at, "feedback", f"Feedback for {period}: overall {score or '—'}/5", who)
+        TimelineItem(
+            at,
+            "feedback",
+            f"Feedback for {period}: overall {score or '—'}/5",
+            author=who,
+            public=f"Feedback given for {period}",
+        )
         for at, period, score, who in feedback
     ]
     items.sort(key=lambda item: item.at, reverse=True)

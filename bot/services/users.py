@@ -362,6 +362,16 @@ async def admin_slack_ids(session: AsyncSession, *, admins: Collection[str]) -> 
     return sorted(s for s in chosen if not s.startswith(SERVICE_PREFIXES))
 
 
+async def who_can(
+    session: AsyncSession, needed: Role, *, admins: Collection[str], limit: int = 5
+) -> list[str]:
+    """Slack ids of people holding `needed` (or above) to ask, for a refusal to name: HR Admins for admin
+    work, HR Managers and Admins otherwise; real, active people only."""
+    if needed == Role.ADMIN:
+        return (await admin_slack_ids(session, admins=admins))[:limit]
+    return [u.slack_user_id for u in await account_managers(session, limit=limit)]
+
+
 async def get(session: AsyncSession, user_id: uuid.UUID) -> User:
     user = await session.get(User, user_id)
     if user is None:
