@@ -222,9 +222,9 @@ async def _report(settings: Settings, code: str, period: str | None, vs: str | N
                 report = await feedback.report(
                     session, actor=actor, client_id=client.id, period=period, vs=vs, today=today
                 )
-                return client.name, await asyncio.to_thread(reports.build_performance_pdf, report, rt.storage)
+                return client.name, await reports.build_performance_pdf(report, rt.storage)
             board = await dashboard.build(session, actor=actor, client_id=client.id, today=today)
-        return client.name, await asyncio.to_thread(reports.build_dashboard_pdf, board, rt.storage)
+        return client.name, await reports.build_dashboard_pdf(board, rt.storage)
     finally:
         await rt.db.dispose()
 

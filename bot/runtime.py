@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.db import Database
-from bot.storage import LocalStorage
+from bot.filestore import Storage, open_storage
 
 if TYPE_CHECKING:
     from bot.services.users import Organisation
@@ -17,12 +17,11 @@ if TYPE_CHECKING:
 class Runtime:
     settings: Settings
     db: Database
-    storage: LocalStorage
+    storage: Storage
     # The Slack organisation the bot token belongs to (auth.test), learnt on first use by handlers.common.
     slack_installation: Organisation | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        return cls(
-            settings=settings, db=Database(settings.database_url), storage=LocalStorage(settings.storage_dir)
-        )
+        storage = open_storage(settings.storage_url or settings.storage_dir)
+        return cls(settings=settings, db=Database(settings.database_url), storage=storage)

@@ -100,7 +100,7 @@ async def _export(
                 f"PDF report of {board.client.name} 2/3: drawing charts and pages…"
             )
         )
-        pdf = await asyncio.to_thread(reports.build_dashboard_pdf, board, runtime(context).storage)
+        pdf = await reports.build_dashboard_pdf(board, runtime(context).storage)
         await progress.show(
             dashboard_views.progress_message(
                 f"PDF report of {board.client.name} 3/3: sending it to your DMs…"

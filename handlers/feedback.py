@@ -227,7 +227,7 @@ async def click_pdf(
     progress = DmProgress(client, context.user_id)
     await progress.show(progress_message(f"Building the {period} PDF of {report.client.name}…"))
     try:
-        pdf = await asyncio.to_thread(reports.build_performance_pdf, report, rt.storage)
+        pdf = await reports.build_performance_pdf(report, rt.storage)
         await send_file_to_user(
             client,
             context.user_id,
