@@ -273,6 +273,30 @@ async def _demo(settings: Settings) -> list[str]:
         await rt.db.dispose()
 
 
+async def _storage_migrate(settings: Settings, target_url: str) -> int:
+    """Copy every stored file from CLIENTBOT_STORAGE_URL (or _DIR) to `target_url`, each one's SHA-256
+    checked against its key when read and again read back from the target."""
+    from bot.filestore import StorageError, open_storage
+    from bot.filestore import migrate as copy_files
+
+    source = open_storage(settings.storage_url or settings.storage_dir)
+    target = open_storage(target_url)
+    try:
+        result = await copy_files(source, target)
+    except StorageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await source.close()
+        await target.close()
+    print(
+        f"{source.url} -> {target.url}: {result.copied} copied ({result.bytes} bytes), "
+        f"{result.skipped} already there; every file verified by its SHA-256"
+    )
+    print(f"now set CLIENTBOT_STORAGE_URL={target_url}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="clientbot", description="Client management for recruitment teams.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -315,6 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     harden.add_argument("--app-role", required=True, help="the role clientbot serve connects as")
     harden.add_argument("--owner", help="the role that will own the schema (default: the connecting role)")
+    storage = commands.add_parser("storage", help="logos and attachments").add_subparsers(
+        dest="action", required=True
+    )
+    copy = storage.add_parser("migrate", help="copy every stored file to another store, verifying hashes")
+    copy.add_argument("--to", required=True, metavar="URL", help="file:///path or s3://bucket/prefix")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "apscheduler"):
@@ -362,6 +391,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "db":
         print("\n".join(asyncio.run(_harden(settings, args.app_role, args.owner))))
         return 0
+    if args.command == "storage":
+        return asyncio.run(_storage_migrate(settings, args.to))
     if args.command == "jobs":
         return asyncio.run(_jobs(settings, args.action, getattr(args, "name", None)))
     if args.command == "serve":

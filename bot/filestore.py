@@ -211,9 +211,12 @@ class S3Storage(_Base):
             response = await client.get_object(Bucket=self.bucket, Key=self._object(key))
         except client.exceptions.NoSuchKey:
             raise StorageError(f"{key} is not in the store") from None
-        async with response["Body"] as body:
+        body = response["Body"]
+        try:
             async for chunk in body.iter_chunks(CHUNK):
                 yield chunk
+        finally:
+            body.close()
 
     async def exists(self, key: str) -> bool:
         client = await self._client()

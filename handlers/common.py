@@ -421,7 +421,14 @@ async def fetch_slack_file(
                 raise SlackFileRefused(
                     f"Slack didn't hand over {name} (HTTP {resp.status}); it may have been deleted."
                 )
-            content = await resp.content.read(max_bytes + 1)
+            # The whole body up to max_bytes + 1: `read(n)` answers with whatever is buffered (~128 KB).
+            chunks, size = [], 0
+            async for chunk in resp.content.iter_chunked(1 << 16):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > max_bytes:
+                    break
+            content = b"".join(chunks)
             served_html = resp.content_type == "text/html"
     if len(content) > max_bytes:
         raise FileTooLarge(info.get("name"))
