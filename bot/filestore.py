@@ -62,7 +62,7 @@ class Storage(Protocol):
     def stream(self, key: str) -> AsyncIterator[bytes]: ...
     async def get(self, key: str, *, max_bytes: int | None = None) -> bytes: ...
     async def exists(self, key: str) -> bool: ...
-    def keys(self) -> AsyncIterator[str]: ...
+    def stored_keys(self) -> AsyncIterator[str]: ...
     async def close(self) -> None: ...
 
 
@@ -149,7 +149,7 @@ class LocalStorage(_Base):
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).is_file)
 
-    async def keys(self) -> AsyncIterator[str]:
+    async def stored_keys(self) -> AsyncIterator[str]:
         for kind in KINDS:
             for path in sorted(await asyncio.to_thread(lambda k=kind: list((self.root / k).glob("*/*")))):
                 key = path.relative_to(self.root).as_posix()
@@ -228,7 +228,7 @@ class S3Storage(_Base):
             raise
         return True
 
-    async def keys(self) -> AsyncIterator[str]:
+    async def stored_keys(self) -> AsyncIterator[str]:
         client = await self._client()
         paginator = client.get_paginator("list_objects_v2")
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
@@ -271,7 +271,7 @@ async def migrate(source: Storage, target: Storage, *, progress: Any = None) -> 
     same content) are verified, not copied. Streams through a spooled temporary file; StorageError on any
     mismatch (nothing wrong is left under a valid key: the target refuses bytes that don't match)."""
     result = MigrationResult()
-    async for key in source.keys():
+    async for key in source.stored_keys():
         if await target.exists(key):
             await verify(target, key)
             result.skipped += 1

@@ -44,7 +44,7 @@ async def test_put_is_content_addressed_idempotent_and_streamed(storage_url: str
         assert await store.exists(saved.key)
         chunks = [chunk async for chunk in store.stream(saved.key)]
         assert len(chunks) >= 4 and max(map(len, chunks)) <= CHUNK and b"".join(chunks) == big
-        assert [key async for key in store] == [saved.key]
+        assert [key async for key in store.stored_keys()] == [saved.key]
         missing = f"attachments/{'0' * 2}/{'0' * 64}.pdf"
         assert not await store.exists(missing)
         with pytest.raises(StorageError):
@@ -112,7 +112,7 @@ async def test_storage_migrate_copies_and_verifies_both_ways(s3_url: str, tmp_pa
     assert "2 copied" in done.stdout
     bucket = open_storage(s3_url)
     try:
-        assert sorted([key async for key in bucket]) == sorted(f.key for f in files)
+        assert sorted([key async for key in bucket.stored_keys()]) == sorted(f.key for f in files)
         for stored in files:
             assert await bucket.get(stored.key) == await local.get(stored.key)
     finally:

@@ -56,7 +56,7 @@ async def test_the_key_comes_from_the_bytes_not_the_name(slack, fake, rt) -> Non
     [record] = await _stored(rt)
     meta = record.attachments[0]
     assert meta["storage_key"] == f"attachments/{meta['sha256'][:2]}/{meta['sha256']}.pdf"
-    assert [key async for key in rt.storage.keys()] == [meta["storage_key"]]
+    assert [key async for key in rt.storage.stored_keys()] == [meta["storage_key"]]
 
 
 async def test_an_oversize_file_is_refused_before_anything_is_stored(slack, fake, rt) -> None:
@@ -74,4 +74,4 @@ async def test_an_oversize_file_is_refused_before_anything_is_stored(slack, fake
     )
     assert "big.pdf" in str(form.params)
     assert await _stored(rt) == []
-    assert [key async for key in rt.storage.keys()] == []
+    assert [key async for key in rt.storage.stored_keys()] == []
