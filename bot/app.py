@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 import handlers
 from bot import api, mailparse
 from bot.errors import Ambiguous, DomainError, ValidationFailed
+from bot.lifecycle import LIFECYCLE_KEY, drain_on_shutdown, refuse_while_draining
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
 
@@ -79,9 +80,11 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
 
 def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     """HTTP routes. `bolt` is None in Socket Mode, where Slack traffic arrives over the socket instead."""
-    web_app = web.Application()
+    web_app = web.Application(middlewares=[refuse_while_draining])
     web_app[RUNTIME_KEY] = rt
+    web_app[LIFECYCLE_KEY] = rt.lifecycle
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/readyz", readyz)
     api.add_routes(web_app, rt)
     web_app.router.add_post("/integrations/email", ingest_email)
     if rt.settings.email_secret:
@@ -89,6 +92,7 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     if bolt is not None:
         web_app[BOLT_KEY] = bolt
         web_app.router.add_post("/slack/events", slack_events)
+    web_app.on_shutdown.append(drain_on_shutdown)
     web_app.on_cleanup.append(_dispose)
     return web_app
 
@@ -208,5 +212,17 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness for a load balancer: 503 as soon as the replica drains (SIGTERM), or while the database
+    is unreachable; `/healthz` is liveness and stays 200 while draining."""
+    rt = request.app[RUNTIME_KEY]
+    if rt.lifecycle.draining:
+        return web.json_response({"status": "draining"}, status=503)
+    ok = await rt.db.ping()
+    return web.json_response({"status": "ready" if ok else "unavailable"}, status=200 if ok else 503)
+
+
 async def _dispose(web_app: web.Application) -> None:
-    await web_app[RUNTIME_KEY].db.dispose()
+    rt = web_app[RUNTIME_KEY]
+    await rt.storage.close()
+    await rt.db.dispose()

@@ -71,10 +71,15 @@ async def serve(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
-        scheduler.shutdown(wait=False)
+        # Stop taking work (/readyz 503, new requests 503, no socket), let what was acked finish within
+        # CLIENTBOT_SHUTDOWN_GRACE, then close the scheduler, the listener, the store and the pools.
+        logging.info("stopping: draining for at most %s s", settings.shutdown_grace)
         if socket_handler:
             await socket_handler.close_async()
+        await rt.lifecycle.drain()
+        scheduler.shutdown(wait=False)
         await runner.cleanup()
+        logging.info("stopped")
 
 
 async def _start(rt: Runtime) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.db import Database
 from bot.filestore import Storage, open_storage
+from bot.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
     from bot.services.users import Organisation
@@ -20,6 +21,12 @@ class Runtime:
     storage: Storage
     # The Slack organisation the bot token belongs to (auth.test), learnt on first use by handlers.common.
     slack_installation: Organisation | None = None
+    # Draining on SIGTERM: what is in flight, and whether new work is refused (bot.lifecycle).
+    lifecycle: Lifecycle = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.lifecycle is None:
+            self.lifecycle = Lifecycle(self.settings.shutdown_grace)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:

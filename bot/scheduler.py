@@ -507,6 +507,11 @@ def build_scheduler(rt: Runtime) -> Scheduler:
     for job in JOBS.values():
 
         async def fire(name: str = job.name) -> None:
+            if rt.lifecycle.draining:
+                return  # shutting down: another replica (or the next start) runs it
+            task = asyncio.current_task()
+            if task is not None:
+                rt.lifecycle.track(task)
             try:
                 log.info("%s: %s", name, await run_job(rt, name))
             except Exception:
