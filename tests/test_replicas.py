@@ -143,7 +143,7 @@ async def test_two_replicas_behind_a_load_balancer(fake, rt, settings, s3_env, i
         await b.slack.block_action(
             "comm_entry_menu", user_id=MANAGER, selected_option=download, message=timeline
         )
-        await fake.wait_for("files.completeUploadExternal", timeout=20)
+        await fake.wait_for("files.completeUploadExternal", lambda c: "proposal.pdf" in str(c.params), 20)
         [upload] = [u for u in fake.uploaded_files() if u.filename == "proposal.pdf"]
         assert upload.content == PDF and upload.channel_id.startswith("D")
 
