@@ -14,16 +14,13 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
-from bot import api, mailparse
+from bot import api, mailparse, telemetry
 from bot.errors import Ambiguous, DomainError, ValidationFailed
 from bot.lifecycle import LIFECYCLE_KEY, drain_on_shutdown, refuse_while_draining
 from bot.runtime import Runtime
@@ -39,8 +36,9 @@ def slack_client(rt: Runtime) -> AsyncWebClient:
         token=rt.settings.slack_bot_token,
         base_url=rt.settings.slack_api_url,
         retry_handlers=[
+            telemetry.MeteredCalls(),  # counts every answer, never retries
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            telemetry.MeteredRateLimits(max_retry_count=2),
         ],
     )
 
@@ -72,9 +70,11 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
         await next()
         return None
 
+    app.use(telemetry.measure)
     app.use(attach_runtime)
     app.use(skip_redelivery)
     handlers.register(app)
+    telemetry.install_listener_hooks(app)
     return app
 
 
@@ -85,6 +85,7 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     web_app[LIFECYCLE_KEY] = rt.lifecycle
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/readyz", readyz)
+    web_app.router.add_get("/metrics", telemetry.metrics)
     api.add_routes(web_app, rt)
     web_app.router.add_post("/integrations/email", ingest_email)
     if rt.settings.email_secret:

@@ -350,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     copy = storage.add_parser("migrate", help="copy every stored file to another store, verifying hashes")
     copy.add_argument("--to", required=True, metavar="URL", help="file:///path or s3://bucket/prefix")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.telemetry import configure_logging
+
+    configure_logging(get_settings().log_format)
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
+from bot.telemetry import STORED_BYTES
+
 CHUNK = 256 * 1024
 KINDS = ("logos", "attachments")
 KEY = re.compile(r"(logos|attachments)/([0-9a-f]{2})/(\2[0-9a-f]{62})\.([a-z0-9]{1,5})")
@@ -77,6 +79,7 @@ class _Base:
         key = key_for(digest, kind=kind, extension=extension)
         if not await self.exists(key):
             await self.write(key, io.BytesIO(content), size=len(content), mime=mime)
+            STORED_BYTES.labels(kind).inc(len(content))
         return StoredFile(key=key, sha256=digest, size=len(content), mime=mime)
 
     async def get(self, key: str, *, max_bytes: int | None = None) -> bytes:

@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -32,7 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from bot import clock, reports
+from bot import clock, reports, telemetry
 from bot.app import slack_client
 from bot.models import ScheduledRun, User, utcnow
 from bot.runtime import Runtime
@@ -512,9 +513,11 @@ def build_scheduler(rt: Runtime) -> Scheduler:
             task = asyncio.current_task()
             if task is not None:
                 rt.lifecycle.track(task)
+            telemetry.SCHEDULER_RUNS.labels(name).inc()
             try:
                 log.info("%s: %s", name, await run_job(rt, name))
             except Exception:
+                telemetry.SCHEDULER_FAILURES.labels(name).inc()
                 log.exception("scheduled job %s failed", name)
 
         scheduler.add_job(
@@ -526,4 +529,12 @@ def build_scheduler(rt: Runtime) -> Scheduler:
             misfire_grace_time=3600,
             replace_existing=True,
         )
+    scheduler.add_listener(_note_lag, EVENT_JOB_SUBMITTED)
     return scheduler
+
+
+def _note_lag(event: JobSubmissionEvent) -> None:
+    """How late the run starts after its scheduled time (a busy loop, a missed fire caught up)."""
+    if event.scheduled_run_times:
+        late = (clock.now() - max(event.scheduled_run_times)).total_seconds()
+        telemetry.SCHEDULER_LAG.labels(event.job_id).set(max(late, 0.0))
