@@ -129,6 +129,7 @@ def settings(database_url: str, slack_api_url: str, fake: FakeSlack, tmp_path: P
         DATABASE_URL=database_url,
         CLIENTBOT_ADMINS=ADMIN,
         CLIENTBOT_STORAGE_DIR=str(tmp_path / "files"),
+        CLIENTBOT_SHUTDOWN_GRACE=5,  # an app stopped at the end of a test waits no longer than _settle
         # The fake's loopback file host is trusted with the token only because the tests say so here.
         CLIENTBOT_SLACK_FILE_HOSTS=f"https://files.slack.com,{fake.base_url}",
     )

@@ -5,6 +5,7 @@ the middle of work it had acked."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -216,7 +217,9 @@ async def test_sigterm_finishes_acked_work_then_exits_zero(fake, rt, settings, s
     async with rt.db.session() as session:
         manager = await factories.user(session, MANAGER, Role.MANAGER)
         acme = await factories.client(session, manager, "Acme")
-    replica = await _start("a", settings, fake, s3_env, tmp_path, CLIENTBOT_SHUTDOWN_GRACE="30")
+    replica = await _start(
+        "a", settings, fake, s3_env, tmp_path, CLIENTBOT_SHUTDOWN_GRACE="30", CLIENTBOT_LOG_FORMAT="json"
+    )
     try:
         view = await _open_modal(replica, fake, f"log {acme.client_code}", RECRUITER)
         fake.gates["files.info"] = asyncio.Event()
@@ -255,8 +258,12 @@ async def test_sigterm_finishes_acked_work_then_exits_zero(fake, rt, settings, s
     assert any(c.params.get("files") for c in fake.calls_to("files.completeUploadExternal"))
     [export] = [u for u in fake.uploaded_files() if u.filename.endswith(".pdf")]
     assert export.content.startswith(b"%PDF") and export.channel_id.startswith("D")
-    log = replica.log.read_text()
-    assert "draining" in log and "stopped" in log
+    # JSON lines: the stop is logged, and each Slack request with its id, user, command and duration.
+    logged = [json.loads(line) for line in replica.log.read_text().splitlines() if line.startswith("{")]
+    messages = [entry["message"] for entry in logged]
+    assert any(m.startswith("stopping: draining") for m in messages) and "stopped" in messages
+    export = next(e for e in logged if e.get("command") == "client export" and "duration_ms" in e)
+    assert export["user"] == MANAGER and export["request_id"] and export["duration_ms"] > 1000
 
 
 async def _stored(rt) -> list[ClientCommunication]:
