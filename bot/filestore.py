@@ -205,6 +205,7 @@ class S3Storage(_Base):
             Body=handle,
             ContentLength=size,
             ContentType=mime,
+            ChecksumAlgorithm="SHA256",
             ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
         )
 

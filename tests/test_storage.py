@@ -4,6 +4,7 @@ server (moto, on loopback), through the store itself, the app and `clientbot sto
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 import subprocess
@@ -45,6 +46,12 @@ async def test_put_is_content_addressed_idempotent_and_streamed(storage_url: str
         chunks = [chunk async for chunk in store.stream(saved.key)]
         assert len(chunks) >= 4 and max(map(len, chunks)) <= CHUNK and b"".join(chunks) == big
         assert [key async for key in store.stored_keys()] == [saved.key]
+        if storage_url.startswith("s3:"):  # the upload carried its SHA-256 for the server to check
+            head = await (await store._client()).head_object(
+                Bucket=store.bucket, Key=store.prefix + saved.key, ChecksumMode="ENABLED"
+            )
+            assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(big).digest()).decode()
+            assert head["ContentLength"] == len(big)
         missing = f"attachments/{'0' * 2}/{'0' * 64}.pdf"
         assert not await store.exists(missing)
         with pytest.raises(StorageError):
