@@ -25,6 +25,7 @@ from bot.errors import Ambiguous, DomainError, ValidationFailed
 from bot.lifecycle import LIFECYCLE_KEY, drain_on_shutdown, refuse_while_draining
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
+from handlers.commands import ROUTES
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 BOLT_KEY = web.AppKey("bolt", AsyncApp)
@@ -70,7 +71,7 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
         await next()
         return None
 
-    app.use(telemetry.measure)
+    app.use(telemetry.measurer(ROUTES))
     app.use(attach_runtime)
     app.use(skip_redelivery)
     handlers.register(app)

@@ -13,6 +13,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Awaitable, Callable, Collection
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -75,13 +76,14 @@ def _label(value: Any) -> str:
     return text if _WORD.fullmatch(text) else "other"
 
 
-def describe(body: dict[str, Any]) -> tuple[str, str]:
-    """(kind, name) of a Slack payload: `command` + the first word, `action` + action_id, `view` +
-    callback_id, `shortcut` + callback_id, `event` + type."""
+def describe(body: dict[str, Any], words: Collection[str] = ()) -> tuple[str, str]:
+    """(kind, name) of a Slack payload: `command` + its first word when it is one of `words` (anything a
+    user types would make the label set unbounded), `action` + action_id, `view` + callback_id,
+    `shortcut` + callback_id, `event` + type."""
     kind = body.get("type") or ("command" if "command" in body else "other")
     if "command" in body:
-        word = (str(body.get("text") or "").split() or ["help"])[0]
-        return "command", f"{_label(str(body['command']).lstrip('/'))} {_label(word)}"
+        word = (str(body.get("text") or "").split() or ["help"])[0].lower()
+        return "command", f"{_label(str(body['command']).lstrip('/'))} {word if word in words else 'other'}"
     if kind in ("block_actions", "block_suggestion", "interactive_message"):
         actions = body.get("actions") or [{}]
         action_id = actions[0].get("action_id") if kind != "block_suggestion" else body.get("action_id")
@@ -95,10 +97,18 @@ def describe(body: dict[str, Any]) -> tuple[str, str]:
     return _label(kind), ""
 
 
-async def measure(body: dict[str, Any], context: Any, next: Any) -> None:
-    """Bolt global middleware: label the request, time its ack; the listener's end is timed by
-    `ListenerCompletion`."""
-    kind, name = describe(body)
+def measurer(words: Collection[str]) -> Callable[..., Awaitable[None]]:
+    """The Bolt global middleware that labels each request (`words`: the slash command's subcommands)."""
+
+    async def middleware(body: dict[str, Any], context: Any, next: Any) -> None:
+        await measure(body, context, next, words)
+
+    return middleware
+
+
+async def measure(body: dict[str, Any], context: Any, next: Any, words: Collection[str] = ()) -> None:
+    """Label the request and time its ack; the listener's end is timed by `_Completion`."""
+    kind, name = describe(body, words)
     started = time.perf_counter()
     user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else body.get("user_id")
     if user is None and isinstance(body.get("event"), dict):
