@@ -111,16 +111,25 @@ async def deliver(rt: Runtime, job: str, period: str, sends: dict[str, Send]) ->
             await send()
         except RecipientGone:
             log.info("%s %s: %s is deactivated in Slack; skipped for good", job, period, recipient)
+        except asyncio.CancelledError:
+            # Stopped mid-send (a shutdown past its grace period): the next run, here or elsewhere, sends it.
+            log.warning("%s %s: sending to %s was cut short; a later run retries it", job, period, recipient)
+            await _release(rt, job, key)
+            raise
         except Exception:
             log.exception("%s %s: sending to %s failed; a later run retries it", job, period, recipient)
-            async with rt.db.session() as session:
-                await session.execute(
-                    delete(ScheduledRun).where(ScheduledRun.job == job, ScheduledRun.period_key == key)
-                )
+            await _release(rt, job, key)
             failed.append(recipient)
         else:
             sent.append(recipient)
     return sent, failed
+
+
+async def _release(rt: Runtime, job: str, key: str) -> None:
+    async with rt.db.session() as session:
+        await session.execute(
+            delete(ScheduledRun).where(ScheduledRun.job == job, ScheduledRun.period_key == key)
+        )
 
 
 # Slack's answers when the bot cannot post into a channel at all (chat.postMessage and

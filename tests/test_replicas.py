@@ -269,3 +269,31 @@ async def test_sigterm_finishes_acked_work_then_exits_zero(fake, rt, settings, s
 async def _stored(rt) -> list[ClientCommunication]:
     async with rt.db.session() as session:
         return list(await session.scalars(select(ClientCommunication)))
+
+
+async def test_a_send_cut_short_by_shutdown_releases_its_claim(rt) -> None:
+    """A replica whose grace period ran out cancels the scheduled run mid-send: the recipient's claim is
+    released, so the next run (on any replica) sends that message instead of skipping it for good."""
+    from bot.scheduler import deliver
+
+    started = asyncio.Event()
+
+    async def slow_send() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    async def quick_send() -> None:
+        return None
+
+    run = asyncio.create_task(
+        deliver(rt, "weekly_digest", "2030-W01", {"CFIRST": quick_send, "CSLOW": slow_send})
+    )
+    await started.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    async with rt.db.session() as session:
+        keys = list(await session.scalars(select(ScheduledRun.period_key)))
+    assert keys == ["2030-W01:CFIRST"]
+    sent, failed = await deliver(rt, "weekly_digest", "2030-W01", {"CFIRST": quick_send, "CSLOW": quick_send})
+    assert (sent, failed) == (["CSLOW"], [])
