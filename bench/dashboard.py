@@ -35,11 +35,11 @@ async def _build(db: Database, actor: User, client_ids: list) -> tuple[list[floa
     return timings, boards
 
 
-def _pdfs(boards: list[Dashboard], storage: LocalStorage) -> tuple[list[float], list[int]]:
+async def _pdfs(boards: list[Dashboard], storage: LocalStorage) -> tuple[list[float], list[int]]:
     times, sizes = [], []
     for board in boards:
         started = time.perf_counter()
-        sizes.append(len(reports.build_dashboard_pdf(board, storage)))
+        sizes.append(len(await reports.build_dashboard_pdf(board, storage)))
         times.append((time.perf_counter() - started) * 1000)
     return times, sizes
 
@@ -57,7 +57,7 @@ async def run(url: str, samples: int, pdfs: int) -> None:
         f"p95 {percentile(timings, 95):.2f} ms"
     )
     storage = LocalStorage("/tmp/bench")
-    pdf_times, sizes = _pdfs(boards[:pdfs], storage)
+    pdf_times, sizes = await _pdfs(boards[:pdfs], storage)
     print(
         f"PDF with chart over {len(pdf_times)} clients: p50 {percentile(pdf_times, 50):.0f} ms, "
         f"p95 {percentile(pdf_times, 95):.0f} ms, max {max(pdf_times):.0f} ms, "
@@ -65,7 +65,7 @@ async def run(url: str, samples: int, pdfs: int) -> None:
     )
     if big is not None:
         timings, boards = await _build(db, actor, [big] * 50)
-        pdf_times, _ = _pdfs(boards[:10], storage)
+        pdf_times, _ = await _pdfs(boards[:10], storage)
         print(
             f"big client {BIG_CLIENT_CODE} (500 jobs, 5,000 applications), 50 runs: dashboard "
             f"p50 {percentile(timings, 50):.2f} ms, p95 {percentile(timings, 95):.2f} ms; "

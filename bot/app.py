@@ -14,19 +14,18 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
-from bot import api, mailparse
+from bot import api, mailparse, telemetry
 from bot.errors import Ambiguous, DomainError, ValidationFailed
+from bot.lifecycle import LIFECYCLE_KEY, drain_on_shutdown, refuse_while_draining
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
+from handlers.commands import ROUTES
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 BOLT_KEY = web.AppKey("bolt", AsyncApp)
@@ -38,8 +37,9 @@ def slack_client(rt: Runtime) -> AsyncWebClient:
         token=rt.settings.slack_bot_token,
         base_url=rt.settings.slack_api_url,
         retry_handlers=[
+            telemetry.MeteredCalls(),  # counts every answer, never retries
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            telemetry.MeteredRateLimits(max_retry_count=2),
         ],
     )
 
@@ -71,17 +71,22 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
         await next()
         return None
 
+    app.use(telemetry.measurer(ROUTES))
     app.use(attach_runtime)
     app.use(skip_redelivery)
     handlers.register(app)
+    telemetry.install_listener_hooks(app)
     return app
 
 
 def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     """HTTP routes. `bolt` is None in Socket Mode, where Slack traffic arrives over the socket instead."""
-    web_app = web.Application()
+    web_app = web.Application(middlewares=[refuse_while_draining])
     web_app[RUNTIME_KEY] = rt
+    web_app[LIFECYCLE_KEY] = rt.lifecycle
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/readyz", readyz)
+    web_app.router.add_get("/metrics", telemetry.metrics)
     api.add_routes(web_app, rt)
     web_app.router.add_post("/integrations/email", ingest_email)
     if rt.settings.email_secret:
@@ -89,6 +94,7 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     if bolt is not None:
         web_app[BOLT_KEY] = bolt
         web_app.router.add_post("/slack/events", slack_events)
+    web_app.on_shutdown.append(drain_on_shutdown)
     web_app.on_cleanup.append(_dispose)
     return web_app
 
@@ -208,5 +214,17 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness for a load balancer: 503 as soon as the replica drains (SIGTERM), or while the database
+    is unreachable; `/healthz` is liveness and stays 200 while draining."""
+    rt = request.app[RUNTIME_KEY]
+    if rt.lifecycle.draining:
+        return web.json_response({"status": "draining"}, status=503)
+    ok = await rt.db.ping()
+    return web.json_response({"status": "ready" if ok else "unavailable"}, status=200 if ok else 503)
+
+
 async def _dispose(web_app: web.Application) -> None:
-    await web_app[RUNTIME_KEY].db.dispose()
+    rt = web_app[RUNTIME_KEY]
+    await rt.storage.close()
+    await rt.db.dispose()

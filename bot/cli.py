@@ -72,10 +72,15 @@ async def serve(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
-        scheduler.shutdown(wait=False)
+        # Stop taking work (/readyz 503, new requests 503, no socket), let what was acked finish within
+        # CLIENTBOT_SHUTDOWN_GRACE, then close the scheduler, the listener, the store and the pools.
+        logging.info("stopping: draining for at most %s s", settings.shutdown_grace)
         if socket_handler:
             await socket_handler.close_async()
+        await rt.lifecycle.drain()
+        scheduler.shutdown(wait=False)
         await runner.cleanup()
+        logging.info("stopped")
 
 
 async def _start(rt: Runtime) -> None:
@@ -272,9 +277,9 @@ async def _report(settings: Settings, code: str, period: str | None, vs: str | N
                 report = await feedback.report(
                     session, actor=actor, client_id=client.id, period=period, vs=vs, today=today
                 )
-                return client.name, await asyncio.to_thread(reports.build_performance_pdf, report, rt.storage)
+                return client.name, await reports.build_performance_pdf(report, rt.storage)
             board = await dashboard.build(session, actor=actor, client_id=client.id, today=today)
-        return client.name, await asyncio.to_thread(reports.build_dashboard_pdf, board, rt.storage)
+        return client.name, await reports.build_dashboard_pdf(board, rt.storage)
     finally:
         await rt.db.dispose()
 
@@ -346,6 +351,30 @@ async def _demo(settings: Settings) -> list[str]:
         await rt.db.dispose()
 
 
+async def _storage_migrate(settings: Settings, target_url: str) -> int:
+    """Copy every stored file from CLIENTBOT_STORAGE_URL (or _DIR) to `target_url`, each one's SHA-256
+    checked against its key when read and again read back from the target."""
+    from bot.filestore import StorageError, open_storage
+    from bot.filestore import migrate as copy_files
+
+    source = open_storage(settings.storage_url or settings.storage_dir)
+    target = open_storage(target_url)
+    try:
+        result = await copy_files(source, target)
+    except StorageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await source.close()
+        await target.close()
+    print(
+        f"{source.url} -> {target.url}: {result.copied} copied ({result.bytes} bytes), "
+        f"{result.skipped} already there; every file verified by its SHA-256"
+    )
+    print(f"now set CLIENTBOT_STORAGE_URL={target_url}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="clientbot", description="Client management for recruitment teams.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -405,8 +434,15 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--by", metavar="SLACK_ID", help="the HR Admin handling the request (audited)")
     export.add_argument("--out", type=Path, help="write the JSON there instead of to stdout")
     erase.add_argument("--reason", required=True, help="why (e.g. the request's reference); audited")
+    storage = commands.add_parser("storage", help="logos and attachments").add_subparsers(
+        dest="action", required=True
+    )
+    copy = storage.add_parser("migrate", help="copy every stored file to another store, verifying hashes")
+    copy.add_argument("--to", required=True, metavar="URL", help="file:///path or s3://bucket/prefix")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.telemetry import configure_logging
+
+    configure_logging(get_settings().log_format)
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
@@ -462,6 +498,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(result)
         return 0
+    if args.command == "storage":
+        return asyncio.run(_storage_migrate(settings, args.to))
     if args.command == "jobs":
         return asyncio.run(_jobs(settings, args.action, getattr(args, "name", None)))
     if args.command == "serve":

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     port: int = Field(3000, alias="PORT")
     admins: Annotated[frozenset[str], NoDecode] = Field(frozenset(), alias="CLIENTBOT_ADMINS")
     storage_dir: str = Field("./data/files", alias="CLIENTBOT_STORAGE_DIR")
+    # file:///path or s3://bucket/prefix (bot.filestore); unset: CLIENTBOT_STORAGE_DIR on the local disk.
+    storage_url: str | None = Field(None, alias="CLIENTBOT_STORAGE_URL")
+    # SIGTERM: how long in-flight work may take to finish before the process exits anyway.
+    shutdown_grace: float = Field(30.0, ge=0, le=3600, alias="CLIENTBOT_SHUTDOWN_GRACE")
+    # GET /metrics: off unless a token is set (sent as `Authorization: Bearer TOKEN`).
+    metrics_token: str | None = Field(None, alias="CLIENTBOT_METRICS_TOKEN")
+    log_format: Literal["text", "json"] = Field("text", alias="CLIENTBOT_LOG_FORMAT")
     digest_channel: str | None = Field(None, alias="CLIENTBOT_DIGEST_CHANNEL")
     timezone: str = Field("UTC", alias="CLIENTBOT_TIMEZONE")
     # ISO 4217 code money is shown in (e.g. EUR); unset: the currency of the machine's locale, else USD.

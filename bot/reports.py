@@ -3,6 +3,7 @@ by the dashboard export and the performance report."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -10,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 from bot import clock
+from bot.filestore import StorageError
 from bot.services.feedback import CRITERIA, PerformanceReport
-from bot.storage import bounded_logo
+from bot.storage import LOGO_MAX_BYTES, bounded_logo
 from views.common import money, phone
 
 if TYPE_CHECKING:
+    from bot.filestore import Storage
     from bot.services.dashboard import Dashboard
-    from bot.storage import LocalStorage as Storage
 
 from matplotlib.figure import Figure
 from reportlab.lib import colors
@@ -453,17 +455,26 @@ def dashboard_chart(dashboard: Dashboard) -> bytes:
     )
 
 
-def _logo(storage: Storage, key: str | None) -> bytes | None:
-    """The client's logo, downscaled; left out when it is an image bomb (stored before uploads were
-    bounded), so a report never decodes an unbounded image."""
-    return bounded_logo(storage.get(key)) if key and storage.exists(key) else None
+async def _logo(storage: Storage, key: str | None) -> bytes | None:
+    """The client's logo, downscaled (in a worker thread); left out when it is missing, far larger than a
+    logo may be, or an image bomb (stored before uploads were bounded), so a report never decodes an
+    unbounded image."""
+    if not key:
+        return None
+    try:
+        content = await storage.get(key, max_bytes=4 * LOGO_MAX_BYTES)
+    except (StorageError, ValueError):
+        return None
+    return await asyncio.to_thread(bounded_logo, content)
 
 
-def build_dashboard_pdf(dashboard: Dashboard, storage: Storage) -> bytes:
-    """The whole dashboard export (chart, logo, PDF); slow, so callers run it in a worker thread."""
-    return dashboard_pdf(dashboard, dashboard_chart(dashboard), _logo(storage, dashboard.client.logo_url))
+async def build_dashboard_pdf(dashboard: Dashboard, storage: Storage) -> bytes:
+    """The whole dashboard export (chart, logo, PDF); the slow part runs in a worker thread."""
+    logo = await _logo(storage, dashboard.client.logo_url)
+    return await asyncio.to_thread(lambda: dashboard_pdf(dashboard, dashboard_chart(dashboard), logo))
 
 
-def build_performance_pdf(report: PerformanceReport, storage: Storage) -> bytes:
-    """The whole performance report (trend chart, logo, PDF); slow, so callers run it in a worker thread."""
-    return performance_pdf(report, performance_chart(report), _logo(storage, report.client.logo_url))
+async def build_performance_pdf(report: PerformanceReport, storage: Storage) -> bytes:
+    """The whole performance report (trend chart, logo, PDF); the slow part runs in a worker thread."""
+    logo = await _logo(storage, report.client.logo_url)
+    return await asyncio.to_thread(lambda: performance_pdf(report, performance_chart(report), logo))

@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -33,7 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from bot import clock, reports
+from bot import clock, reports, telemetry
 from bot.app import slack_client
 from bot.models import ScheduledRun, User, utcnow
 from bot.runtime import Runtime
@@ -123,16 +124,25 @@ async def deliver(rt: Runtime, job: str, period: str, sends: dict[str, Send]) ->
             await send()
         except RecipientGone:
             log.info("%s %s: %s is deactivated in Slack; skipped for good", job, period, recipient)
+        except asyncio.CancelledError:
+            # Stopped mid-send (a shutdown past its grace period): the next run, here or elsewhere, sends it.
+            log.warning("%s %s: sending to %s was cut short; a later run retries it", job, period, recipient)
+            await _release(rt, job, key)
+            raise
         except Exception:
             log.exception("%s %s: sending to %s failed; a later run retries it", job, period, recipient)
-            async with rt.db.session() as session:
-                await session.execute(
-                    delete(ScheduledRun).where(ScheduledRun.job == job, ScheduledRun.period_key == key)
-                )
+            await _release(rt, job, key)
             failed.append(recipient)
         else:
             sent.append(recipient)
     return sent, failed
+
+
+async def _release(rt: Runtime, job: str, key: str) -> None:
+    async with rt.db.session() as session:
+        await session.execute(
+            delete(ScheduledRun).where(ScheduledRun.job == job, ScheduledRun.period_key == key)
+        )
 
 
 # Slack's answers when the bot cannot post into a channel at all (chat.postMessage and
@@ -605,9 +615,16 @@ def build_scheduler(rt: Runtime) -> Scheduler:
     for job in JOBS.values():
 
         async def fire(name: str = job.name) -> None:
+            if rt.lifecycle.draining:
+                return  # shutting down: another replica (or the next start) runs it
+            task = asyncio.current_task()
+            if task is not None:
+                rt.lifecycle.track(task)
+            telemetry.SCHEDULER_RUNS.labels(name).inc()
             try:
                 log.info("%s: %s", name, await run_job(rt, name))
             except Exception:
+                telemetry.SCHEDULER_FAILURES.labels(name).inc()
                 log.exception("scheduled job %s failed", name)
 
         scheduler.add_job(
@@ -619,4 +636,12 @@ def build_scheduler(rt: Runtime) -> Scheduler:
             misfire_grace_time=3600,
             replace_existing=True,
         )
+    scheduler.add_listener(_note_lag, EVENT_JOB_SUBMITTED)
     return scheduler
+
+
+def _note_lag(event: JobSubmissionEvent) -> None:
+    """How late the run starts after its scheduled time (a busy loop, a missed fire caught up)."""
+    if event.scheduled_run_times:
+        late = (clock.now() - max(event.scheduled_run_times)).total_seconds()
+        telemetry.SCHEDULER_LAG.labels(event.job_id).set(max(late, 0.0))

@@ -1,25 +1,26 @@
-"""File storage for logos and attachments: content-addressed files under CLIENTBOT_STORAGE_DIR.
+"""What may be stored as a logo or an attachment, judged by the bytes; where files are kept: bot.filestore
+(content-addressed keys under CLIENTBOT_STORAGE_URL).
 
 Names are never trusted: a stored file's key comes from its SHA-256 and the type sniffed from its bytes."""
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 import re
-import tempfile
 import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import magic
 import olefile
 from PIL import Image, UnidentifiedImageError
 
 from bot.errors import ValidationFailed
+from bot.filestore import LocalStorage, S3Storage, Storage, StoredFile, open_storage
+
+__all__ = ["LocalStorage", "S3Storage", "Storage", "StoredFile", "open_storage"]
 
 LOGO_MAX_BYTES = 2 * 1024 * 1024
 # A logo is drawn 30 x 18 mm: 2048 px a side is plenty, and decoding one costs at most 16 MB (RGBA).
@@ -116,14 +117,6 @@ _PROGRAM_MIMES = (
     "application/x-java-applet",
     "application/java-archive",
 )
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    key: str
-    sha256: str
-    size: int
-    mime: str
 
 
 @dataclass(frozen=True)
@@ -427,33 +420,3 @@ def _looks_like_email(content: bytes) -> bool:
         and bool(names & {b"subject", b"date", b"to"})
         and _looks_like_text(content)
     )
-
-
-class LocalStorage:
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-
-    def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise ValueError("storage key escapes the storage directory")
-        return path
-
-    def put(self, content: bytes, *, kind: str, extension: str, mime: str) -> StoredFile:
-        """Store bytes under `kind/aa/<sha256>.<ext>`; writing the same content twice is a no-op."""
-        digest = hashlib.sha256(content).hexdigest()
-        key = f"{kind}/{digest[:2]}/{digest}.{extension}"
-        path = self._path(key)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-            os.replace(tmp, path)
-        return StoredFile(key=key, sha256=digest, size=len(content), mime=mime)
-
-    def get(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).exists()

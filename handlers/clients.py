@@ -281,12 +281,13 @@ async def _save_client(
         logo_key = logo_file_id = None
         if logo:
             content, extension, logo_file_id = logo
-            logo_key = rt.storage.put(
+            stored = await rt.storage.put(
                 content,
                 kind="logos",
                 extension=extension,
                 mime=f"image/{'png' if extension == 'png' else 'jpeg'}",
-            ).key
+            )
+            logo_key = stored.key
         async with acting(context, client) as (session, actor):
             if state.mode == "new":
                 # The duplicate gate ran before the ack; unless the user confirmed, it runs again here, in

@@ -17,13 +17,14 @@ from urllib.parse import urlsplit
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import Ambiguous, DomainError, PermissionDenied, UnknownClient, ValidationFailed
+from bot.filestore import Storage
 from bot.models import User
 from bot.runtime import Runtime
 from bot.services import users
@@ -370,6 +371,26 @@ async def send_files_to_user(
     )
 
 
+async def send_stored_files_to_user(
+    client: AsyncWebClient, user_id: str, storage: Storage, *, files: list[dict[str, Any]], comment: str
+) -> None:
+    """Stored attachments (metadata with `name`, `size`, `storage_key`) into the requester's DM, streamed
+    from the store to Slack's upload URL chunk by chunk (files.getUploadURLExternal, then one
+    files.completeUploadExternal for the message): a file is never held whole in memory."""
+    channel = (await client.conversations_open(users=user_id))["channel"]["id"]
+    uploaded = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as http:
+        for meta in files:
+            ticket = await client.files_getUploadURLExternal(filename=meta["name"], length=meta["size"])
+            headers = {"Content-Length": str(meta["size"]), "Content-Type": "application/octet-stream"}
+            stream = storage.stream(meta["storage_key"])
+            async with http.post(ticket["upload_url"], data=stream, headers=headers) as response:
+                if response.status != 200:
+                    raise SlackRequestError(f"upload of {meta['name']} failed ({response.status})")
+            uploaded.append({"id": ticket["file_id"], "title": meta["name"]})
+    await client.files_completeUploadExternal(files=uploaded, channel_id=channel, initial_comment=comment)
+
+
 async def send_file_to_user(
     client: AsyncWebClient, user_id: str, *, content: bytes, filename: str, comment: str
 ) -> None:
@@ -430,7 +451,14 @@ async def fetch_slack_file(
                 raise SlackFileRefused(
                     f"Slack didn't hand over {name} (HTTP {resp.status}); it may have been deleted."
                 )
-            content = await resp.content.read(max_bytes + 1)
+            # The whole body up to max_bytes + 1: `read(n)` answers with whatever is buffered (~128 KB).
+            chunks, size = [], 0
+            async for chunk in resp.content.iter_chunked(1 << 16):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > max_bytes:
+                    break
+            content = b"".join(chunks)
             served_html = resp.content_type == "text/html"
     if len(content) > max_bytes:
         raise FileTooLarge(info.get("name"))

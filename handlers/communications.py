@@ -34,7 +34,7 @@ from handlers.common import (
     open_modal_first,
     reply,
     runtime,
-    send_files_to_user,
+    send_stored_files_to_user,
     show_modal_first,
     slack_profile,
     split_args,
@@ -407,16 +407,17 @@ async def click_entry_menu(
                 await reply(respond, comm_views.archive_prompt(record))
                 return
             files = await communications.attachments(
-                session, rt.storage, actor=actor, communication_id=comm_id, index=index
+                session, actor=actor, communication_id=comm_id, index=index
             )
     except DomainError as error:
         await reply(respond, domain_error_reply(error))
         return
-    await send_files_to_user(
+    await send_stored_files_to_user(
         client,
         context.user_id,
-        files=[(meta["name"], content) for meta, content in files],
-        comment=comm_views.files_comment([meta["name"] for meta, _ in files]),
+        rt.storage,
+        files=files,
+        comment=comm_views.files_comment([meta["name"] for meta in files]),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from bot.config import Settings
 from bot.db import Database, migrate
 from bot.models import Base
 from bot.runtime import Runtime
-from bot.storage import LocalStorage
+from bot.storage import LocalStorage, open_storage
 from tests.slack_client import SlackClient
 from tests.slack_fake import FakeSlack
 
@@ -128,6 +129,7 @@ def settings(database_url: str, slack_api_url: str, fake: FakeSlack, tmp_path: P
         DATABASE_URL=database_url,
         CLIENTBOT_ADMINS=ADMIN,
         CLIENTBOT_STORAGE_DIR=str(tmp_path / "files"),
+        CLIENTBOT_SHUTDOWN_GRACE=5,  # an app stopped at the end of a test waits no longer than _settle
         # The fake's loopback file host is trusted with the token only because the tests say so here.
         CLIENTBOT_SLACK_FILE_HOSTS=f"https://files.slack.com,{fake.base_url}",
     )
@@ -135,7 +137,53 @@ def settings(database_url: str, slack_api_url: str, fake: FakeSlack, tmp_path: P
 
 @pytest.fixture
 def rt(settings: Settings, db: Database) -> Runtime:
-    return Runtime(settings=settings, db=db, storage=LocalStorage(settings.storage_dir))
+    return Runtime(
+        settings=settings, db=db, storage=open_storage(settings.storage_url or settings.storage_dir)
+    )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """An S3-compatible server (moto) on loopback for the whole session: its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The AWS variables that point this process (and `clientbot` subprocesses given them) at the server."""
+    env = {**S3_ENV, "AWS_ENDPOINT_URL": s3_server}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def s3_url(s3_env: dict[str, str]) -> str:
+    """A fresh bucket for one test, as a CLIENTBOT_STORAGE_URL with a key prefix."""
+    import boto3
+
+    bucket = f"clientbot-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL"], region_name="us-east-1").create_bucket(
+        Bucket=bucket
+    )
+    return f"s3://{bucket}/files"
+
+
+@pytest.fixture(params=["file", "s3"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Both backends, for tests that take this fixture: a local directory and a bucket on the S3 server."""
+    if request.param == "s3":
+        return request.getfixturevalue("s3_url")
+    return (tmp_path / "stored").as_uri()
 
 
 @pytest.fixture

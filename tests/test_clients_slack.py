@@ -224,7 +224,7 @@ async def test_logo_is_judged_by_content_and_size(slack, fake, rt, content, name
     await fake.wait_for_response(json.loads(view["private_metadata"])["response_url"])
     async with rt.db.session() as session:
         client = await session.scalar(select(Client))
-    assert client.logo_url and rt.storage.get(client.logo_url) == content
+    assert client.logo_url and await rt.storage.get(client.logo_url) == content
     await slack.command(f"show {client.client_code}", user_id=MANAGER)
     board = await fake.wait_for_response(slack.last_response_url, contains="Active jobs")
     [image] = [

@@ -131,9 +131,7 @@ async def test_archived_clients_and_guests_are_hidden(db) -> None:
             session, actor=admin, client_id=acme.id, status=ClientStatus.ARCHIVED, reason="Gone"
         )
         with pytest.raises(PermissionDenied, match="archived"):
-            await communications.attachments(
-                session, None, actor=recruiter, communication_id=record.id, index=0
-            )
+            await communications.attachments(session, actor=recruiter, communication_id=record.id, index=0)
         page = await communications.history(
             session, actor=manager, client_id=acme.id, filters=HistoryFilter()
         )

@@ -93,7 +93,7 @@ async def test_attachment_accepted_and_downloaded_by_dm(slack, fake, rt) -> None
     [record] = await _stored(rt)
     meta = record.attachments[0]
     assert (meta["name"], meta["mime"], meta["size"]) == ("proposal.pdf", "application/pdf", len(PDF))
-    assert rt.storage.get(meta["storage_key"]) == PDF
+    assert await rt.storage.get(meta["storage_key"]) == PDF
 
     await slack.command(f"history {acme.client_code}", user_id=MANAGER)
     timeline = await fake.wait_for_response(slack.last_response_url)
@@ -168,7 +168,9 @@ async def test_download_denied_for_recruiter_on_archived_client_and_for_guests(s
     async with rt.db.session() as session:
         manager = await factories.user(session, MANAGER, Role.MANAGER)
         admin = await factories.user(session, ADMIN, Role.ADMIN)
-        stored = communications.store_attachments(rt.storage, [communications.IncomingFile("a.pdf", PDF)])
+        stored = await communications.save_attachments(
+            rt.storage, [communications.IncomingFile("a.pdf", PDF)]
+        )
         record = await communications.log(
             session,
             actor=manager,

@@ -322,9 +322,8 @@ async def test_snapshots_give_the_dashboard_its_history(rt) -> None:
     assert f"revenue {money(0)} → {money(12000)} (+{money(12000)})" in private
     shared = json.dumps(dashboard_views.dashboard_message(board, shared=True), ensure_ascii=False)
     assert "candidates 1 → 4 (+3)" in shared and "12,000" not in shared
-    text = "".join(
-        p.extract_text() for p in PdfReader(io.BytesIO(reports.build_dashboard_pdf(board, rt.storage))).pages
-    )
+    pdf = await reports.build_dashboard_pdf(board, rt.storage)
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
     assert "nightly snapshots" in text and f"+{money(12000)}" in text
 
 

@@ -193,7 +193,7 @@ async def test_pdf_report_carries_the_health(rt, world) -> None:
             session, actor=world.manager, client_id=world.stalled.id, today=clock.today(UTC)
         )
         board.health = await health.of_client(session, board.client, today=clock.today(UTC))
-        pdf = reports.build_dashboard_pdf(board, rt.storage)
+        pdf = await reports.build_dashboard_pdf(board, rt.storage)
     text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Health" in text and "at risk (45/100): on hold, pipeline unmoved for 20 days" in " ".join(
         text.split()

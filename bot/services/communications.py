@@ -30,7 +30,7 @@ from bot.models import (
 from bot.roles import require
 from bot.services import audit, clients, subscriptions
 from bot.services.inputs import FieldProblems, parse_input
-from bot.storage import LocalStorage, safe_filename, sniff_attachment
+from bot.storage import SniffedFile, Storage, safe_filename, sniff_attachment
 
 PAGE_SIZE = 20
 MAX_ATTACHMENTS = 10
@@ -123,20 +123,30 @@ class IncomingFile:
     content: bytes
 
 
-def store_attachments(
-    storage: LocalStorage, files: list[IncomingFile], *, max_bytes: int | None = None
-) -> list[dict[str, Any]]:
-    """Check every file by content and size first (all or nothing), then store them. `name` is a safe
-    basename whose extension matches the content; the sender's own name is kept as data (`original_name`).
-    `max_bytes` raises the per-file limit where the channel allows larger files (email: the message limit).
-    CPU- and disk-bound (libmagic, zip and OLE2 inspection): async code calls `save_attachments`."""
+def check_attachments(
+    files: list[IncomingFile], *, max_bytes: int | None = None
+) -> list[tuple[IncomingFile, SniffedFile]]:
+    """Judge every file by content and size (all or nothing). `max_bytes` raises the per-file limit where
+    the channel allows larger files (email: the message limit). CPU-bound (libmagic, zip and OLE2
+    inspection): async code calls `save_attachments`, which runs it in a worker thread."""
     if len(files) > MAX_ATTACHMENTS:
         raise ValidationFailed({"attachments": f"Attach at most {MAX_ATTACHMENTS} files."})
     limit = {"max_bytes": max_bytes} if max_bytes else {}
-    sniffed = [(f, sniff_attachment(f.content, name=f.name[:1000] or "A file", **limit)) for f in files]
+    return [(f, sniff_attachment(f.content, name=f.name[:1000] or "A file", **limit)) for f in files]
+
+
+async def save_attachments(
+    storage: Storage, files: list[IncomingFile], *, max_bytes: int | None = None
+) -> list[dict[str, Any]]:
+    """Check every file first (`check_attachments`, in a worker thread, so a hostile container never stalls
+    the event loop), then store them. `name` is a safe basename whose extension matches the content; the
+    sender's own name is kept as data (`original_name`)."""
+    sniffed = await asyncio.to_thread(check_attachments, files, max_bytes=max_bytes)
     stored = []
     for incoming, kind in sniffed:
-        saved = storage.put(incoming.content, kind="attachments", extension=kind.extension, mime=kind.mime)
+        saved = await storage.put(
+            incoming.content, kind="attachments", extension=kind.extension, mime=kind.mime
+        )
         stored.append(
             {
                 "name": safe_filename(incoming.name, kind.extension),
@@ -148,11 +158,6 @@ def store_attachments(
             }
         )
     return stored
-
-
-async def save_attachments(storage: LocalStorage, files: list[IncomingFile]) -> list[dict[str, Any]]:
-    """`store_attachments` in a worker thread, so a hostile container never stalls the event loop."""
-    return await asyncio.to_thread(store_attachments, storage, files)
 
 
 def handed_back_name(meta: dict[str, Any]) -> str:
@@ -249,7 +254,7 @@ async def get(
 
 async def add_attachments(
     session: AsyncSession,
-    storage: LocalStorage,
+    storage: Storage,
     *,
     actor: User,
     communication_id: uuid.UUID,
@@ -307,14 +312,14 @@ async def archive(session: AsyncSession, *, actor: User, communication_id: uuid.
 
 async def attachments(
     session: AsyncSession,
-    storage: LocalStorage,
     *,
     actor: User,
     communication_id: uuid.UUID,
     index: int | None,
-) -> list[tuple[dict[str, Any], bytes]]:
-    """One attachment (or all of them, index None) as (metadata, bytes), for users who may see the client.
-    Every download is audited."""
+) -> list[dict[str, Any]]:
+    """One attachment's metadata (or all of them, index None) with the name it is handed back under, for
+    users who may see the client; callers stream the bytes from the store by `storage_key`. Every download
+    is audited."""
     record, _client = await get(session, actor=actor, communication_id=communication_id)
     files = record.attachments or []
     if index is not None and not 0 <= index < len(files):
@@ -330,7 +335,7 @@ async def attachments(
             entity=record,
             after={"name": meta["name"], "sha256": meta["sha256"]},
         )
-    return [(meta | {"name": handed_back_name(meta)}, storage.get(meta["storage_key"])) for meta in chosen]
+    return [meta | {"name": handed_back_name(meta)} for meta in chosen]
 
 
 @dataclass

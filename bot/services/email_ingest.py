@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy import select
@@ -26,7 +26,7 @@ from bot.models import Client, ClientCommunication, ClientContact, Communication
 from bot.services import communications, users
 from bot.services.communications import IncomingFile
 from bot.services.fields import company_domain
-from bot.storage import LocalStorage
+from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +132,13 @@ def _spool(chunks: list[bytes]) -> Path:
     return workdir / "message.eml"
 
 
-def _store(storage: LocalStorage, attachments: list[Attachment], max_bytes: int) -> list[dict[str, Any]]:
-    files = [IncomingFile(name=a.name, content=a.read()) for a in attachments]
-    return communications.store_attachments(storage, files, max_bytes=max_bytes)
+def _read(attachments: list[Attachment]) -> list[IncomingFile]:
+    return [IncomingFile(name=a.name, content=a.read()) for a in attachments]
 
 
 async def ingest(
     session: AsyncSession,
-    storage: LocalStorage,
+    storage: Storage,
     chunks: list[bytes],
     *,
     auth_policy: AuthPolicy = "reject",
@@ -171,7 +170,7 @@ async def ingest(
 
 async def _ingest(
     session: AsyncSession,
-    storage: LocalStorage,
+    storage: Storage,
     email: ParsedEmail,
     *,
     received_at: datetime,
@@ -205,7 +204,8 @@ async def _ingest(
         if logged is not None:
             return logged, False
     # Reading, hashing and writing up to tens of megabytes: in a thread, so the event loop keeps answering.
-    stored = await asyncio.to_thread(_store, storage, email.attachments, max_bytes)
+    files = await asyncio.to_thread(_read, email.attachments)
+    stored = await communications.save_attachments(storage, files, max_bytes=max_bytes)
     data = communications.parse_communication(
         {
             "communication_type": CommunicationType.EMAIL.value,

@@ -31,7 +31,7 @@ def _pdf(size: int) -> bytes:
 async def _assert_stored_byte_for_byte(rt, content: bytes) -> None:
     [record] = await stored(rt)
     [meta] = record.attachments
-    kept = rt.storage.get(meta["storage_key"])
+    kept = await rt.storage.get(meta["storage_key"])
     assert meta["size"] == len(content) == len(kept)
     assert meta["sha256"] == hashlib.sha256(content).hexdigest() == hashlib.sha256(kept).hexdigest()
     assert kept == content

@@ -45,7 +45,7 @@ async def test_a_forwarded_message_is_kept_as_an_eml_attachment(app_url, rt) -> 
     [record] = await stored(rt)
     [meta] = record.attachments
     assert meta["mime"] == "message/rfc822" and meta["name"].endswith(".eml")
-    content = rt.storage.get(meta["storage_key"])
+    content = await rt.storage.get(meta["storage_key"])
     assert meta["size"] == len(content) > 0 and meta["sha256"] == hashlib.sha256(content).hexdigest()
     assert content == forwarded.as_bytes(policy=policy.default)
     again = BytesParser(policy=policy.default).parsebytes(content)

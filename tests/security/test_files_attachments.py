@@ -196,7 +196,7 @@ async def test_path_in_an_original_name_is_never_kept_nor_handed_back(slack, fak
     # A record stored before names were cleaned is handed back cleaned too.
     async with rt.db.session() as session:
         manager = await factories.user(session, MANAGER, Role.MANAGER)
-        stored = communications.store_attachments(
+        stored = await communications.save_attachments(
             rt.storage, [communications.IncomingFile("old.pdf", b"%PDF-1.4\n%%EOF\n")]
         )
         stored[0]["name"] = "..\\..\\Users\\Public\\Start Menu\\Programs\\Startup\\run\u202e\x07.pdf.lnk"

@@ -98,7 +98,7 @@ def _pdf_images(path: Path) -> list[tuple[int, int]]:
 async def _report_with_logo(rt, database_url: str, tmp_path: Path, logo: bytes) -> tuple[int, str, Path]:
     """A client whose stored logo predates the upload bound, exported with `clientbot report`."""
     manager = await _manager(rt)
-    key = rt.storage.put(logo, kind="logos", extension="png", mime="image/png").key
+    key = (await rt.storage.put(logo, kind="logos", extension="png", mime="image/png")).key
     async with rt.db.session() as session:
         acme = await factories.client(session, manager, "Acme")
         (await session.get(Client, acme.id)).logo_url = key
