@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -24,10 +25,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
 from bot import api, mailparse
-from bot.errors import Ambiguous, DomainError, ValidationFailed
+from bot.errors import Ambiguous, DomainError, Redelivery, ValidationFailed
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
 
+ACK_POLL = 0.02  # twice Bolt's AsyncioListenerRunner poll interval
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 BOLT_KEY = web.AppKey("bolt", AsyncApp)
 
@@ -57,17 +59,16 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
 
     async def skip_redelivery(request: AsyncBoltRequest, next: Any) -> BoltResponse | None:
         """Slack retries what it thinks was not acked (`X-Slack-Retry-Num`), and a captured request can be
-        replayed byte for byte within the signature's 5 minutes: answer any redelivery of something
-        already received with an empty 200 and do nothing, so it never writes twice."""
+        replayed byte for byte within the signature's 5 minutes: a redelivery of something already
+        received does nothing, so it never writes twice. Commands and clicks are acked first (their ack
+        is an empty 200 either way) and recognised right after (`DeliveryAck`): nothing touches the
+        database before their ack. Anything else is recognised before its ack, in one statement, and
+        answered with an empty 200."""
         key = deliveries.delivery_key(request.body, request.raw_body)
-        if key is not None:
-            try:
-                async with rt.db.session() as session:
-                    first = await deliveries.first_delivery(session, key)
-            except (SQLAlchemyError, OSError):
-                first = True  # the database is down: let the listener ack and tell the user
-            if not first:
-                return BoltResponse(status=200, body="")
+        if key is not None and deliveries.acked_first(request.body):
+            request.context["ack"] = DeliveryAck(rt, key)
+        elif key is not None and not await _first_delivery(rt, key):
+            return BoltResponse(status=200, body="")
         await next()
         return None
 
@@ -75,6 +76,31 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
     app.use(skip_redelivery)
     handlers.register(app)
     return app
+
+
+class DeliveryAck(AsyncAck):
+    """Bolt's `ack()` that, once the ack is on its way, records the delivery and raises Redelivery when it
+    had been received before. Listeners call `ack()` before any other work."""
+
+    def __init__(self, rt: Runtime, key: str) -> None:
+        super().__init__()
+        self.rt, self.key = rt, key
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
+        response = await super().__call__(*args, **kwargs)
+        if not await _first_delivery(self.rt, self.key):
+            # Bolt's runner polls for the ack every 10 ms and would take a listener error raised before
+            # it saw the ack for a missing ack (404): raise once its poll (an earlier timer) has run.
+            await asyncio.sleep(ACK_POLL)
+            raise Redelivery(self.key)
+        return response
+
+
+async def _first_delivery(rt: Runtime, key: str) -> bool:
+    try:
+        return await deliveries.record(rt.db.engine, key)
+    except (SQLAlchemyError, OSError):
+        return True  # the database is down: let the listener go on and tell the user
 
 
 def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:

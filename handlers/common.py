@@ -23,7 +23,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import Ambiguous, DomainError, ValidationFailed
+from bot.errors import Ambiguous, DomainError, Redelivery, ValidationFailed
 from bot.models import User
 from bot.runtime import Runtime
 from bot.services import users
@@ -433,6 +433,8 @@ async def on_error(
     client: AsyncWebClient,
 ) -> None:
     """The one global error handler: known errors become friendly text, others get a reference id."""
+    if isinstance(error, Redelivery):
+        return  # acked again, nothing else: the first delivery is (or was) being answered
     if isinstance(error, DomainError):
         payload = domain_error_reply(error)
     elif _database_down(error):
