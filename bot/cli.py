@@ -223,7 +223,7 @@ async def _report(settings: Settings, code: str, period: str | None, vs: str | N
                     session, actor=actor, client_id=client.id, period=period, vs=vs, today=today
                 )
                 return client.name, await asyncio.to_thread(reports.build_performance_pdf, report, rt.storage)
-            board = await dashboard.build(session, actor=actor, client_id=client.id, today=today)
+            board = await dashboard.build(session, actor=actor, client=client, today=today)
         return client.name, await asyncio.to_thread(reports.build_dashboard_pdf, board, rt.storage)
     finally:
         await rt.db.dispose()

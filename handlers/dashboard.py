@@ -42,10 +42,9 @@ async def _load(
     reference: str | None = None,
 ) -> tuple[dashboard.Dashboard, bool]:
     async with acting(context, client) as (session, actor):
-        if client_id is None:
-            client_id = (await clients.find(session, reference or "", viewer=actor)).id
+        found = None if client_id else await clients.find(session, reference or "", viewer=actor)
         board = await dashboard.build(
-            session, actor=actor, client_id=client_id, today=_today(runtime(context))
+            session, actor=actor, client_id=client_id, client=found, today=_today(runtime(context))
         )
         return board, has_role(actor, Role.MANAGER)
 

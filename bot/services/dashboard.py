@@ -106,22 +106,25 @@ async def timeline(
         .limit(limit)
     )
     items += [TimelineItem(at, "job", f"Job posted: {title} ({ref})") for at, ref, title in jobs]
-    pipeline = (
-        select(Application, Candidate.full_name, Job.reference)
-        .join(Job, Job.id == Application.job_id)
-        .join(Candidate, Candidate.id == Application.candidate_id)
-        .where(Job.client_id == client_id)
-    )
-    for app, name, ref in await session.execute(
-        pipeline.order_by(Application.created_at.desc()).limit(limit)
-    ):
-        items.append(TimelineItem(app.created_at, "candidate", f"Candidate submitted: {name} for {ref}"))
-    moved = pipeline.where(Application.stage.in_(MOVED_STAGES)).order_by(Application.stage_changed_at.desc())
-    for app, name, ref in await session.execute(moved.limit(limit)):
-        items.append(TimelineItem(app.stage_changed_at, "stage", f"{name} moved to {app.stage} ({ref})"))
-    hired = pipeline.where(Application.hired_at.is_not(None)).order_by(Application.hired_at.desc())
-    for app, name, ref in await session.execute(hired.limit(limit)):
-        items.append(TimelineItem(app.hired_at, "hire", f"Hired: {name} for {ref}"))
+
+    def pipeline(at: Any) -> Any:  # columns, not Application objects: ORM loading cost more than the SQL
+        return (
+            select(at, Application.stage, Candidate.full_name, Job.reference)
+            .join(Job, Job.id == Application.job_id)
+            .join(Candidate, Candidate.id == Application.candidate_id)
+            .where(Job.client_id == client_id)
+            .order_by(at.desc())
+            .limit(limit)
+        )
+
+    for at, _, name, ref in await session.execute(pipeline(Application.created_at)):
+        items.append(TimelineItem(at, "candidate", f"Candidate submitted: {name} for {ref}"))
+    moved = pipeline(Application.stage_changed_at).where(Application.stage.in_(MOVED_STAGES))
+    for at, stage, name, ref in await session.execute(moved):
+        items.append(TimelineItem(at, "stage", f"{name} moved to {stage} ({ref})"))
+    hired = pipeline(Application.hired_at).where(Application.hired_at.is_not(None))
+    for at, _, name, ref in await session.execute(hired):
+        items.append(TimelineItem(at, "hire", f"Hired: {name} for {ref}"))
     comms = await session.execute(
         select(
             ClientCommunication.communication_date,
@@ -168,8 +171,20 @@ async def hires_by_month(session: AsyncSession, client_id: uuid.UUID, today: dat
     return list(counts.items())
 
 
-async def build(session: AsyncSession, *, actor: User, client_id: uuid.UUID, today: date) -> Dashboard:
-    client = await clients.get(session, client_id, viewer=actor)
+async def build(
+    session: AsyncSession,
+    *,
+    actor: User,
+    today: date,
+    client_id: uuid.UUID | None = None,
+    client: Client | None = None,
+) -> Dashboard:
+    """The dashboard of a client given by id, or already loaded with its details (`clients.find`/`get`),
+    which is then not read again; either way only one `actor` may see."""
+    if client is None:
+        client = await clients.get(session, client_id, viewer=actor)
+    else:
+        clients.require_visible(actor, client)
     trend = list(
         await session.scalars(
             select(ClientAnalytics)
