@@ -6,13 +6,17 @@ import asyncio
 import hmac
 import json
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.context.respond.internals import _build_message
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -21,6 +25,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook import WebhookResponse
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
@@ -35,10 +41,12 @@ BOLT_KEY = web.AppKey("bolt", AsyncApp)
 
 
 def slack_client(rt: Runtime) -> AsyncWebClient:
-    """One Web API client: base URL from config, retries on rate limits and connection errors."""
+    """One Web API client: base URL from config, retries on rate limits and connection errors, over the
+    shared keep-alive session when the web app runs."""
     return AsyncWebClient(
         token=rt.settings.slack_bot_token,
         base_url=rt.settings.slack_api_url,
+        session=rt.http,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
@@ -55,6 +63,8 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
 
     async def attach_runtime(context: Any, next: Any) -> None:
         context["rt"] = rt
+        if rt.http is not None and context.response_url:
+            context["respond"] = SessionRespond(response_url=context.response_url, session=rt.http)
         await next()
 
     async def skip_redelivery(request: AsyncBoltRequest, next: Any) -> BoltResponse | None:
@@ -103,6 +113,18 @@ async def _first_delivery(rt: Runtime, key: str) -> bool:
         return True  # the database is down: let the listener go on and tell the user
 
 
+class SessionRespond(AsyncRespond):
+    """Bolt's `respond()` over the shared keep-alive session: Bolt's own opens a new connection per reply."""
+
+    def __init__(self, *, response_url: str, session: aiohttp.ClientSession) -> None:
+        super().__init__(response_url=response_url)
+        self.session = session
+
+    async def __call__(self, text: str | dict = "", **kwargs: Any) -> WebhookResponse:
+        message = _build_message(**text) if isinstance(text, dict) else _build_message(text=text, **kwargs)
+        return await AsyncWebhookClient(url=self.response_url, session=self.session).send_dict(message)
+
+
 def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     """HTTP routes. `bolt` is None in Socket Mode, where Slack traffic arrives over the socket instead."""
     web_app = web.Application()
@@ -115,6 +137,7 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     if bolt is not None:
         web_app[BOLT_KEY] = bolt
         web_app.router.add_post("/slack/events", slack_events)
+    web_app.cleanup_ctx.append(_shared_http)
     web_app.on_cleanup.append(_dispose)
     return web_app
 
@@ -226,6 +249,17 @@ async def ingest_email(request: web.Request) -> web.Response:
 async def _start_email_workers(web_app: web.Application) -> None:
     """The email parsing processes start with the app, not on the first message."""
     await asyncio.to_thread(mailparse.start_workers)
+
+
+async def _shared_http(web_app: web.Application) -> AsyncIterator[None]:
+    """The keep-alive session every Slack call goes through while the app runs (`Runtime.http`)."""
+    rt = web_app[RUNTIME_KEY]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
+        rt.http = session
+        if BOLT_KEY in web_app:
+            web_app[BOLT_KEY].client.session = session  # Bolt copies it into each request's client
+        yield
+        rt.http = None
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -235,7 +235,7 @@ async def notify_user(
     """Tell one user: ephemerally where they ran the command when we still can, else by DM."""
     if response_url:
         try:
-            response = await AsyncWebhookClient(response_url).send(
+            response = await AsyncWebhookClient(response_url, session=client.session).send(
                 response_type="ephemeral", replace_original=False, **payload
             )
             if response.status_code == 200:
