@@ -30,7 +30,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
-from bot import api, mailparse
+from bot import api, mailparse, render
 from bot.errors import Ambiguous, DomainError, Redelivery, ValidationFailed
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
@@ -134,6 +134,7 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     web_app.router.add_post("/integrations/email", ingest_email)
     if rt.settings.email_secret:
         web_app.on_startup.append(_start_email_workers)
+    web_app.on_startup.append(_start_render_workers)
     if bolt is not None:
         web_app[BOLT_KEY] = bolt
         web_app.router.add_post("/slack/events", slack_events)
@@ -260,6 +261,11 @@ async def _shared_http(web_app: web.Application) -> AsyncIterator[None]:
             web_app[BOLT_KEY].client.session = session  # Bolt copies it into each request's client
         yield
         rt.http = None
+
+
+async def _start_render_workers(web_app: web.Application) -> None:
+    """The chart and PDF processes start with the app, not on the first export."""
+    await asyncio.to_thread(render.start)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -15,7 +15,6 @@ Exactly once, across restarts and replicas:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -32,7 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from bot import clock, reports
+from bot import clock, render
 from bot.app import slack_client
 from bot.models import ScheduledRun, User, utcnow
 from bot.runtime import Runtime
@@ -345,8 +344,8 @@ async def weekly_digest(rt: Runtime, now: datetime) -> str:
     end = datetime.combine(local.date(), datetime.min.time(), rt.settings.tz)
     async with rt.db.session() as session:
         summary = await digest.weekly(session, start=end - timedelta(days=7), end=end, today=local.date())
-    chart = await asyncio.to_thread(
-        reports.bar_chart,
+    chart = await render.report(
+        "bar_chart",
         [d for d, _ in summary.hires_per_day],
         [n for _, n in summary.hires_per_day],
         title="Hires per day",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from datetime import date
@@ -12,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import clock, reports
+from bot import clock, render
 from bot.errors import DomainError
 from bot.models import Role
 from bot.roles import has_role
@@ -73,7 +72,7 @@ async def click_chart(
 ) -> None:
     await ack()
     board, _ = await _load(context, client, uuid.UUID(action["value"]))
-    png = await asyncio.to_thread(reports.dashboard_chart, board)  # matplotlib off the event loop
+    png = await render.report("dashboard_chart", board)  # matplotlib in a worker process
     await send_file_to_user(
         client,
         context.user_id,
@@ -99,7 +98,7 @@ async def _export(
                 f"PDF report of {board.client.name} 2/3: drawing charts and pages…"
             )
         )
-        pdf = await asyncio.to_thread(reports.build_dashboard_pdf, board, runtime(context).storage)
+        pdf = await render.report("build_dashboard_pdf", board, runtime(context).storage)
         await progress.show(
             dashboard_views.progress_message(
                 f"PDF report of {board.client.name} 3/3: sending it to your DMs…"

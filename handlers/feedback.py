@@ -3,7 +3,6 @@ chart and PDF, and finalisation."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -13,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from bot import clock, reports
+from bot import clock, render
 from bot.errors import DomainError, ValidationFailed
 from bot.models import ClientFeedback, Role
 from bot.roles import has_role, require
@@ -188,7 +187,7 @@ async def command_report(request: CommandRequest) -> None:
             session, actor=actor, client_id=record.id, period=period, vs=vs, today=_today(rt)
         )
         can_finalize = has_role(actor, Role.MANAGER)
-    chart = await asyncio.to_thread(reports.performance_chart, report)
+    chart = await render.report("performance_chart", report)
     filename = f"{record.client_code}-feedback-{report.period.period if report.period else 'trend'}.png"
     comment = feedback_views.chart_comment(record)
     try:  # into the conversation when the bot may post there, else to the requester privately
@@ -227,7 +226,7 @@ async def click_pdf(
     progress = DmProgress(client, context.user_id)
     await progress.show(progress_message(f"Building the {period} PDF of {report.client.name}…"))
     try:
-        pdf = await asyncio.to_thread(reports.build_performance_pdf, report, rt.storage)
+        pdf = await render.report("build_performance_pdf", report, rt.storage)
         await send_file_to_user(
             client,
             context.user_id,
