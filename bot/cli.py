@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import uuid
@@ -75,6 +76,15 @@ async def serve(settings: Settings) -> None:
         if socket_handler:
             await socket_handler.close_async()
         await runner.cleanup()
+
+
+def serve_workers(settings: Settings, workers: int) -> None:
+    """`serve --workers N`: migrate here, once, then serve from N gunicorn workers (bot/workers.py)."""
+    from bot import workers as gunicorn_workers
+
+    asyncio.run(_migrate(settings))
+    logging.info("clientbot listening on :%s (HTTP, %d workers)", settings.port, workers)
+    gunicorn_workers.run(settings, workers)
 
 
 async def _start(rt: Runtime) -> None:
@@ -276,7 +286,14 @@ async def _demo(settings: Settings) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="clientbot", description="Client management for recruitment teams.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="migrate, then serve Slack, /api and /healthz")
+    serve_parser = commands.add_parser("serve", help="migrate, then serve Slack, /api and /healthz")
+    serve_parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes (gunicorn's aiohttp worker) sharing the database; 1 serves in this process "
+        "(default: the CPU count; Socket Mode always uses 1)",
+    )
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
     commands.add_parser("demo", help="fill the database with a demo agency (offline, idempotent)")
     token = commands.add_parser("api-token", help="REST API tokens").add_subparsers(
@@ -368,7 +385,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if missing := missing_credentials(settings):
             print(f"error: missing {', '.join(missing)}\n\n{SETUP_HELP}", file=sys.stderr)
             return 2
-        asyncio.run(serve(settings))
+        if args.workers > 1 and not settings.slack_app_token:
+            serve_workers(settings, args.workers)
+        else:
+            asyncio.run(serve(settings))
     return 0
 
 
