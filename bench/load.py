@@ -448,7 +448,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         "CLIENTBOT_STORAGE_DIR": str(work / "files"),
     }
     env.pop("SLACK_APP_TOKEN", None)  # HTTP mode, not Socket Mode
-    workers = ["--workers", str(args.workers)]
+    workers = ["--workers", str(args.workers)] if args.workers > 1 else []
     clientbot = start_server(
         "clientbot", [sys.executable, "-m", "bot.cli", "serve", *workers], env, logs, work
     )
@@ -462,12 +462,17 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             await wait_ready(clientbot, session)
             await wait_ready(bare, session)
             load = Load(fake, session, data, args.timeout)
-            # Warm-up, not measured: every user is seen once (users.info) and each scenario runs once.
+            # Warm-up, not measured: every user is seen once (users.info), each scenario runs once, then
+            # `--warm-up` seconds of each (but the exports) at the highest concurrency: connections, caches,
+            # prepared plans.
             for server in (clientbot, bare):
                 warm = Sample("warm-up", 0, server.name)
                 await asyncio.gather(*(load.one(server, "show", u, warm) for u in users))
                 for scenario in scenarios:
                     await load.one(server, scenario, users[0], warm)
+                for scenario in scenarios if args.warm_up else ():
+                    if scenario in MIRRORED:  # not the exports: seconds each
+                        await load.phase(server, scenario, max(levels), args.warm_up)
             print(f"logs: {logs}\n\n{HEADER}", flush=True)
             if args.soak:
                 results += await soak(load, clientbot, max(levels), args.soak)
@@ -537,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a reply")
     parser.add_argument("--no-bare", action="store_true", help="drive clientbot only")
     parser.add_argument("--workers", type=int, default=1, help="processes of each server (gunicorn workers)")
+    parser.add_argument(
+        "--warm-up", type=float, default=3.0, help="unmeasured seconds of each scenario first"
+    )
     parser.add_argument("--soak", type=float, default=0, help="seconds of mixed load instead of the phases")
     parser.add_argument("--log-dir", help="where the servers' logs go (default: a temporary directory)")
     parser.add_argument("--json", help="also write the results to this file")
