@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import extract, func, select, true
+from sqlalchemy import String, cast, extract, func, literal, null, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
@@ -94,61 +94,85 @@ def _months(today: date, count: int = 12) -> list[str]:
     return labels[::-1]
 
 
+def _timeline_text(kind: str, a: str | None, b: str | None, c: str | None) -> str:
+    if kind == "job":
+        return f"Job posted: {a} ({b})"
+    if kind == "candidate":
+        return f"Candidate submitted: {a} for {b}"
+    if kind == "stage":
+        return f"{a} moved to {c} ({b})"
+    if kind == "hire":
+        return f"Hired: {a} for {b}"
+    if kind == "communication":
+        return f"{TYPE_LABELS.get(c, c)}: {a or 'no subject'}"
+    return f"Feedback for {a}: overall {c or '—'}/5"
+
+
 async def timeline(
     session: AsyncSession, client_id: uuid.UUID, limit: int = TIMELINE_SIZE
 ) -> list[TimelineItem]:
-    """Jobs posted, candidates submitted, stage moves, hires, communications and feedback, newest first."""
-    items: list[TimelineItem] = []
-    jobs = await session.execute(
-        select(Job.opened_at, Job.reference, Job.title)
-        .where(Job.client_id == client_id)
-        .order_by(Job.opened_at.desc())
-        .limit(limit)
-    )
-    items += [TimelineItem(at, "job", f"Job posted: {title} ({ref})") for at, ref, title in jobs]
+    """Jobs posted, candidates submitted, stage moves, hires, communications and feedback, newest first: the
+    newest `limit` of each kind, in one statement (a UNION ALL of six ordered, limited selects)."""
+    none = cast(null(), String)
 
-    def pipeline(at: Any) -> Any:  # columns, not Application objects: ORM loading cost more than the SQL
-        return (
-            select(at, Application.stage, Candidate.full_name, Job.reference)
-            .join(Job, Job.id == Application.job_id)
-            .join(Candidate, Candidate.id == Application.candidate_id)
-            .where(Job.client_id == client_id)
-            .order_by(at.desc())
-            .limit(limit)
-        )
+    def newest(at: Any, kind: str, *columns: Any, pipeline: bool = False, where: Any = true()) -> Any:
+        """(at, kind, a, b, c) rows: the newest `limit` of one kind, wrapped so that each keeps its own ORDER
+        BY and LIMIT inside the UNION (SQLite allows them only in a subquery)."""
+        query = select(at.label("at"), literal(kind, String).label("kind"), *columns)
+        if pipeline:
+            query = query.select_from(Application).join(Job, Job.id == Application.job_id)
+            query = query.join(Candidate, Candidate.id == Application.candidate_id).where(
+                Job.client_id == client_id
+            )
+        inner = query.where(where).order_by(at.desc()).limit(limit).subquery()
+        return select(inner)
 
-    for at, _, name, ref in await session.execute(pipeline(Application.created_at)):
-        items.append(TimelineItem(at, "candidate", f"Candidate submitted: {name} for {ref}"))
-    moved = pipeline(Application.stage_changed_at).where(Application.stage.in_(MOVED_STAGES))
-    for at, stage, name, ref in await session.execute(moved):
-        items.append(TimelineItem(at, "stage", f"{name} moved to {stage} ({ref})"))
-    hired = pipeline(Application.hired_at).where(Application.hired_at.is_not(None))
-    for at, _, name, ref in await session.execute(hired):
-        items.append(TimelineItem(at, "hire", f"Hired: {name} for {ref}"))
-    comms = await session.execute(
-        select(
-            ClientCommunication.communication_date,
-            ClientCommunication.communication_type,
-            ClientCommunication.subject,
+    person = (
+        Candidate.full_name.label("a"),
+        Job.reference.label("b"),
+        cast(Application.stage, String).label("c"),
+    )
+    rows = await session.execute(
+        union_all(
+            newest(
+                Job.opened_at,
+                "job",
+                Job.title.label("a"),
+                Job.reference.label("b"),
+                none.label("c"),
+                where=Job.client_id == client_id,
+            ),
+            newest(Application.created_at, "candidate", *person, pipeline=True),
+            newest(
+                Application.stage_changed_at,
+                "stage",
+                *person,
+                pipeline=True,
+                where=Application.stage.in_(MOVED_STAGES),
+            ),
+            newest(
+                Application.hired_at, "hire", *person, pipeline=True, where=Application.hired_at.is_not(None)
+            ),
+            newest(
+                ClientCommunication.communication_date,
+                "communication",
+                ClientCommunication.subject.label("a"),
+                none.label("b"),
+                cast(ClientCommunication.communication_type, String).label("c"),
+                where=(ClientCommunication.client_id == client_id)
+                & ClientCommunication.archived_at.is_(None),
+            ),
+            newest(
+                ClientFeedback.created_at,
+                "feedback",
+                cast(ClientFeedback.feedback_period, String).label("a"),
+                none.label("b"),
+                cast(ClientFeedback.overall_satisfaction, String).label("c"),
+                where=ClientFeedback.client_id == client_id,
+            ),
         )
-        .where(ClientCommunication.client_id == client_id, ClientCommunication.archived_at.is_(None))
-        .order_by(ClientCommunication.communication_date.desc())
-        .limit(limit)
     )
-    items += [
-        TimelineItem(at, "communication", f"{TYPE_LABELS.get(kind, kind)}: {subject or 'no subject'}")
-        for at, kind, subject in comms
-    ]
-    feedback = await session.execute(
-        select(ClientFeedback.created_at, ClientFeedback.feedback_period, ClientFeedback.overall_satisfaction)
-        .where(ClientFeedback.client_id == client_id)
-        .order_by(ClientFeedback.created_at.desc())
-        .limit(limit)
-    )
-    items += [
-        TimelineItem(at, "feedback", f"Feedback for {period}: overall {score or '—'}/5")
-        for at, period, score in feedback
-    ]
+    items = [TimelineItem(at, kind, _timeline_text(kind, a, b, c)) for at, kind, a, b, c in rows]
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
 
