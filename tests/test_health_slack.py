@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select, update
 
-from bot import clock
+from bot import clock, render
 from bot.models import AuditLog, Client, ClientHealthSnapshot, Role
 from bot.scheduler import run_job
 from bot.services import api_tokens, clients, health, periods
@@ -185,7 +185,6 @@ async def test_pdf_report_carries_the_health(rt, world) -> None:
 
     from pypdf import PdfReader
 
-    from bot import reports
     from bot.services import dashboard
 
     async with rt.db.session() as session:
@@ -193,7 +192,7 @@ async def test_pdf_report_carries_the_health(rt, world) -> None:
             session, actor=world.manager, client_id=world.stalled.id, today=clock.today(UTC)
         )
         board.health = await health.of_client(session, board.client, today=clock.today(UTC))
-        pdf = await reports.build_dashboard_pdf(board, rt.storage)
+        pdf = await render.build_dashboard_pdf(board, rt.storage)
     text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Health" in text and "at risk (45/100): on hold, pipeline unmoved for 20 days" in " ".join(
         text.split()
