@@ -41,8 +41,8 @@ class TimelineItem:
     at: datetime
     kind: str  # job, candidate, stage, hire, communication, feedback
     text: str
-    author: str | None = None  # Slack user id of who logged or submitted it, when a person did
     public: str | None = None  # what a channel may read (no candidate names, subjects, scores); None: nothing
+    author: str | None = None  # Slack user id of who logged or submitted it, when a person did
 
 
 FEEDBACK_IN_TIMELINE = 2  # feedback rows are many (one per manager and quarter): the latest few only
@@ -103,33 +103,20 @@ def _months(today: date, count: int = 12) -> list[str]:
     return labels[::-1]
 
 
-def _timeline_text(kind: str, a: str | None, b: str | None, c: str | None) -> str:
+def _timeline_texts(kind: str, a: str | None, b: str | None, c: str | None) -> tuple[str, str]:
+    """A timeline row's text, and what a channel may read of it (no candidate names, subjects or scores)."""
     if kind == "job":
-        return f"Job posted: {a} ({b})"
+        return f"Job posted: {a} ({b})", f"Job posted: {a} ({b})"
     if kind == "candidate":
-        return f"Candidate submitted: {a} for {b}"
+        return f"Candidate submitted: {a} for {b}", f"Candidate submitted for {b}"
     if kind == "stage":
-        return f"{a} moved to {c} ({b})"
+        return f"{a} moved to {c} ({b})", f"A candidate moved to {c} ({b})"
     if kind == "hire":
-        return f"Hired: {a} for {b}"
+        return f"Hired: {a} for {b}", f"Hire for {b}"
     if kind == "communication":
-        return f"{TYPE_LABELS.get(c, c)}: {a or 'no subject'}"
-    return f"Feedback for {a}: overall {c or '—'}/5"
-
-
-def _timeline_public(kind: str, a: str | None, b: str | None, c: str | None) -> str:
-    """What a channel may read of a timeline row: no candidate names, subjects or scores."""
-    if kind == "job":
-        return f"Job posted: {a} ({b})"
-    if kind == "candidate":
-        return f"Candidate submitted for {b}"
-    if kind == "stage":
-        return f"A candidate moved to {c} ({b})"
-    if kind == "hire":
-        return f"Hire for {b}"
-    if kind == "communication":
-        return f"{TYPE_LABELS.get(c, c)} logged"
-    return f"Feedback given for {a}"
+        label = TYPE_LABELS.get(c, c)
+        return f"{label}: {a or 'no subject'}", f"{label} logged"
+    return f"Feedback for {a}: overall {c or '—'}/5", f"Feedback given for {a}"
 
 
 async def timeline(
@@ -212,10 +199,7 @@ async def timeline(
         )
     )
     items = [
-        TimelineItem(
-            at, kind, _timeline_text(kind, a, b, c), author=who, public=_timeline_public(kind, a, b, c)
-        )
-        for at, kind, a, b, c, who in rows
+        TimelineItem(at, kind, *_timeline_texts(kind, a, b, c), author=who) for at, kind, a, b, c, who in rows
     ]
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
