@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.filestore import StorageError
 from bot.storage import LOGO_MAX_BYTES, bounded_logo
+from views.common import current_currency
 
 if TYPE_CHECKING:
     from bot.filestore import Storage
@@ -26,8 +27,11 @@ _pool: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
 
 
-def _call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """In a worker: bot.reports.`name`(*args, **kwargs)."""
+def _call(name: str, currency: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """In a worker: bot.reports.`name`(*args, **kwargs), money shown in the server's currency."""
+    from views.common import configure_money
+
+    configure_money(currency)
     return getattr(importlib.import_module("bot.reports"), name)(*args, **kwargs)
 
 
@@ -58,7 +62,7 @@ async def report(name: str, *args: Any, **kwargs: Any) -> Any:
     for attempt in range(2):
         pool = _executor()
         try:
-            return await loop.run_in_executor(pool, _call, name, args, kwargs)
+            return await loop.run_in_executor(pool, _call, name, current_currency(), args, kwargs)
         except BrokenProcessPool:
             _discard(pool)
             if attempt:

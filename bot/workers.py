@@ -53,7 +53,7 @@ def run(settings: Settings, workers: int) -> None:
             "workers": workers,
             "worker_class": "aiohttp.GunicornWebWorker",
             "timeout": 60,
-            "graceful_timeout": 30,
+            "graceful_timeout": settings.shutdown_grace,  # each worker drains its acked work (bot.lifecycle)
             "keepalive": 75,
             "proc_name": "clientbot",
             "control_socket_disable": True,  # one fixed path per user: two instances would collide

@@ -66,7 +66,7 @@ async def test_dashboard_line_spells_out_the_reasons(slack, fake, rt, world) -> 
         if "at risk" in e.get("text", "")
     ]
     assert line == ":warning: *at risk* (45): feedback 4.5 → 3.0"
-    assert "last contact 70 days ago" in json.dumps(board)  # the card's header line says it
+    assert "last contact 2 months ago" in json.dumps(board)  # the card's header line says it (70 days)
     await slack.command(f"show {world.gone.client_code}", user_id=RECRUITER)  # inactive: no health line
     gone = json.dumps(await fake.wait_for_response(slack.last_response_url))
     assert not any(level in gone for level in ("*healthy*", "*watch*", "*at risk*"))
