@@ -73,7 +73,7 @@ async def _start(name: str, settings, fake, s3_env: dict[str, str], tmp_path: Pa
     log = tmp_path / f"{name}.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            # One process per replica, as each replica container runs it (`--workers N` puts gunicorn in front,
+            # One process per replica, as a replica container runs it (`--workers N` puts gunicorn in front,
             # which closes the listening socket at SIGTERM instead of answering /readyz 503).
             *cli_argv("serve", "--workers", "1"),
             env=env,
