@@ -448,7 +448,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         "CLIENTBOT_STORAGE_DIR": str(work / "files"),
     }
     env.pop("SLACK_APP_TOKEN", None)  # HTTP mode, not Socket Mode
-    workers = ["--workers", str(args.workers)] if args.workers > 1 else []
+    workers = ["--workers", str(args.workers)]  # always: serve's own default is the CPU count
     clientbot = start_server(
         "clientbot", [sys.executable, "-m", "bot.cli", "serve", *workers], env, logs, work
     )

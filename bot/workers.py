@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
+import math
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -53,7 +54,7 @@ def run(settings: Settings, workers: int) -> None:
             "workers": workers,
             "worker_class": "aiohttp.GunicornWebWorker",
             "timeout": 60,
-            "graceful_timeout": settings.shutdown_grace,  # each worker drains its acked work (bot.lifecycle)
+            "graceful_timeout": math.ceil(settings.shutdown_grace),  # each worker drains its acked work
             "keepalive": 75,
             "proc_name": "clientbot",
             "control_socket_disable": True,  # one fixed path per user: two instances would collide
