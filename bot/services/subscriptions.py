@@ -210,6 +210,18 @@ async def publish(session: AsyncSession, client: Client, event: SubscriptionEven
     return len(owed)
 
 
+async def followers(session: AsyncSession, event: SubscriptionEvent) -> set[uuid.UUID]:
+    """Ids of the clients some active subscription wants `event` of: lets a publisher working on many
+    clients at once (the nightly health snapshot) call `publish` only for those (one row per channel and
+    client: a small table, filtered here as `events` is a JSON list)."""
+    rows = await session.execute(
+        select(ChannelSubscription.client_id, ChannelSubscription.events).where(
+            ChannelSubscription.disabled_at.is_(None)
+        )
+    )
+    return {client_id for client_id, events in rows if event.value in (events or [])}
+
+
 @dataclass(frozen=True)
 class Pending:
     """One post owed, with where it goes."""
