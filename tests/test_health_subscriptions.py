@@ -14,7 +14,7 @@ from sqlalchemy import event, func, select
 from bot import clock as app_clock
 from bot.models import ClientStatus, SubscriptionOutbox
 from bot.scheduler import run_job
-from bot.services import health
+from bot.services import health, periods
 from tests import health_world
 from tests.health_world import _comm
 from tests.test_subscriptions import _posts, _set_status, _subscribe
@@ -24,7 +24,11 @@ INTERNAL, SHARED = "CACCOUNTS", "CPARTNER"
 
 
 @pytest.fixture
-async def world(rt) -> health_world.World:
+async def world(rt, clock) -> health_world.World:
+    today = app_clock.today(UTC)
+    if periods.quarter_of(today + timedelta(days=1)) != periods.quarter_of(today):
+        # The last day of a quarter: a day earlier, so that the two nights see the same feedback quarters.
+        clock.move_to(datetime.combine(today - timedelta(days=1), time(10), UTC))
     async with rt.db.session() as session:
         return await health_world.build(session, app_clock.today(UTC))
 
