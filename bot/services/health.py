@@ -452,18 +452,18 @@ async def _publish_changes(session: AsyncSession, changed: Sequence[tuple[Health
     if not changed:
         return
     by_id = {h.client_id: (h, before) for h, before in changed}
+    items = []
     for client in await session.scalars(select(Client).where(Client.id.in_(list(by_id)))):
         h, before = by_id[client.id]
-        await subscriptions.publish(
-            session,
-            client,
-            SubscriptionEvent.HEALTH,
-            before=before,
-            after=h.level.value,
-            score=h.score,
-            reasons=[r.text for r in h.reasons],
-            public_reasons=[r.text for r in h.reasons if not r.private],
-        )
+        details = {
+            "before": before,
+            "after": h.level.value,
+            "score": h.score,
+            "reasons": [r.text for r in h.reasons],
+            "public_reasons": [r.text for r in h.reasons if not r.private],
+        }
+        items.append((client, details))
+    await subscriptions.publish_many(session, SubscriptionEvent.HEALTH, items)
 
 
 async def at_level(session: AsyncSession, level: Level) -> Any:
