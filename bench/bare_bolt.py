@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -61,4 +62,19 @@ def create_app() -> AsyncApp:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
-    create_app().start(port=int(os.environ.get("PORT", "3000")), path="/slack/events")
+    port = int(os.environ.get("PORT", "3000"))
+    workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
+    if workers > 1:  # as many processes as clientbot's `serve --workers N`, under the same process manager
+        from bot.workers import Gunicorn
+
+        async def factory() -> Any:
+            return create_app().web_app(path="/slack/events")
+
+        options = {
+            "bind": f"127.0.0.1:{port}",
+            "workers": workers,
+            "worker_class": "aiohttp.GunicornWebWorker",
+        }
+        Gunicorn(factory, options).run()
+    else:
+        create_app().start(port=port, path="/slack/events")

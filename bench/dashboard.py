@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bench.analytics import percentile
 from bench.seed import BIG_CLIENT_CODE
-from bot import reports
+from bot import render
 from bot.db import Database
 from bot.models import Client, User
 from bot.services import dashboard
@@ -39,7 +39,7 @@ async def _pdfs(boards: list[Dashboard], storage: LocalStorage) -> tuple[list[fl
     times, sizes = [], []
     for board in boards:
         started = time.perf_counter()
-        sizes.append(len(await reports.build_dashboard_pdf(board, storage)))
+        sizes.append(len(await render.build_dashboard_pdf(board, storage)))
         times.append((time.perf_counter() - started) * 1000)
     return times, sizes
 

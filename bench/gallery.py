@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot import clock, reports
+from bot import clock, render, reports
 from bot.config import Settings
 from bot.db import migrate
 from bot.demo import PEOPLE
@@ -101,7 +101,7 @@ async def run(out: Path, database_url: str | None) -> None:
             gallery.surface("dashboard", dashboard_views.dashboard_message(card, can_edit=True), users)
             gallery.surface("dashboard-shared", dashboard_views.dashboard_message(card, shared=True), users)
             gallery.picture("dashboard-chart", reports.dashboard_chart(card))
-            gallery.pdf("dashboard-pdf", await reports.build_dashboard_pdf(card, rt.storage))
+            gallery.pdf("dashboard-pdf", await render.build_dashboard_pdf(card, rt.storage))
             due = await communications.open_follow_ups(session, today=today + timedelta(days=14))
             if due:
                 items = max(due.values(), key=len)
@@ -112,7 +112,7 @@ async def run(out: Path, database_url: str | None) -> None:
                     session, actor=people["UDEMOMGR1"], client_id=first.id, period=None, vs=None, today=today
                 )
                 gallery.picture("performance-chart", reports.performance_chart(performance))
-                gallery.pdf("performance-pdf", await reports.build_performance_pdf(performance, rt.storage))
+                gallery.pdf("performance-pdf", await render.build_performance_pdf(performance, rt.storage))
             codes = list(
                 await session.scalars(select(Client.client_code).order_by(Client.client_code).limit(3))
             )

@@ -1,14 +1,18 @@
 """The whole system under load, side by side with a bare Bolt app (issue 14).
 
-    python -m bench.load DATABASE_URL [--concurrency 1,4,16] [--seconds 10]
-        [--scenarios show,show-big,history,search,list,button,export] [--json OUT]
+    python -m bench.load DATABASE_URL [--concurrency 1,4,16] [--seconds 10] [--workers 1]
+        [--scenarios show,show-big,history,search,list,button,export,show-export] [--json OUT]
+    python -m bench.load DATABASE_URL --soak 300 [--workers 1]
 
 Starts a fake Slack Web API on loopback (bench/fake_slack.py), `clientbot serve` and a bare Bolt AsyncApp
 (bench/bare_bolt.py) as one process each, then drives them with a closed-loop load generator: each of N
 concurrent users sends a signed slash command (or button click) with its own response_url and sends the
 next one once the final reply has arrived there. For every scenario and concurrency it runs clientbot,
 then bare Bolt, for the same fixed time, and prints throughput, ack and reply latency percentiles,
-errors, CPU per request and RSS of the server process, and the clientbot/bare throughput ratio."""
+errors, CPU per request (all the server's processes) and RSS (its largest process), and the clientbot/bare
+throughput ratio. With `--workers N` both run N processes (gunicorn's aiohttp worker). `show-export` is
+`show` while one of the users exports continuously (its p99 against plain `show`'s). `--soak S` drives a mix
+of scenarios for S seconds instead and prints RSS every 30 s. A sqlite+aiosqlite URL runs against SQLite."""
 
 from __future__ import annotations
 
@@ -39,7 +43,8 @@ from bench.fake_slack import TEAM_ID, FakeSlack
 SIGNING_SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench"
 APP_ID = "A0CLIENTBOT"
-SCENARIOS = ("show", "show-big", "history", "search", "list", "button", "export")
+SCENARIOS = ("show", "show-big", "history", "search", "list", "button", "export", "show-export")
+SOAK_MIX = ("show", "history", "search", "list", "button", "show-big")
 MIRRORED = {"show", "show-big", "history", "search", "list", "button"}  # bare Bolt answers these alike
 HISTORY_BUTTON = "comm_history_open"  # views.clients.HISTORY_ACTION: the client's history, by response_url
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -111,15 +116,45 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
+    def pids(self) -> list[int]:
+        """The server process and its descendants (gunicorn workers, render and mail pools)."""
+        parents: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        found, frontier = [self.process.pid], [self.process.pid]
+        while frontier:
+            frontier = [pid for pid, ppid in parents.items() if ppid in frontier]
+            found += frontier
+        return found
+
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15)
+        """utime + stime of the whole tree, including children that ended (cutime, cstime)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime (fields 14-17)
+        return total / CLK_TCK
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        """The largest resident set among the serving processes (a worker, or the one process), leaving
+        out spawned pool processes (charts and PDFs, mail parsing)."""
+        largest = 0.0
+        for pid in self.pids():
+            try:
+                if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    continue
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        largest = max(largest, int(line.split()[1]) / 1024)
+            except OSError:
+                continue
+        return largest
 
     def stop(self) -> None:
         self.process.terminate()
@@ -228,6 +263,8 @@ class Load:
         )
 
     async def one(self, server: Server, scenario: str, user_id: str, sample: Sample) -> None:
+        if scenario == "show-export":  # the others' requests in that phase
+            scenario = "show"
         response_url, reply = self.fake.response_url()
         body = self.body(scenario, user_id, response_url)
         ts = str(int(time.time()))
@@ -267,15 +304,23 @@ class Load:
         sample.reply.append(got.at - sent)
         sample.sizes.append(got.size)
 
-    async def phase(self, server: Server, scenario: str, concurrency: int, seconds: float) -> Sample:
+    async def phase(
+        self, server: Server, scenario: str, concurrency: int, seconds: float, mix: tuple[str, ...] = ()
+    ) -> Sample:
+        """Closed loop for `seconds`. `show-export`: user 0 exports all the time (not counted), the
+        others send `show`. `mix`: each request picks one of these scenarios."""
         sample = Sample(scenario, concurrency, server.name)
+        background = Sample("export", 1, server.name)
         cpu = server.cpu_seconds()
         start = time.perf_counter()
         deadline = start + seconds
 
         async def user(n: int) -> None:
             while time.perf_counter() < deadline:
-                await self.one(server, scenario, bench_user(n), sample)
+                if scenario == "show-export" and n == 0:
+                    await self.one(server, "export", bench_user(n), background)
+                else:
+                    await self.one(server, random.choice(mix) if mix else scenario, bench_user(n), sample)
 
         await asyncio.gather(*(user(n) for n in range(concurrency)))
         sample.elapsed = time.perf_counter() - start
@@ -306,6 +351,10 @@ class Sample:
     error_texts: set[str] = field(default_factory=set)
 
     @property
+    def ack_max(self) -> float:
+        return max(self.ack, default=0.0)
+
+    @property
     def requests(self) -> int:
         return len(self.reply)
 
@@ -326,6 +375,7 @@ class Sample:
             "requests": self.requests,
             "throughput": round(self.throughput, 1),
             "ack_ms": {f"p{p}": round(percentile(self.ack, p) * 1000, 1) for p in (50, 95, 99)},
+            "ack_max_ms": round(self.ack_max * 1000, 1),
             "reply_ms": {f"p{p}": round(percentile(self.reply, p) * 1000, 1) for p in (50, 95, 99)},
             "errors": self.errors,
             "timeouts": self.timeouts,
@@ -346,7 +396,7 @@ def percentile(values: list[float], p: int) -> float:
 
 HEADER = (
     f"{'scenario':<9} {'conc':>4} {'target':<9} {'reqs':>6} {'req/s':>7} "
-    f"{'ack p50/p95/p99 ms':>21} {'reply p50/p95/p99 ms':>23} {'err/tmo':>8} "
+    f"{'ack p50/p95/p99 ms':>21} {'max':>5} {'reply p50/p95/p99 ms':>23} {'err/tmo':>8} "
     f"{'CPU ms/req':>10} {'RSS MB':>7} {'ratio':>6}"
 )
 
@@ -364,7 +414,7 @@ def row(sample: Sample, ratio: float | None) -> str:
     return (
         f"{s['scenario']:<9} {s['concurrency']:>4} {s['target']:<9} "
         f"{s['requests']:>6} {s['throughput']:>7.1f} "
-        f"{ack:>21} {rep:>23} {errors:>8} "
+        f"{ack:>21} {s['ack_max_ms']:>5.0f} {rep:>23} {errors:>8} "
         f"{s['cpu_ms_per_request']:>10.1f} {s['rss_mb']:>7.0f} {'' if ratio is None else f'{ratio:.2f}':>6}"
     )
 
@@ -398,9 +448,12 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         "CLIENTBOT_STORAGE_DIR": str(work / "files"),
     }
     env.pop("SLACK_APP_TOKEN", None)  # HTTP mode, not Socket Mode
-    clientbot = start_server("clientbot", [sys.executable, "-m", "bot.cli", "serve"], env, logs, work)
+    workers = ["--workers", str(args.workers)] if args.workers > 1 else []
+    clientbot = start_server(
+        "clientbot", [sys.executable, "-m", "bot.cli", "serve", *workers], env, logs, work
+    )
     bare = start_server(
-        "bare", [sys.executable, str(Path(__file__).with_name("bare_bolt.py"))], env, logs, work
+        "bare", [sys.executable, str(Path(__file__).with_name("bare_bolt.py")), *workers], env, logs, work
     )
     connector = aiohttp.TCPConnector(limit=0)
     results: list[dict[str, Any]] = []
@@ -409,13 +462,21 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             await wait_ready(clientbot, session)
             await wait_ready(bare, session)
             load = Load(fake, session, data, args.timeout)
-            # Warm-up, not measured: every user is seen once (users.info) and each scenario runs once.
+            # Warm-up, not measured: every user is seen once (users.info), each scenario runs once, then
+            # `--warm-up` seconds of each (but the exports) at the highest concurrency: connections, caches,
+            # prepared plans.
             for server in (clientbot, bare):
                 warm = Sample("warm-up", 0, server.name)
                 await asyncio.gather(*(load.one(server, "show", u, warm) for u in users))
                 for scenario in scenarios:
                     await load.one(server, scenario, users[0], warm)
+                for scenario in scenarios if args.warm_up else ():
+                    if scenario in MIRRORED:  # not the exports: seconds each
+                        await load.phase(server, scenario, max(levels), args.warm_up)
             print(f"logs: {logs}\n\n{HEADER}", flush=True)
+            if args.soak:
+                results += await soak(load, clientbot, max(levels), args.soak)
+                scenarios = []
             for scenario in scenarios:
                 for concurrency in levels:
                     ours = await load.phase(clientbot, scenario, concurrency, args.seconds)
@@ -429,6 +490,23 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     if theirs:
                         print(row(theirs, None), flush=True)
                         results.append(theirs.summary())
+                    if scenario == "show-export":
+                        alone = next(
+                            (
+                                r
+                                for r in results
+                                if r["scenario"] == "show"
+                                and r["target"] == "clientbot"
+                                and r["concurrency"] == concurrency
+                            ),
+                            None,
+                        )
+                        if alone and alone["reply_ms"]["p99"]:
+                            moved = ours.summary()["reply_ms"]["p99"] / alone["reply_ms"]["p99"] - 1
+                            print(
+                                f"    show p99 with one user exporting: {moved:+.0%} vs show alone",
+                                flush=True,
+                            )
                     for text_ in sorted(ours.error_texts)[:3]:
                         print(f"    clientbot error reply: {text_}", flush=True)
                     await asyncio.sleep(0.5)
@@ -440,6 +518,21 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
+async def soak(load: Load, server: Server, concurrency: int, seconds: float) -> list[dict[str, Any]]:
+    """A mix of scenarios at `concurrency` for `seconds`, in 30-second slices: RSS after each."""
+    results: list[dict[str, Any]] = []
+    slices = max(1, round(seconds / 30))
+    for n in range(slices):
+        sample = await load.phase(server, "soak", concurrency, seconds / slices, mix=SOAK_MIX)
+        print(row(sample, None) + f"  t={(n + 1) * seconds / slices:.0f}s", flush=True)
+        results.append(sample.summary())
+    first, last = results[0]["rss_mb"], results[-1]["rss_mb"]
+    print(
+        f"\nsoak: RSS {first:.0f} MB after the first slice, {last:.0f} MB at the end ({last - first:+.0f} MB)"
+    )
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
     parser.add_argument("database_url")
@@ -448,6 +541,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a reply")
     parser.add_argument("--no-bare", action="store_true", help="drive clientbot only")
+    parser.add_argument("--workers", type=int, default=1, help="processes of each server (gunicorn workers)")
+    parser.add_argument(
+        "--warm-up", type=float, default=3.0, help="unmeasured seconds of each scenario first"
+    )
+    parser.add_argument("--soak", type=float, default=0, help="seconds of mixed load instead of the phases")
     parser.add_argument("--log-dir", help="where the servers' logs go (default: a temporary directory)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)

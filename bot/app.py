@@ -6,36 +6,46 @@ import asyncio
 import hmac
 import json
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.context.respond.internals import _build_message
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook import WebhookResponse
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
-from bot import api, mailparse, telemetry
-from bot.errors import Ambiguous, DomainError, ValidationFailed
+from bot import api, mailparse, render, telemetry
+from bot.errors import Ambiguous, DomainError, Redelivery, ValidationFailed
 from bot.lifecycle import LIFECYCLE_KEY, drain_on_shutdown, refuse_while_draining
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
 from handlers.commands import ROUTES
 
+ACK_POLL = 0.02  # twice Bolt's AsyncioListenerRunner poll interval
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 BOLT_KEY = web.AppKey("bolt", AsyncApp)
 
 
 def slack_client(rt: Runtime) -> AsyncWebClient:
-    """One Web API client: base URL from config, retries on rate limits and connection errors."""
+    """One Web API client: base URL from config, retries on rate limits and connection errors, over the
+    shared keep-alive session when the web app runs."""
     return AsyncWebClient(
         token=rt.settings.slack_bot_token,
         base_url=rt.settings.slack_api_url,
+        session=rt.http,
         retry_handlers=[
             telemetry.MeteredCalls(),  # counts every answer, never retries
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
@@ -53,21 +63,22 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
 
     async def attach_runtime(context: Any, next: Any) -> None:
         context["rt"] = rt
+        if rt.http is not None and context.response_url:
+            context["respond"] = SessionRespond(response_url=context.response_url, session=rt.http)
         await next()
 
     async def skip_redelivery(request: AsyncBoltRequest, next: Any) -> BoltResponse | None:
         """Slack retries what it thinks was not acked (`X-Slack-Retry-Num`), and a captured request can be
-        replayed byte for byte within the signature's 5 minutes: answer any redelivery of something
-        already received with an empty 200 and do nothing, so it never writes twice."""
+        replayed byte for byte within the signature's 5 minutes: a redelivery of something already
+        received does nothing, so it never writes twice. Commands and clicks are acked first (their ack
+        is an empty 200 either way) and recognised right after (`DeliveryAck`): nothing touches the
+        database before their ack. Anything else is recognised before its ack, in one statement, and
+        answered with an empty 200."""
         key = deliveries.delivery_key(request.body, request.raw_body)
-        if key is not None:
-            try:
-                async with rt.db.session() as session:
-                    first = await deliveries.first_delivery(session, key)
-            except (SQLAlchemyError, OSError):
-                first = True  # the database is down: let the listener ack and tell the user
-            if not first:
-                return BoltResponse(status=200, body="")
+        if key is not None and deliveries.acked_first(request.body):
+            request.context["ack"] = DeliveryAck(rt, key)
+        elif key is not None and not await _first_delivery(rt, key):
+            return BoltResponse(status=200, body="")
         await next()
         return None
 
@@ -77,6 +88,43 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
     handlers.register(app)
     telemetry.install_listener_hooks(app)
     return app
+
+
+class DeliveryAck(AsyncAck):
+    """Bolt's `ack()` that, once the ack is on its way, records the delivery and raises Redelivery when it
+    had been received before. Listeners call `ack()` before any other work."""
+
+    def __init__(self, rt: Runtime, key: str) -> None:
+        super().__init__()
+        self.rt, self.key = rt, key
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
+        response = await super().__call__(*args, **kwargs)
+        if not await _first_delivery(self.rt, self.key):
+            # Bolt's runner polls for the ack every 10 ms and would take a listener error raised before
+            # it saw the ack for a missing ack (404): raise once its poll (an earlier timer) has run.
+            await asyncio.sleep(ACK_POLL)
+            raise Redelivery(self.key)
+        return response
+
+
+async def _first_delivery(rt: Runtime, key: str) -> bool:
+    try:
+        return await deliveries.record(rt.db.engine, key)
+    except (SQLAlchemyError, OSError):
+        return True  # the database is down: let the listener go on and tell the user
+
+
+class SessionRespond(AsyncRespond):
+    """Bolt's `respond()` over the shared keep-alive session: Bolt's own opens a new connection per reply."""
+
+    def __init__(self, *, response_url: str, session: aiohttp.ClientSession) -> None:
+        super().__init__(response_url=response_url)
+        self.session = session
+
+    async def __call__(self, text: str | dict = "", **kwargs: Any) -> WebhookResponse:
+        message = _build_message(**text) if isinstance(text, dict) else _build_message(text=text, **kwargs)
+        return await AsyncWebhookClient(url=self.response_url, session=self.session).send_dict(message)
 
 
 def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
@@ -91,10 +139,12 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
     web_app.router.add_post("/integrations/email", ingest_email)
     if rt.settings.email_secret:
         web_app.on_startup.append(_start_email_workers)
+    web_app.on_startup.append(_start_render_workers)
     if bolt is not None:
         web_app[BOLT_KEY] = bolt
         web_app.router.add_post("/slack/events", slack_events)
     web_app.on_shutdown.append(drain_on_shutdown)
+    web_app.cleanup_ctx.append(_shared_http)
     web_app.on_cleanup.append(_dispose)
     return web_app
 
@@ -206,6 +256,22 @@ async def ingest_email(request: web.Request) -> web.Response:
 async def _start_email_workers(web_app: web.Application) -> None:
     """The email parsing processes start with the app, not on the first message."""
     await asyncio.to_thread(mailparse.start_workers)
+
+
+async def _shared_http(web_app: web.Application) -> AsyncIterator[None]:
+    """The keep-alive session every Slack call goes through while the app runs (`Runtime.http`)."""
+    rt = web_app[RUNTIME_KEY]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
+        rt.http = session
+        if BOLT_KEY in web_app:
+            web_app[BOLT_KEY].client.session = session  # Bolt copies it into each request's client
+        yield
+        rt.http = None
+
+
+async def _start_render_workers(web_app: web.Application) -> None:
+    """The chart and PDF processes start with the app, not on the first export."""
+    await asyncio.to_thread(render.start)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import uuid
@@ -81,6 +82,15 @@ async def serve(settings: Settings) -> None:
         scheduler.shutdown(wait=False)
         await runner.cleanup()
         logging.info("stopped")
+
+
+def serve_workers(settings: Settings, workers: int) -> None:
+    """`serve --workers N`: migrate here, once, then serve from N gunicorn workers (bot/workers.py)."""
+    from bot import workers as gunicorn_workers
+
+    asyncio.run(_migrate(settings))
+    logging.info("clientbot listening on :%s (HTTP, %d workers)", settings.port, workers)
+    gunicorn_workers.run(settings, workers)
 
 
 async def _start(rt: Runtime) -> None:
@@ -262,7 +272,7 @@ async def _onboard(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _report(settings: Settings, code: str, period: str | None, vs: str | None) -> tuple[str, bytes]:
     """The dashboard PDF, or with a period the performance report of that period against `vs`."""
-    from bot import reports
+    from bot import render
     from bot.services import clients, dashboard, feedback
 
     rt = Runtime.from_settings(settings)
@@ -277,9 +287,9 @@ async def _report(settings: Settings, code: str, period: str | None, vs: str | N
                 report = await feedback.report(
                     session, actor=actor, client_id=client.id, period=period, vs=vs, today=today
                 )
-                return client.name, await reports.build_performance_pdf(report, rt.storage)
-            board = await dashboard.build(session, actor=actor, client_id=client.id, today=today)
-        return client.name, await reports.build_dashboard_pdf(board, rt.storage)
+                return client.name, await render.build_performance_pdf(report, rt.storage)
+            board = await dashboard.build(session, actor=actor, client=client, today=today)
+        return client.name, await render.build_dashboard_pdf(board, rt.storage)
     finally:
         await rt.db.dispose()
 
@@ -378,7 +388,14 @@ async def _storage_migrate(settings: Settings, target_url: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="clientbot", description="Client management for recruitment teams.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="migrate, then serve Slack, /api and /healthz")
+    serve_parser = commands.add_parser("serve", help="migrate, then serve Slack, /api and /healthz")
+    serve_parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes (gunicorn's aiohttp worker) sharing the database; 1 serves in this process "
+        "(default: the CPU count; Socket Mode always uses 1)",
+    )
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
     commands.add_parser("demo", help="fill the database with a demo agency (offline, idempotent)")
     token = commands.add_parser("api-token", help="REST API tokens").add_subparsers(
@@ -506,7 +523,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if missing := missing_credentials(settings):
             print(f"error: missing {', '.join(missing)}\n\n{SETUP_HELP}", file=sys.stderr)
             return 2
-        asyncio.run(serve(settings))
+        if args.workers > 1 and not settings.slack_app_token:
+            serve_workers(settings, args.workers)
+        else:
+            asyncio.run(serve(settings))
     return 0
 
 

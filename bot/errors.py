@@ -81,3 +81,8 @@ class DuplicateSuspected(Conflict):
     def __init__(self, matches: list[Any]) -> None:
         super().__init__("This looks like a client that already exists.")
         self.matches = matches
+
+
+class Redelivery(Exception):
+    """A Slack request received before (a retry or a replay), recognised after its ack (bot.app.DeliveryAck):
+    the listener stops there and the error handler says nothing."""

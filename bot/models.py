@@ -273,6 +273,7 @@ class Application(Base):
         ),
         Index("idx_applications_job_id_stage", "job_id", "stage"),
         Index("idx_applications_candidate_id", "candidate_id"),
+        Index("idx_applications_hired_at", "hired_at"),
     )
 
     id: Mapped[uuid.UUID] = _pk()

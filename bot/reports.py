@@ -3,7 +3,6 @@ by the dashboard export and the performance report."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -11,13 +10,10 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 from bot import clock
-from bot.filestore import StorageError
 from bot.services.feedback import CRITERIA, PerformanceReport
-from bot.storage import LOGO_MAX_BYTES, bounded_logo
 from views.common import money, phone
 
 if TYPE_CHECKING:
-    from bot.filestore import Storage
     from bot.services.dashboard import Dashboard
 
 from matplotlib.figure import Figure
@@ -455,26 +451,11 @@ def dashboard_chart(dashboard: Dashboard) -> bytes:
     )
 
 
-async def _logo(storage: Storage, key: str | None) -> bytes | None:
-    """The client's logo, downscaled (in a worker thread); left out when it is missing, far larger than a
-    logo may be, or an image bomb (stored before uploads were bounded), so a report never decodes an
-    unbounded image."""
-    if not key:
-        return None
-    try:
-        content = await storage.get(key, max_bytes=4 * LOGO_MAX_BYTES)
-    except (StorageError, ValueError):
-        return None
-    return await asyncio.to_thread(bounded_logo, content)
+def dashboard_export(dashboard: Dashboard, logo: bytes | None) -> bytes:
+    """The whole dashboard export (chart and PDF): run it in a worker process (bot.render)."""
+    return dashboard_pdf(dashboard, dashboard_chart(dashboard), logo)
 
 
-async def build_dashboard_pdf(dashboard: Dashboard, storage: Storage) -> bytes:
-    """The whole dashboard export (chart, logo, PDF); the slow part runs in a worker thread."""
-    logo = await _logo(storage, dashboard.client.logo_url)
-    return await asyncio.to_thread(lambda: dashboard_pdf(dashboard, dashboard_chart(dashboard), logo))
-
-
-async def build_performance_pdf(report: PerformanceReport, storage: Storage) -> bytes:
-    """The whole performance report (trend chart, logo, PDF); the slow part runs in a worker thread."""
-    logo = await _logo(storage, report.client.logo_url)
-    return await asyncio.to_thread(lambda: performance_pdf(report, performance_chart(report), logo))
+def performance_export(report: PerformanceReport, logo: bytes | None) -> bytes:
+    """The whole performance report (trend chart and PDF): run it in a worker process (bot.render)."""
+    return performance_pdf(report, performance_chart(report), logo)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import aiohttp
+
 from bot.config import Settings
 from bot.db import Database
 from bot.filestore import Storage, open_storage
@@ -21,6 +23,9 @@ class Runtime:
     storage: Storage
     # The Slack organisation the bot token belongs to (auth.test), learnt on first use by handlers.common.
     slack_installation: Organisation | None = None
+    # One keep-alive HTTP session for every Slack Web API and response_url call, opened and closed with
+    # the web app (bot.app); None outside it (CLI, tests without the app): each client makes its own.
+    http: aiohttp.ClientSession | None = None
     # Draining on SIGTERM: what is in flight, and whether new work is refused (bot.lifecycle).
     lifecycle: Lifecycle = field(default=None)  # type: ignore[assignment]
 

@@ -34,7 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from bot import clock, reports, telemetry
+from bot import clock, render, telemetry
 from bot.app import slack_client
 from bot.models import ScheduledRun, User, utcnow
 from bot.runtime import Runtime
@@ -390,8 +390,8 @@ async def weekly_digest(rt: Runtime, now: datetime) -> str:
             )
         if not ts:
             raise RuntimeError("the digest message is not posted yet; its chart follows it next run")
-        chart = await asyncio.to_thread(
-            reports.bar_chart,
+        chart = await render.report(
+            "bar_chart",
             [d for d, _ in summary.hires_per_day],
             [n for _, n in summary.hires_per_day],
             title=f"Hires per day, {digest_views.digest_span(summary)}",

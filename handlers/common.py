@@ -23,7 +23,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import Ambiguous, DomainError, PermissionDenied, UnknownClient, ValidationFailed
+from bot.errors import Ambiguous, DomainError, PermissionDenied, Redelivery, UnknownClient, ValidationFailed
 from bot.filestore import Storage
 from bot.models import User
 from bot.runtime import Runtime
@@ -252,7 +252,7 @@ async def notify_user(
     """Tell one user: ephemerally where they ran the command when we still can, else by DM."""
     if response_url:
         try:
-            response = await AsyncWebhookClient(response_url).send(
+            response = await AsyncWebhookClient(response_url, session=client.session).send(
                 response_type="ephemeral", replace_original=False, **payload
             )
             if response.status_code == 200:
@@ -504,6 +504,8 @@ async def on_error(
     client: AsyncWebClient,
 ) -> None:
     """The one global error handler: known errors become friendly text, others get a reference id."""
+    if isinstance(error, Redelivery):
+        return  # acked again, nothing else: the first delivery is (or was) being answered
     payload = None if isinstance(error, DomainError) else unexpected_error_reply(error, logger)
     user_id = context.user_id
     # Bolt sets authorize_result only after the request passed signature verification and authorization:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import re
 import uuid
@@ -14,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import clock, reports
+from bot import clock, render
 from bot.errors import DomainError
 from bot.models import Role
 from bot.roles import has_role
@@ -51,12 +50,11 @@ async def _load(
     reference: str | None = None,
 ) -> tuple[dashboard.Dashboard, bool]:
     async with acting(context, client) as (session, actor):
-        if client_id is None:
-            client_id = (await clients.find(session, reference or "", viewer=actor)).id
+        found = None if client_id else await clients.find(session, reference or "", viewer=actor)
         board = await dashboard.build(
-            session, actor=actor, client_id=client_id, today=_today(runtime(context))
+            session, actor=actor, client_id=client_id, client=found, today=_today(runtime(context))
         )
-        board.health = (await page_health(session, context, [client_id])).get(client_id)
+        board.health = (await page_health(session, context, [board.client.id])).get(board.client.id)
         return board, has_role(actor, Role.MANAGER)
 
 
@@ -92,7 +90,7 @@ async def click_chart(
 ) -> None:
     await ack()
     board, _ = await _load(context, client, uuid.UUID(action["value"]))
-    png = await asyncio.to_thread(reports.dashboard_chart, board)  # matplotlib off the event loop
+    png = await render.report("dashboard_chart", board)  # matplotlib in a worker process
     await send_file_to_user(
         client,
         context.user_id,
@@ -120,7 +118,7 @@ async def _export(
         )
         rt = runtime(context)
         pdf = await metrics.timed_build(
-            rt.db, reports.build_dashboard_pdf, board, rt.storage, kind="dashboard", client_id=board.client.id
+            rt.db, render.build_dashboard_pdf, board, rt.storage, kind="dashboard", client_id=board.client.id
         )
         await progress.show(
             dashboard_views.progress_message(

@@ -3,7 +3,6 @@ chart and PDF, and finalisation."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -12,7 +11,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from bot import clock, reports
+from bot import clock, render
 from bot.errors import DomainError, ValidationFailed
 from bot.models import ClientFeedback, Role
 from bot.roles import has_role, require
@@ -187,7 +186,7 @@ async def command_report(request: CommandRequest) -> None:
             session, actor=actor, client_id=record.id, period=period, vs=vs, today=_today(rt)
         )
         can_finalize = has_role(actor, Role.MANAGER)
-    chart = await asyncio.to_thread(reports.performance_chart, report)
+    chart = await render.report("performance_chart", report)
     filename = f"{record.client_code}-feedback-{report.period.period if report.period else 'trend'}.png"
     comment = feedback_views.chart_comment(record)
     # The chart is as private as the text reply: into the requester's DM, never the channel it was typed in.
@@ -220,7 +219,7 @@ async def click_pdf(
     await progress.show(progress_message(f"Building the {period} PDF of {report.client.name}…"))
     try:
         pdf = await metrics.timed_build(
-            rt.db, reports.build_performance_pdf, report, rt.storage, kind="performance", client_id=client_id
+            rt.db, render.build_performance_pdf, report, rt.storage, kind="performance", client_id=client_id
         )
         await send_file_to_user(
             client,

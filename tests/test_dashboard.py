@@ -16,7 +16,7 @@ from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from bot import reports
+from bot import render
 from bot.models import Application, ClientAnalytics, ClientFeedback, Job, Role
 from bot.scheduler import run_job
 from bot.services import communications, dashboard, pipeline
@@ -322,7 +322,7 @@ async def test_snapshots_give_the_dashboard_its_history(rt) -> None:
     assert f"revenue {money(0)} → {money(12000)} (+{money(12000)})" in private
     shared = json.dumps(dashboard_views.dashboard_message(board, shared=True), ensure_ascii=False)
     assert "candidates 1 → 4 (+3)" in shared and "12,000" not in shared
-    pdf = await reports.build_dashboard_pdf(board, rt.storage)
+    pdf = await render.build_dashboard_pdf(board, rt.storage)
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
     assert "nightly snapshots" in text and f"+{money(12000)}" in text
 

@@ -73,7 +73,13 @@ async def _start(name: str, settings, fake, s3_env: dict[str, str], tmp_path: Pa
     log = tmp_path / f"{name}.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            *cli_argv("serve"), env=env, stdout=out, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path
+            # One process per replica, as a replica container runs it (`--workers N` puts gunicorn in front,
+            # which closes the listening socket at SIGTERM instead of answering /readyz 503).
+            *cli_argv("serve", "--workers", "1"),
+            env=env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=tmp_path,
         )
     url = f"http://127.0.0.1:{port}"
     replica = Replica(name, process, url, SlackClient(url, SIGNING_SECRET, fake), log)

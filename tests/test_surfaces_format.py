@@ -17,7 +17,7 @@ from bot.models import Client, ClientFeedback, ClientStatus, Role, User
 from bot.services import clients
 from tests import factories
 from tests.conftest import MANAGER
-from tests.test_bulk_slack import make_clients, open_form, picked, preview_of
+from tests.test_bulk_slack import make_clients, open_form, picked, preview_of, with_operation
 from tests.test_dashboard import seed_account
 from views.common import client_label, configure_money, money, phone, relative_day
 
@@ -101,7 +101,7 @@ async def test_bulk_preview_names_clients_and_skips_a_status_they_already_have(s
         await clients.change_status(
             session, actor=manager, client_id=made[0].id, status=ClientStatus.ON_HOLD, reason="freeze"
         )
-    form = await open_form(slack, fake)
+    form = await with_operation(slack, fake, await open_form(slack, fake), "change_status")
     values = slack.form_values(
         form, {"operation": "change_status", "status": "on-hold", "reason": "freeze"}
     ) | picked(made)

@@ -264,6 +264,11 @@ def configure_money(currency: str | None) -> None:
     _MONEY["currency"] = currency or default_currency()
 
 
+def current_currency() -> str:
+    """The currency money is shown in (what a worker process is told, bot.render)."""
+    return _MONEY["currency"]
+
+
 def money(value: Decimal | float | int | None, *, currency: str | None = None) -> str:
     """ "€26,000.00", "£1,250.50": the amount in the configured currency, formatted for the locale."""
     if value is None:

@@ -151,7 +151,6 @@ def dashboard_message(
         else "no contact"
     )
     last = f"last contact {when(d.last_contact, d.today)}" if d.last_contact else "no contact logged yet"
-    health_line = [] if shared else health_views.card_line(d.health)  # it says the last contact too
     rate = f"{stats.offer_acceptance_rate:.0%}" if stats.offer_acceptance_rate is not None else "—"
     ttf = f"{stats.avg_time_to_fill_days:g} days" if stats.avg_time_to_fill_days is not None else "—"
     headline = [
@@ -172,11 +171,10 @@ def dashboard_message(
         logo_context(
             client.logo_slack_file_id,
             f"`{client.client_code}` · {STATUS_ICONS.get(client.status, '')} {client.status}"
-            f" · {escape(client.industry or 'no industry')} · {manager}"
-            + ("" if health_line else f" · {last}"),
+            f" · {escape(client.industry or 'no industry')} · {manager} · {last}",
         ),
         *([] if shared and external else [card]),
-        *health_line,
+        *([] if shared else health_views.card_line(d.health)),
         fields_section(headline),
         *_changes(d, shared=shared),
         fields_section(

@@ -19,19 +19,20 @@ LEVEL_LABELS = {Level.HEALTHY: "healthy", Level.WATCH: "watch", Level.AT_RISK: "
 HOT = ":fire:"
 
 
-def summary(health: Health, *, max_reasons: int = 3) -> str:
-    """`last contact 23 days ago · ⚠ at risk: 2 overdue follow-ups, feedback 4.2 → 3.1` (mrkdwn)."""
+def summary(health: Health, *, max_reasons: int = 3, contact: bool = True) -> str:
+    """`last contact 23 days ago · ⚠ at risk: 2 overdue follow-ups, feedback 4.2 → 3.1` (mrkdwn); without
+    the last contact where the surface says it already (the dashboard card's header line)."""
     level = f"{LEVEL_ICONS[health.level]} *{LEVEL_LABELS[health.level]}* ({health.score})"
     shown = [r.text for r in health.reasons if r.code != "no_contact"][:max_reasons]
     if shown:
         level += ": " + escape(", ".join(shown))
     hot = f"{HOT} hot · " if health.hot else ""
-    return f"{hot}{health.contact_text} · {level}"
+    return f"{hot}{health.contact_text} · {level}" if contact else f"{hot}{level}"
 
 
 def card_line(health: Health | None) -> list[dict[str, Any]]:
     """The dashboard's health line: one context block, none for inactive and archived clients."""
-    return [context(summary(health, max_reasons=5))] if health else []
+    return [context(summary(health, max_reasons=5, contact=False))] if health else []
 
 
 def list_suffix(health: Health | None) -> str:

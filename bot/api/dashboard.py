@@ -12,7 +12,7 @@ from bot.services import audit, dashboard
 @endpoint
 async def client_dashboard(req: ApiRequest) -> web.Response:
     client = await req.client()
-    board = await dashboard.build(req.session, actor=req.actor, client_id=client.id, today=_today(req))
+    board = await dashboard.build(req.session, actor=req.actor, client=client, today=_today(req))
     return ok(
         {
             "client": client_json(client, details=True),

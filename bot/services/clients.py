@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from bot.db import lock_names, next_code
 from bot.errors import (
@@ -446,7 +446,8 @@ async def deactivate(session: AsyncSession, *, actor: User, client_id: uuid.UUID
 
 
 def _with_details(query: Any) -> Any:
-    return query.options(selectinload(Client.contacts), selectinload(Client.account_manager))
+    # The account manager joined (one row each), the contacts in a second statement (many rows).
+    return query.options(selectinload(Client.contacts), joinedload(Client.account_manager))
 
 
 def can_view(user: User, client: Client) -> bool:

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import extract, func, or_, select, true
+from sqlalchemy import String, cast, extract, func, literal, null, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
@@ -41,8 +41,8 @@ class TimelineItem:
     at: datetime
     kind: str  # job, candidate, stage, hire, communication, feedback
     text: str
-    author: str | None = None  # Slack user id of who logged or submitted it, when a person did
     public: str | None = None  # what a channel may read (no candidate names, subjects, scores); None: nothing
+    author: str | None = None  # Slack user id of who logged or submitted it, when a person did
 
 
 FEEDBACK_IN_TIMELINE = 2  # feedback rows are many (one per manager and quarter): the latest few only
@@ -103,94 +103,103 @@ def _months(today: date, count: int = 12) -> list[str]:
     return labels[::-1]
 
 
+def _timeline_texts(kind: str, a: str | None, b: str | None, c: str | None) -> tuple[str, str]:
+    """A timeline row's text, and what a channel may read of it (no candidate names, subjects or scores)."""
+    if kind == "job":
+        return f"Job posted: {a} ({b})", f"Job posted: {a} ({b})"
+    if kind == "candidate":
+        return f"Candidate submitted: {a} for {b}", f"Candidate submitted for {b}"
+    if kind == "stage":
+        return f"{a} moved to {c} ({b})", f"A candidate moved to {c} ({b})"
+    if kind == "hire":
+        return f"Hired: {a} for {b}", f"Hire for {b}"
+    if kind == "communication":
+        label = TYPE_LABELS.get(c, c)
+        return f"{label}: {a or 'no subject'}", f"{label} logged"
+    return f"Feedback for {a}: overall {c or '—'}/5", f"Feedback given for {a}"
+
+
 async def timeline(
     session: AsyncSession, client_id: uuid.UUID, limit: int = TIMELINE_SIZE
 ) -> list[TimelineItem]:
-    """Jobs posted, candidates submitted, stage moves, hires, communications and feedback, newest first."""
-    items: list[TimelineItem] = []
-    jobs = await session.execute(
-        select(Job.opened_at, Job.reference, Job.title)
-        .where(Job.client_id == client_id)
-        .order_by(Job.opened_at.desc())
-        .limit(limit)
-    )
-    items += [
-        TimelineItem(at, "job", f"Job posted: {title} ({ref})", public=f"Job posted: {title} ({ref})")
-        for at, ref, title in jobs
-    ]
-    pipeline = (
-        select(Application, Candidate.full_name, Job.reference)
-        .join(Job, Job.id == Application.job_id)
-        .join(Candidate, Candidate.id == Application.candidate_id)
-        .where(Job.client_id == client_id)
-    )
-    for app, name, ref in await session.execute(
-        pipeline.order_by(Application.created_at.desc()).limit(limit)
-    ):
-        items.append(
-            TimelineItem(
-                app.created_at,
-                "candidate",
-                f"Candidate submitted: {name} for {ref}",
-                public=f"Candidate submitted for {ref}",
+    """Jobs posted, candidates submitted, stage moves, hires, communications and feedback, newest first: the
+    newest `limit` of each kind, in one statement (a UNION ALL of six ordered, limited selects)."""
+    none = cast(null(), String)
+
+    def newest(
+        at: Any,
+        kind: str,
+        *columns: Any,
+        pipeline: bool = False,
+        where: Any = true(),
+        author: tuple[Any, Any] | None = None,
+        size: int = limit,
+    ) -> Any:
+        """(at, kind, a, b, c, who) rows: the newest `size` of one kind, wrapped so that each keeps its own
+        ORDER BY and LIMIT inside the UNION (SQLite allows them only in a subquery). `author` is (the
+        table, its user column): who logged or submitted it, as a Slack user id."""
+        who = User.slack_user_id if author else none
+        query = select(at.label("at"), literal(kind, String).label("kind"), *columns, who.label("who"))
+        if author:
+            query = query.select_from(author[0]).outerjoin(User, User.id == author[1])
+        if pipeline:
+            query = query.select_from(Application).join(Job, Job.id == Application.job_id)
+            query = query.join(Candidate, Candidate.id == Application.candidate_id).where(
+                Job.client_id == client_id
             )
-        )
-    moved = pipeline.where(Application.stage.in_(MOVED_STAGES)).order_by(Application.stage_changed_at.desc())
-    for app, name, ref in await session.execute(moved.limit(limit)):
-        items.append(
-            TimelineItem(
-                app.stage_changed_at,
+        inner = query.where(where).order_by(at.desc()).limit(size).subquery()
+        return select(inner)
+
+    person = (
+        Candidate.full_name.label("a"),
+        Job.reference.label("b"),
+        cast(Application.stage, String).label("c"),
+    )
+    rows = await session.execute(
+        union_all(
+            newest(
+                Job.opened_at,
+                "job",
+                Job.title.label("a"),
+                Job.reference.label("b"),
+                none.label("c"),
+                where=Job.client_id == client_id,
+            ),
+            newest(Application.created_at, "candidate", *person, pipeline=True),
+            newest(
+                Application.stage_changed_at,
                 "stage",
-                f"{name} moved to {app.stage} ({ref})",
-                public=f"A candidate moved to {app.stage} ({ref})",
-            )
+                *person,
+                pipeline=True,
+                where=Application.stage.in_(MOVED_STAGES),
+            ),
+            newest(
+                Application.hired_at, "hire", *person, pipeline=True, where=Application.hired_at.is_not(None)
+            ),
+            newest(
+                ClientCommunication.communication_date,
+                "communication",
+                ClientCommunication.subject.label("a"),
+                none.label("b"),
+                cast(ClientCommunication.communication_type, String).label("c"),
+                where=(ClientCommunication.client_id == client_id)
+                & ClientCommunication.archived_at.is_(None),
+                author=(ClientCommunication, ClientCommunication.logged_by),
+            ),
+            newest(
+                ClientFeedback.created_at,
+                "feedback",
+                cast(ClientFeedback.feedback_period, String).label("a"),
+                none.label("b"),
+                cast(ClientFeedback.overall_satisfaction, String).label("c"),
+                where=ClientFeedback.client_id == client_id,
+                author=(ClientFeedback, ClientFeedback.submitted_by),
+                size=FEEDBACK_IN_TIMELINE,
+            ),
         )
-    hired = pipeline.where(Application.hired_at.is_not(None)).order_by(Application.hired_at.desc())
-    for app, name, ref in await session.execute(hired.limit(limit)):
-        items.append(TimelineItem(app.hired_at, "hire", f"Hired: {name} for {ref}", public=f"Hire for {ref}"))
-    comms = await session.execute(
-        select(
-            ClientCommunication.communication_date,
-            ClientCommunication.communication_type,
-            ClientCommunication.subject,
-            User.slack_user_id,
-        )
-        .outerjoin(User, User.id == ClientCommunication.logged_by)
-        .where(ClientCommunication.client_id == client_id, ClientCommunication.archived_at.is_(None))
-        .order_by(ClientCommunication.communication_date.desc())
-        .limit(limit)
     )
-    items += [
-        TimelineItem(
-            at,
-            "communication",
-            f"{TYPE_LABELS.get(kind, kind)}: {subject or 'no subject'}",
-            author=who,
-            public=f"{TYPE_LABELS.get(kind, kind)} logged",
-        )
-        for at, kind, subject, who in comms
-    ]
-    feedback = await session.execute(
-        select(
-            ClientFeedback.created_at,
-            ClientFeedback.feedback_period,
-            ClientFeedback.overall_satisfaction,
-            User.slack_user_id,
-        )
-        .outerjoin(User, User.id == ClientFeedback.submitted_by)
-        .where(ClientFeedback.client_id == client_id)
-        .order_by(ClientFeedback.created_at.desc())
-        .limit(FEEDBACK_IN_TIMELINE)
-    )
-    items += [
-        TimelineItem(
-            at,
-            "feedback",
-            f"Feedback for {period}: overall {score or '—'}/5",
-            author=who,
-            public=f"Feedback given for {period}",
-        )
-        for at, period, score, who in feedback
+    items = [
+        TimelineItem(at, kind, *_timeline_texts(kind, a, b, c), author=who) for at, kind, a, b, c, who in rows
     ]
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
@@ -214,8 +223,20 @@ async def hires_by_month(session: AsyncSession, client_id: uuid.UUID, today: dat
     return list(counts.items())
 
 
-async def build(session: AsyncSession, *, actor: User, client_id: uuid.UUID, today: date) -> Dashboard:
-    client = await clients.get(session, client_id, viewer=actor)
+async def build(
+    session: AsyncSession,
+    *,
+    actor: User,
+    today: date,
+    client_id: uuid.UUID | None = None,
+    client: Client | None = None,
+) -> Dashboard:
+    """The dashboard of a client given by id, or already loaded with its details (`clients.find`/`get`),
+    which is then not read again; either way only one `actor` may see."""
+    if client is None:
+        client = await clients.get(session, client_id, viewer=actor)
+    else:
+        clients.require_visible(actor, client)
     trend = list(
         await session.scalars(
             select(ClientAnalytics)

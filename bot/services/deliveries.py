@@ -6,7 +6,7 @@ import hashlib
 from datetime import timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bot.db import dialect_insert
 from bot.models import SlackDelivery, utcnow
@@ -32,7 +32,18 @@ def delivery_key(body: dict, raw_body: str) -> str | None:
     return hashlib.sha256(raw_body.encode()).hexdigest()
 
 
-async def first_delivery(session: AsyncSession, key: str) -> bool:
+# Payloads whose ack says nothing (an empty 200): commands, button clicks and menu picks. They are acked
+# first and recorded after; anything else (a view submission's ack carries a response_action) is
+# recorded before its ack, in one statement.
+ACKED_FIRST = ("block_actions", "interactive_message")
+
+
+def acked_first(body: dict) -> bool:
+    """Whether a redelivery of this payload is recognised after its (empty) ack rather than before."""
+    return body.get("type") in ACKED_FIRST or ("command" in body and "type" not in body)
+
+
+async def first_delivery(session: AsyncSession | AsyncConnection, key: str) -> bool:
     """Record `key`; False when it was already recorded (this is a redelivery)."""
     result = await session.execute(
         dialect_insert(session, SlackDelivery)
@@ -41,6 +52,14 @@ async def first_delivery(session: AsyncSession, key: str) -> bool:
         .returning(SlackDelivery.key)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def record(engine: AsyncEngine, key: str) -> bool:
+    """`first_delivery` in one round trip: one autocommitted statement on a pooled connection, no
+    BEGIN/COMMIT around it."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return await first_delivery(conn, key)
 
 
 async def forget_old(session: AsyncSession) -> int:

@@ -8,7 +8,6 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 import phonenumbers
-from phonenumbers import geocoder
 
 FREE_MAIL_DOMAINS = frozenset(
     """gmail.com googlemail.com yahoo.com yahoo.co.uk yahoo.fr ymail.com hotmail.com hotmail.co.uk
@@ -41,7 +40,10 @@ _COUNTRY_ALIASES = {
 
 @lru_cache(maxsize=1)
 def _regions_by_name() -> dict[str, str]:
-    """English country name -> region code, from phonenumbers' own metadata."""
+    """English country name -> region code, from phonenumbers' own metadata. The geocoder is imported here,
+    on first need: its data costs about 100 MB of memory."""
+    from phonenumbers import geocoder
+
     names: dict[str, str] = {}
     for region in phonenumbers.SUPPORTED_REGIONS:
         example = phonenumbers.example_number(region)
