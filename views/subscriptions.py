@@ -54,7 +54,8 @@ def event_line(event: str, payload: dict[str, Any]) -> str:
         if p.get("overall") is not None:
             line += f" · overall {escape(str(p['overall']))} / 5"
     elif event == SubscriptionEvent.HEALTH.value:
-        line = f":stethoscope: Health *{escape(p.get('before'))}* → *{escape(p.get('after'))}*"
+        before, after = (str(p.get(k) or "").replace("-", " ") for k in ("before", "after"))
+        line = f":stethoscope: Health *{escape(before)}* → *{escape(after)}*"
         reasons = p.get("reasons") or p.get("public_reasons")
         if reasons:
             line += ": " + escape(truncate(", ".join(map(str, reasons)), 500))

@@ -41,11 +41,12 @@ from bot.models import (
     JobStatus,
     Role,
     Stage,
+    SubscriptionEvent,
     User,
     utcnow,
 )
 from bot.roles import require
-from bot.services import audit, periods
+from bot.services import audit, periods, subscriptions
 from bot.services.communications import OPEN_FOLLOW_UP
 
 TRACKED = (ClientStatus.ACTIVE.value, ClientStatus.ON_HOLD.value)
@@ -103,6 +104,8 @@ PENALTY = {
     "pipeline_stalled": 15,
     "on_hold": 20,
 }
+# Reasons whose text quotes a private figure ("feedback 4.2 → 3.1"): never posted into shared channels.
+PRIVATE_REASONS = frozenset({"feedback_falling"})
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,10 @@ class Reason:
     code: str  # no_contact, overdue_follow_ups, feedback_falling, feedback_missing, stale_jobs, ...
     text: str  # plain text, no user input: "2 overdue follow-ups", "feedback 4.2 → 3.1"
     penalty: int
+
+    @property
+    def private(self) -> bool:
+        return self.code in PRIVATE_REASONS
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "text": self.text, "penalty": self.penalty}
@@ -368,14 +375,27 @@ async def set_hot(session: AsyncSession, *, actor: User, client: Client, hot: bo
 async def snapshot_all(
     session: AsyncSession, day: date, *, thresholds: Thresholds = Thresholds(), batch: int = 2000
 ) -> int:
-    """Write every active and on-hold client's health for `day` (again for the same day: updated)."""
+    """Write every active and on-hold client's health for `day` (again for the same day: updated), and, in
+    the same transaction, publish a health change to the channels subscribed to it for each client whose
+    level differs from its latest snapshot so far (that of an earlier day, or of `day` itself on a
+    re-run: so a re-run publishes only what changed since, and a client's first snapshot nothing)."""
     client_ids = list(
         await session.scalars(select(Client.id).where(Client.status.in_(TRACKED)).order_by(Client.id))
     )
+    followed = await subscriptions.followers(session, SubscriptionEvent.HEALTH)
+    previous = await _levels_so_far(session, [i for i in client_ids if i in followed], day)
     table = ClientHealthSnapshot.__table__
     written = 0
     for start in range(0, len(client_ids), batch):
         healths = await compute(session, client_ids[start : start + batch], today=day, thresholds=thresholds)
+        await _publish_changes(
+            session,
+            [
+                (h, previous[h.client_id])
+                for h in healths.values()
+                if previous.get(h.client_id, h.level.value) != h.level.value
+            ],
+        )
         rows = [
             {
                 "id": uuid.uuid4(),
@@ -402,6 +422,48 @@ async def snapshot_all(
         )
         written += len(rows)
     return written
+
+
+async def _levels_so_far(
+    session: AsyncSession, client_ids: Sequence[uuid.UUID], day: date, *, chunk: int = 1000
+) -> dict[uuid.UUID, str]:
+    """Each client's level in its latest snapshot on or before `day` (none yet: left out); one index probe
+    per client (`client_id, day` is unique)."""
+    latest = (
+        select(ClientHealthSnapshot.level)
+        .where(ClientHealthSnapshot.client_id == Client.id, ClientHealthSnapshot.day <= day)
+        .order_by(ClientHealthSnapshot.day.desc())
+        .limit(1)
+        .correlate(Client)
+        .scalar_subquery()
+    )
+    levels: dict[uuid.UUID, str] = {}
+    for start in range(0, len(client_ids), chunk):
+        rows = await session.execute(
+            select(Client.id, latest).where(Client.id.in_(client_ids[start : start + chunk]))
+        )
+        levels.update({client_id: level for client_id, level in rows if level is not None})
+    return levels
+
+
+async def _publish_changes(session: AsyncSession, changed: Sequence[tuple[Health, str]]) -> None:
+    """Owe the subscribed channels a post for each health change. `reasons` (all of them) and `score` are
+    private figures (see subscriptions.PRIVATE_KEYS); `public_reasons` may be shown in shared channels."""
+    if not changed:
+        return
+    by_id = {h.client_id: (h, before) for h, before in changed}
+    items = []
+    for client in await session.scalars(select(Client).where(Client.id.in_(list(by_id)))):
+        h, before = by_id[client.id]
+        details = {
+            "before": before,
+            "after": h.level.value,
+            "score": h.score,
+            "reasons": [r.text for r in h.reasons],
+            "public_reasons": [r.text for r in h.reasons if not r.private],
+        }
+        items.append((client, details))
+    await subscriptions.publish_many(session, SubscriptionEvent.HEALTH, items)
 
 
 async def at_level(session: AsyncSession, level: Level) -> Any:
