@@ -28,7 +28,7 @@ from bot.demo import PEOPLE
 from bot.demo import build as build_demo
 from bot.models import Client, User
 from bot.runtime import Runtime
-from bot.services import bulk, communications, dashboard, digest, feedback
+from bot.services import bulk, communications, dashboard, digest, feedback, health
 from views import bulk as bulk_views
 from views import communications as comm_views
 from views import dashboard as dashboard_views
@@ -92,12 +92,16 @@ async def run(out: Path, database_url: str | None) -> None:
             ):
                 viewer = people[slack_id]
                 board = await dashboard.home(session, viewer=viewer, today=today)
+                if board.portfolio:
+                    ids = [row.client.id for row in board.portfolio.rows]
+                    board.portfolio.health = await health.compute(session, ids, today=today)
                 view = dashboard_views.home_view(
                     viewer, board, can_create=role != "recruiter", filters={}, today=today
                 )
                 gallery.surface(f"home-{role}", view, users)
             first = await session.scalar(select(Client).order_by(Client.client_code).limit(1))
             card = await dashboard.build(session, actor=people["UDEMOMGR1"], client_id=first.id, today=today)
+            card.health = await health.of_client(session, card.client, today=today)
             gallery.surface("dashboard", dashboard_views.dashboard_message(card, can_edit=True), users)
             gallery.surface("dashboard-shared", dashboard_views.dashboard_message(card, shared=True), users)
             gallery.picture("dashboard-chart", reports.dashboard_chart(card))
@@ -117,6 +121,8 @@ async def run(out: Path, database_url: str | None) -> None:
                 await session.scalars(select(Client.client_code).order_by(Client.client_code).limit(3))
             )
         end = datetime.combine(today - timedelta(days=today.weekday()), datetime.min.time(), UTC)
+        async with rt.db.session() as session:
+            await health.snapshot_all(session, today)  # what the digest's "at risk this week" reads
         for name, start in (
             ("digest", end - timedelta(days=7)),
             ("digest-quiet-week", end - timedelta(days=400)),
@@ -125,6 +131,7 @@ async def run(out: Path, database_url: str | None) -> None:
                 summary = await digest.weekly(
                     session, start=start, end=start + timedelta(days=7), today=today
                 )
+                summary.health = await health.risk_report(session, today=today)
             gallery.surface(name, digest_views.digest_message(summary, private=True), users)
             if summary.hires:
                 gallery.picture(

@@ -132,7 +132,7 @@ async def test_nightly_job_and_weekly_digest(fake, rt, world) -> None:
     [post] = fake.calls_to("chat.postMessage")
     text = json.dumps(post.params, ensure_ascii=False)
     assert "*At risk this week* · 2" in text and "feedback 4.5 → 3.0" in text
-    assert f"*Newly at risk:* `{world.stalled.client_code}`" in text
+    assert f"*Newly at risk:* {world.stalled.name} ({world.stalled.client_code})" in text
 
 
 class Api:

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.models import Client
 from bot.services.health import Health, Level, RiskReport
-from views.common import context, escape, message, section, truncate
+from views.common import client_label, context, escape, message, section, truncate
 
 LEVEL_ICONS = {
     Level.HEALTHY: ":large_green_circle:",
@@ -59,7 +59,7 @@ def digest_blocks(report: RiskReport, *, private: bool) -> list[dict[str, Any]]:
     if not report.at_risk:
         return [section(f"{LEVEL_ICONS[Level.HEALTHY]} *At risk this week*\nNo client is at risk.")]
     lines = [
-        f"• `{escape(code)}` {escape(truncate(name, 60))}"
+        f"• {client_label(truncate(name, 60), code)}"
         + (f": {escape(', '.join(reasons[:3]))}" if private and reasons else "")
         for code, name, reasons in report.at_risk
     ]
@@ -70,5 +70,7 @@ def digest_blocks(report: RiskReport, *, private: bool) -> list[dict[str, Any]]:
         )
     ]
     if report.newly:
-        blocks.append(context("*Newly at risk:* " + ", ".join(f"`{escape(c)}`" for c in report.newly)))
+        names = {code: name for code, name, _ in report.at_risk}
+        newly = [client_label(truncate(names[c], 60), c) if c in names else escape(c) for c in report.newly]
+        blocks.append(context("*Newly at risk:* " + ", ".join(newly)))
     return blocks
