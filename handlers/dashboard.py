@@ -48,13 +48,18 @@ async def _load(
     client: AsyncWebClient,
     client_id: uuid.UUID | None = None,
     reference: str | None = None,
+    *,
+    with_health: bool = True,
 ) -> tuple[dashboard.Dashboard, bool]:
+    """The dashboard the viewer may see; its live health only where it is shown (`with_health`: the card
+    and the PDF, not the channel copy or the chart), as it costs six queries."""
     async with acting(context, client) as (session, actor):
         found = None if client_id else await clients.find(session, reference or "", viewer=actor)
         board = await dashboard.build(
             session, actor=actor, client_id=client_id, client=found, today=_today(runtime(context))
         )
-        board.health = (await page_health(session, context, [board.client.id])).get(board.client.id)
+        if with_health:
+            board.health = (await page_health(session, context, [board.client.id])).get(board.client.id)
         return board, has_role(actor, Role.MANAGER)
 
 
@@ -75,7 +80,8 @@ async def click_share(
     """Post the dashboard for everyone in the conversation, without private data; in a channel shared with
     another company (Slack Connect, or one Slack can't tell us about) without the contact and activity."""
     await ack()
-    board, _ = await _load(context, client, uuid.UUID(action["value"]))  # errors: the global handler replies
+    # errors: the global handler replies; a channel copy shows no health (views.dashboard), so none is read
+    board, _ = await _load(context, client, uuid.UUID(action["value"]), with_health=False)
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
     external = not channel or not await internal_channel(client, channel)
     await respond(
@@ -89,7 +95,7 @@ async def click_chart(
     ack: Any, action: dict[str, Any], respond: Any, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
-    board, _ = await _load(context, client, uuid.UUID(action["value"]))
+    board, _ = await _load(context, client, uuid.UUID(action["value"]), with_health=False)
     png = await render.report("dashboard_chart", board)  # matplotlib in a worker process
     await send_file_to_user(
         client,
