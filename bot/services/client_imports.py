@@ -45,7 +45,7 @@ from bot.services.fields import (
     normalize_website,
     website_domain,
 )
-from bot.services.imports import RowError, _database_problem
+from bot.services.imports import RowError, database_problem
 
 log = logging.getLogger(__name__)
 
@@ -810,7 +810,7 @@ async def _update_one(
         fields = getattr(error, "fields", None) or {"row": str(error)}
         group.refuse(group.lines[0], fields)
     except SQLAlchemyError as error:
-        group.refuse(group.lines[0], {"row": _database_problem(error)})
+        group.refuse(group.lines[0], {"row": database_problem(error)})
     return None
 
 
@@ -831,7 +831,7 @@ async def _create_batch(
                 async with session.begin_nested():
                     outcomes += await _insert_clients(session, actor, [group], tz)
             except SQLAlchemyError as error:
-                group.refuse(group.lines[0], {"row": _database_problem(error)})
+                group.refuse(group.lines[0], {"row": database_problem(error)})
         return outcomes
 
 

@@ -33,7 +33,7 @@ from bot.services.client_imports import (
     resolve_columns,
     user_by_reference,
 )
-from bot.services.imports import RowError, _database_problem
+from bot.services.imports import RowError, database_problem
 
 COMMUNICATION_FIELDS = ("client_code", "type", "date", "subject", "notes", "participants", "logged_by")
 COMMUNICATION_HEADERS = header_aliases(
@@ -163,7 +163,7 @@ async def import_communications(
                     fields = getattr(error, "fields", None) or {"row": str(error)}
                     report.refused_lines.append(RowError(line, fields))
                 except SQLAlchemyError as error:
-                    report.refused_lines.append(RowError(line, {"row": _database_problem(error)}))
+                    report.refused_lines.append(RowError(line, {"row": database_problem(error)}))
             if progress:
                 progress(min(start + BATCH, len(rows)), len(rows))
     report.refused_lines.sort(key=lambda f: f.line)

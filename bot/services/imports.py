@@ -119,7 +119,7 @@ async def _application_row(session: AsyncSession, actor: Any, row: dict[str, str
     return created
 
 
-def _database_problem(error: SQLAlchemyError) -> str:
+def database_problem(error: SQLAlchemyError) -> str:
     detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:200]
     if isinstance(error, IntegrityError):
         return f"Conflicts with existing data ({detail})."
@@ -170,7 +170,7 @@ async def import_csv(
                 except DomainError as error:
                     report.failed.append(RowError(line, {"row": str(error)}))
                 except SQLAlchemyError as error:
-                    report.failed.append(RowError(line, {"row": _database_problem(error)}))
+                    report.failed.append(RowError(line, {"row": database_problem(error)}))
                 except (ArithmeticError, ValueError, TypeError) as error:
                     log.warning("import %s line %s: %r", kind, line, error)
                     report.failed.append(RowError(line, {"row": f"Invalid value ({error})."}))
