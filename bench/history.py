@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from bench.analytics import percentile
 from bot.db import Database
 from bot.models import Client, ClientCommunication, CommunicationType, User
-from bot.services import communications
+from bot.services import clients, communications
 from bot.services.communications import HistoryFilter
 
 
@@ -47,9 +47,8 @@ async def run(url: str, samples: int) -> None:
 
     async def page(client_id, filters: HistoryFilter, number: int = 1) -> None:
         async with db.session() as session:
-            await communications.history(
-                session, actor=actor, client_id=client_id, filters=filters, page=number
-            )
+            client = await clients.get(session, client_id)
+            await communications.history(session, actor=actor, client=client, filters=filters, page=number)
 
     report(
         "history page 1, random client",

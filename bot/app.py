@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
@@ -34,6 +36,7 @@ from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
 from handlers.commands import ROUTES
 
+log = logging.getLogger(__name__)
 ACK_POLL = 0.02  # twice Bolt's AsyncioListenerRunner poll interval
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 BOLT_KEY = web.AppKey("bolt", AsyncApp)
@@ -167,8 +170,26 @@ async def slack_events(request: web.Request) -> web.Response:
         return refused
     if not _readable(await request.text(), request.content_type):
         return web.json_response({"error": "unreadable body"}, status=400)
-    response = await bolt.async_dispatch(await to_bolt_request(request))
+    bolt_request = await to_bolt_request(request)
+    if deliveries.acked_first(bolt_request.body):
+        # A command's or a click's ack is an empty 200 whatever follows: send it now, before Bolt's
+        # middleware and its 10 ms ack poll, and let Bolt run the listener behind it (drained on SIGTERM).
+        started = time.perf_counter()
+        rt = request.app[RUNTIME_KEY]
+        rt.lifecycle.track(asyncio.create_task(_dispatch_acked(bolt, bolt_request)))
+        bolt_request.context["cb_acked"] = True
+        telemetry.observe_ack(bolt_request.body, time.perf_counter() - started)
+        return web.Response(status=200)
+    response = await bolt.async_dispatch(bolt_request)
     return await to_aiohttp_response(response)
+
+
+async def _dispatch_acked(bolt: AsyncApp, request: AsyncBoltRequest) -> None:
+    """Bolt's dispatch of a request already acked: its own ack response goes nowhere, so anything but a
+    200 (no listener for this action, say) is logged."""
+    response = await bolt.async_dispatch(request)
+    if response.status != 200:
+        log.warning("Slack request acked but not handled by Bolt: %s %s", response.status, response.body)
 
 
 def _readable(body: str, content_type: str) -> bool:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -112,14 +114,30 @@ async def migrate(db: Database) -> None:
         await conn.run_sync(_upgrade, db.url)
 
 
-def dialect_insert(session_or_conn: AsyncSession | AsyncConnection, table: Any):
-    """`INSERT` with ON CONFLICT support for whichever backend the session (or connection) is bound to."""
+def dialect_name(session_or_conn: AsyncSession | AsyncConnection) -> str:
     bound = session_or_conn.bind if isinstance(session_or_conn, AsyncSession) else session_or_conn
-    if bound.dialect.name == "postgresql":
+    return bound.dialect.name
+
+
+def insert_of(dialect: str, table: Any):
+    """`INSERT` with ON CONFLICT support for the backend named `dialect`."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table)
+
+
+def dialect_insert(session_or_conn: AsyncSession | AsyncConnection, table: Any):
+    """`INSERT` with ON CONFLICT support for whichever backend the session (or connection) is bound to."""
+    return insert_of(dialect_name(session_or_conn), table)
+
+
+def built_once(build: Callable[..., T]) -> Callable[..., T]:
+    """A statement built once per set of arguments (a dialect's name, a size), its changing values being
+    `bindparam`s: SQLAlchemy memoizes a statement object's cache key, so a query on every request's path
+    is neither rebuilt nor keyed again each time (a third of a request's CPU before)."""
+    return functools.cache(build)
 
 
 def _lock_key(name: str) -> int:

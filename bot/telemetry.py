@@ -119,8 +119,14 @@ async def measure(body: dict[str, Any], context: Any, next: Any, words: Collecti
     try:
         await next()
     finally:
-        ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        if not context.get("cb_acked"):  # acked by the web layer already (`observe_ack`)
+            ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
         REQUEST.reset(token)
+
+
+def observe_ack(body: dict[str, Any], seconds: float, words: Collection[str] = ()) -> None:
+    """The ack of a request the web layer answered before Bolt's middleware ran."""
+    ACK_SECONDS.labels(describe(body, words)[0]).observe(seconds)
 
 
 def _request_id() -> str:

@@ -338,7 +338,7 @@ async def _history_payload(
         result = await communications.history(
             session,
             actor=actor,
-            client_id=record.id,
+            client=record,
             filters=filters,
             page=page,
             tz=runtime(context).settings.tz,

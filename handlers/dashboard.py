@@ -32,7 +32,7 @@ from handlers.common import (
     runtime,
     send_file_to_user,
 )
-from handlers.health import page_health
+from handlers.health import page_health, thresholds
 from handlers.metrics import home_blocks as metrics_home
 from views import communications as comm_views
 from views import dashboard as dashboard_views
@@ -56,10 +56,13 @@ async def _load(
     async with acting(context, client) as (session, actor):
         found = None if client_id else await clients.find(session, reference or "", viewer=actor)
         board = await dashboard.build(
-            session, actor=actor, client_id=client_id, client=found, today=_today(runtime(context))
+            session,
+            actor=actor,
+            client_id=client_id,
+            client=found,
+            today=_today(runtime(context)),
+            thresholds=thresholds(context) if with_health else None,
         )
-        if with_health:
-            board.health = (await page_health(session, context, [board.client.id])).get(board.client.id)
         return board, has_role(actor, Role.MANAGER)
 
 

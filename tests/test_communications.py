@@ -125,16 +125,14 @@ async def test_archived_clients_and_guests_are_hidden(db) -> None:
         record = await communications.log(session, actor=manager, client_id=acme.id, data=entry())
         recruiter.is_guest = True
         with pytest.raises(PermissionDenied, match="guest"):
-            await communications.history(session, actor=recruiter, client_id=acme.id, filters=HistoryFilter())
+            await communications.history(session, actor=recruiter, client=acme, filters=HistoryFilter())
         recruiter.is_guest = False
         await clients.change_status(
             session, actor=admin, client_id=acme.id, status=ClientStatus.ARCHIVED, reason="Gone"
         )
         with pytest.raises(PermissionDenied, match="archived"):
             await communications.attachments(session, actor=recruiter, communication_id=record.id, index=0)
-        page = await communications.history(
-            session, actor=manager, client_id=acme.id, filters=HistoryFilter()
-        )
+        page = await communications.history(session, actor=manager, client=acme, filters=HistoryFilter())
         assert page.total == 1
 
 
@@ -163,13 +161,22 @@ async def test_history_filters_search_and_pages_over_1000_records(db) -> None:
         async def query(**kwargs) -> communications.HistoryPage:
             page = kwargs.pop("page", 1)
             return await communications.history(
-                session, actor=manager, client_id=acme.id, filters=HistoryFilter(**kwargs), page=page
+                session, actor=manager, client=acme, filters=HistoryFilter(**kwargs), page=page
             )
 
         first, last = await query(), await query(page=50)
         assert (first.total, first.pages, len(first.entries)) == (1000, 50, 20)
         assert first.entries[0].record.subject == "Record 999"  # newest first
         assert last.entries[-1].record.subject.startswith("Record 0")
+        beyond = await query(page=70)  # past the end: the last page, with the total
+        assert (beyond.page, beyond.total, beyond.entries[-1].record.subject) == (
+            50,
+            1000,
+            "Record 0 salary negotiation",
+        )
+        assert (
+            await query(page=2, types=[communications.CommunicationType.VIDEO_CALL], text="nothing like this")
+        ).total == 0
         assert (await query(types=[communications.CommunicationType.CALL])).total == 200
         assert (await query(important=True)).total == 100
         assert (await query(follow_up=True)).total == 20

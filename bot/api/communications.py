@@ -110,7 +110,7 @@ async def list_communications(req: ApiRequest) -> web.Response:
     page = await communications.history(
         req.session,
         actor=req.actor,
-        client_id=client.id,
+        client=client,
         filters=filters,
         page=query.page,
         per_page=query.limit,

@@ -12,11 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
-from sqlalchemy import false, func, or_, select, true
+from sqlalchemy import bindparam, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from bot.db import lock_names, next_code
+from bot.db import built_once, lock_names, next_code
 from bot.errors import (
     Ambiguous,
     DuplicateSuspected,
@@ -450,6 +450,21 @@ def _with_details(query: Any) -> Any:
     return query.options(selectinload(Client.contacts), joinedload(Client.account_manager))
 
 
+async def _one_with_details(session: AsyncSession, by: str, value: Any) -> Client | None:
+    """One client by `id` or `client_code`, with its account manager and contacts, in one statement (a
+    client has a few contacts)."""
+    return (await session.execute(_one_with_details_query(by), {by: value})).unique().scalar_one_or_none()
+
+
+@built_once
+def _one_with_details_query(by: str) -> Any:
+    return (
+        select(Client)
+        .where(getattr(Client, by) == bindparam(by))
+        .options(joinedload(Client.contacts), joinedload(Client.account_manager))
+    )
+
+
 def can_view(user: User, client: Client) -> bool:
     """THE visibility rule, for one client (`visible_to` is the same rule in SQL): Slack guests see no
     client, recruiters every client but archived ones, HR Managers and Admins all."""
@@ -486,7 +501,7 @@ async def get(session: AsyncSession, client_id: uuid.UUID, *, viewer: User | Non
     on someone's behalf passes `viewer`; internal lookups (writes that check roles, jobs) may omit it."""
     if viewer is not None:
         require_any_view(viewer)
-    client = await session.scalar(_with_details(select(Client).where(Client.id == client_id)))
+    client = await _one_with_details(session, "id", client_id)
     if client is None:
         raise NotFound("No such client.")
     return _seen_by(client, viewer)
@@ -561,7 +576,7 @@ async def find(session: AsyncSession, reference: str, *, viewer: User | None = N
     except ValueError:
         pass
     if CODE_PATTERN.match(text):
-        client = await session.scalar(_with_details(select(Client).where(Client.client_code == text.upper())))
+        client = await _one_with_details(session, "client_code", text.upper())
         if client is None:
             raise UnknownClient(
                 f"No client has the code {text.upper()}.",
@@ -610,7 +625,7 @@ async def find_exact(session: AsyncSession, reference: str, *, viewer: User | No
         return await get(session, uuid.UUID(text), viewer=viewer)
     except ValueError:
         pass
-    client = await session.scalar(_with_details(select(Client).where(Client.client_code == text.upper())))
+    client = await _one_with_details(session, "client_code", text.upper())
     if client is None:
         raise NotFound(f"No client {text}.")
     return _seen_by(client, viewer)

@@ -13,9 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import built_once
 from bot.errors import NotFound, ValidationFailed
 from bot.models import (
     Client,
@@ -369,15 +370,15 @@ async def history(
     session: AsyncSession,
     *,
     actor: User,
-    client_id: uuid.UUID,
+    client: Client,
     filters: HistoryFilter,
     page: int = 1,
     per_page: int = PAGE_SIZE,
     tz: ZoneInfo = ZoneInfo("UTC"),
 ) -> HistoryPage:
     """A client's timeline, newest first; free text searches subject and notes (PostgreSQL full-text
-    search on its GIN index, LIKE on SQLite)."""
-    client = await clients.get(session, client_id)
+    search on its GIN index, LIKE on SQLite). One statement for a page that exists (the total rides along
+    as a window count); a page past the end is counted, then the last page read."""
     require_view(actor, client)
     conditions: list[Any] = [ClientCommunication.client_id == client.id]
     if not filters.include_archived:
@@ -400,21 +401,30 @@ async def history(
         conditions.append(ClientCommunication.communication_date < end)
     if filters.text:
         conditions.append(_text_match(session, filters.text))
-    total = (
-        await session.scalar(select(func.count()).select_from(ClientCommunication).where(*conditions)) or 0
-    )
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(1, page), pages)
-    rows = await session.execute(
-        select(ClientCommunication, User, Job.reference)
+    query = (
+        select(ClientCommunication, User, Job.reference, func.count().over().label("total"))
         .join(User, User.id == ClientCommunication.logged_by)
         .outerjoin(Job, Job.id == ClientCommunication.job_reference_id)
         .where(*conditions)
         .order_by(ClientCommunication.communication_date.desc(), ClientCommunication.id)
-        .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    return HistoryPage([HistoryEntry(c, u, ref) for c, u, ref in rows], total, page, pages)
+    page = max(1, page)
+    rows = (await session.execute(query.offset((page - 1) * per_page))).all()
+    if rows:
+        total = rows[0].total
+    else:
+        total = 0
+        if page > 1:
+            count = select(func.count()).select_from(ClientCommunication).where(*conditions)
+            total = await session.scalar(count) or 0
+    pages = max(1, math.ceil(total / per_page))
+    if not rows and page > pages and total:
+        page = pages
+        rows = (await session.execute(query.offset((page - 1) * per_page))).all()
+    else:
+        page = min(page, pages)
+    return HistoryPage([HistoryEntry(c, u, ref) for c, u, ref, _ in rows], total, page, pages)
 
 
 def _text_match(session: AsyncSession, text: str) -> Any:
@@ -514,14 +524,19 @@ async def follow_ups_due(
     session: AsyncSession, *, client_id: uuid.UUID, until: date, limit: int = 10
 ) -> list[ClientCommunication]:
     """Open follow-ups of a client due on or before `until`, oldest first."""
-    rows = await session.scalars(
+    rows = await session.scalars(_follow_ups_due_query(limit), {"client_id": client_id, "until": until})
+    return list(rows)
+
+
+@built_once
+def _follow_ups_due_query(limit: int) -> Any:
+    return (
         select(ClientCommunication)
         .where(
-            ClientCommunication.client_id == client_id,
+            ClientCommunication.client_id == bindparam("client_id"),
             *OPEN_FOLLOW_UP,
-            ClientCommunication.follow_up_date <= until,
+            ClientCommunication.follow_up_date <= bindparam("until"),
         )
         .order_by(ClientCommunication.follow_up_date)
         .limit(limit)
     )
-    return list(rows)

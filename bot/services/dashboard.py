@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, cast, extract, func, literal, null, or_, select, true, union_all
+from sqlalchemy import String, bindparam, cast, extract, func, literal, null, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import dialect_insert
+from bot.db import built_once, dialect_insert
 from bot.models import (
     Application,
     Candidate,
@@ -27,7 +27,7 @@ from bot.models import (
     User,
 )
 from bot.roles import has_role
-from bot.services import clients, communications
+from bot.services import clients, communications, health
 from bot.services.analytics import ACTIVE_JOB_STATUSES, JobAnalytics, client_job_analytics
 from bot.services.communications import TYPE_LABELS
 from bot.services.periods import last_completed_quarter
@@ -124,6 +124,17 @@ async def timeline(
 ) -> list[TimelineItem]:
     """Jobs posted, candidates submitted, stage moves, hires, communications and feedback, newest first: the
     newest `limit` of each kind, in one statement (a UNION ALL of six ordered, limited selects)."""
+    rows = await session.execute(_timeline_query(limit), {"client_id": client_id})
+    items = [
+        TimelineItem(at, kind, *_timeline_texts(kind, a, b, c), author=who) for at, kind, a, b, c, who in rows
+    ]
+    items.sort(key=lambda item: item.at, reverse=True)
+    return items[:limit]
+
+
+@built_once
+def _timeline_query(limit: int) -> Any:
+    client_id = bindparam("client_id")
     none = cast(null(), String)
 
     def newest(
@@ -155,72 +166,85 @@ async def timeline(
         Job.reference.label("b"),
         cast(Application.stage, String).label("c"),
     )
-    rows = await session.execute(
-        union_all(
-            newest(
-                Job.opened_at,
-                "job",
-                Job.title.label("a"),
-                Job.reference.label("b"),
-                none.label("c"),
-                where=Job.client_id == client_id,
-            ),
-            newest(Application.created_at, "candidate", *person, pipeline=True),
-            newest(
-                Application.stage_changed_at,
-                "stage",
-                *person,
-                pipeline=True,
-                where=Application.stage.in_(MOVED_STAGES),
-            ),
-            newest(
-                Application.hired_at, "hire", *person, pipeline=True, where=Application.hired_at.is_not(None)
-            ),
-            newest(
-                ClientCommunication.communication_date,
-                "communication",
-                ClientCommunication.subject.label("a"),
-                none.label("b"),
-                cast(ClientCommunication.communication_type, String).label("c"),
-                where=(ClientCommunication.client_id == client_id)
-                & ClientCommunication.archived_at.is_(None),
-                author=(ClientCommunication, ClientCommunication.logged_by),
-            ),
-            newest(
-                ClientFeedback.created_at,
-                "feedback",
-                cast(ClientFeedback.feedback_period, String).label("a"),
-                none.label("b"),
-                cast(ClientFeedback.overall_satisfaction, String).label("c"),
-                where=ClientFeedback.client_id == client_id,
-                author=(ClientFeedback, ClientFeedback.submitted_by),
-                size=FEEDBACK_IN_TIMELINE,
-            ),
-        )
+    return union_all(
+        newest(
+            Job.opened_at,
+            "job",
+            Job.title.label("a"),
+            Job.reference.label("b"),
+            none.label("c"),
+            where=Job.client_id == client_id,
+        ),
+        newest(Application.created_at, "candidate", *person, pipeline=True),
+        newest(
+            Application.stage_changed_at,
+            "stage",
+            *person,
+            pipeline=True,
+            where=Application.stage.in_(MOVED_STAGES),
+        ),
+        newest(Application.hired_at, "hire", *person, pipeline=True, where=Application.hired_at.is_not(None)),
+        newest(
+            ClientCommunication.communication_date,
+            "communication",
+            ClientCommunication.subject.label("a"),
+            none.label("b"),
+            cast(ClientCommunication.communication_type, String).label("c"),
+            where=(ClientCommunication.client_id == client_id) & ClientCommunication.archived_at.is_(None),
+            author=(ClientCommunication, ClientCommunication.logged_by),
+        ),
+        newest(
+            ClientFeedback.created_at,
+            "feedback",
+            cast(ClientFeedback.feedback_period, String).label("a"),
+            none.label("b"),
+            cast(ClientFeedback.overall_satisfaction, String).label("c"),
+            where=ClientFeedback.client_id == client_id,
+            author=(ClientFeedback, ClientFeedback.submitted_by),
+            size=FEEDBACK_IN_TIMELINE,
+        ),
     )
-    items = [
-        TimelineItem(at, kind, *_timeline_texts(kind, a, b, c), author=who) for at, kind, a, b, c, who in rows
-    ]
-    items.sort(key=lambda item: item.at, reverse=True)
-    return items[:limit]
 
 
 async def hires_by_month(session: AsyncSession, client_id: uuid.UUID, today: date) -> list[tuple[str, int]]:
     labels = _months(today)
     since = datetime(int(labels[0][:4]), int(labels[0][5:]), 1, tzinfo=UTC)
-    year, month = extract("year", Application.hired_at), extract("month", Application.hired_at)
-    grouped = await session.execute(
-        select(year, month, func.count())
-        .join(Job, Job.id == Application.job_id)
-        .where(Job.client_id == client_id, Application.hired_at >= since)
-        .group_by(year, month)
-    )
+    grouped = await session.execute(_hires_query(), {"client_id": client_id, "since": since})
     counts = dict.fromkeys(labels, 0)
     for y, m, n in grouped:
         label = f"{int(y)}-{int(m):02d}"
         if label in counts:
             counts[label] = n
     return list(counts.items())
+
+
+@built_once
+def _hires_query() -> Any:
+    year, month = extract("year", Application.hired_at), extract("month", Application.hired_at)
+    return (
+        select(year, month, func.count())
+        .join(Job, Job.id == Application.job_id)
+        .where(Job.client_id == bindparam("client_id"), Application.hired_at >= bindparam("since"))
+        .group_by(year, month)
+    )
+
+
+@built_once
+def _trend_query() -> Any:
+    return (
+        select(ClientAnalytics)
+        .where(
+            ClientAnalytics.client_id == bindparam("client_id"), ClientAnalytics.date >= bindparam("since")
+        )
+        .order_by(ClientAnalytics.date)
+    )
+
+
+@built_once
+def _last_contact_query() -> Any:
+    return select(func.max(ClientCommunication.communication_date)).where(
+        ClientCommunication.client_id == bindparam("client_id"), ClientCommunication.archived_at.is_(None)
+    )
 
 
 async def build(
@@ -230,21 +254,20 @@ async def build(
     today: date,
     client_id: uuid.UUID | None = None,
     client: Client | None = None,
+    thresholds: health.Thresholds | None = None,
 ) -> Dashboard:
     """The dashboard of a client given by id, or already loaded with its details (`clients.find`/`get`),
-    which is then not read again; either way only one `actor` may see."""
+    which is then not read again; either way only one `actor` may see. With `thresholds`, its live health
+    too (the card and the PDF; the channel copy and the chart don't show it), which also gives the last
+    contact."""
     if client is None:
         client = await clients.get(session, client_id, viewer=actor)
     else:
         clients.require_visible(actor, client)
     trend = list(
-        await session.scalars(
-            select(ClientAnalytics)
-            .where(ClientAnalytics.client_id == client.id, ClientAnalytics.date >= today - timedelta(days=90))
-            .order_by(ClientAnalytics.date)
-        )
+        await session.scalars(_trend_query(), {"client_id": client.id, "since": today - timedelta(days=90)})
     )
-    return Dashboard(
+    board = Dashboard(
         client=client,
         stats=await client_job_analytics(session, client.id),
         follow_ups=await communications.follow_ups_due(
@@ -254,12 +277,14 @@ async def build(
         hires_by_month=await hires_by_month(session, client.id, today),
         today=today,
         trend=trend,
-        last_contact=await session.scalar(
-            select(func.max(ClientCommunication.communication_date)).where(
-                ClientCommunication.client_id == client.id, ClientCommunication.archived_at.is_(None)
-            )
-        ),
     )
+    if thresholds is not None:
+        board.health = await health.of_client(session, client, today=today, thresholds=thresholds)
+    if board.health is not None:  # active or on hold: the health has read it already
+        board.last_contact = board.health.last_contact
+    else:
+        board.last_contact = await session.scalar(_last_contact_query(), {"client_id": client.id})
+    return board
 
 
 def _fill_seconds(session: AsyncSession) -> Any:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from bot.db import dialect_insert
+from bot.db import built_once, dialect_name, insert_of
 from bot.models import SlackDelivery, utcnow
 
 KEEP = timedelta(days=2)
@@ -46,12 +47,19 @@ def acked_first(body: dict) -> bool:
 async def first_delivery(session: AsyncSession | AsyncConnection, key: str) -> bool:
     """Record `key`; False when it was already recorded (this is a redelivery)."""
     result = await session.execute(
-        dialect_insert(session, SlackDelivery)
-        .values(key=key, received_at=utcnow())
+        _record_query(dialect_name(session)), {"key": key, "received_at": utcnow()}
+    )
+    return result.scalar_one_or_none() is not None
+
+
+@built_once
+def _record_query(dialect: str) -> Any:
+    return (
+        insert_of(dialect, SlackDelivery)
+        .values(key=bindparam("key"), received_at=bindparam("received_at"))
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(SlackDelivery.key)
     )
-    return result.scalar_one_or_none() is not None
 
 
 async def record(engine: AsyncEngine, key: str) -> bool:

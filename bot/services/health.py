@@ -1,5 +1,6 @@
 """Client health: a score out of 100 and a level (healthy / watch / at risk), with the reasons spelled out,
-computed from data the app already holds, for a page of clients in five set-based queries:
+computed from data the app already holds, for a page of clients in two queries (figures per client as
+correlated subqueries, then the open jobs):
 
 - days since the last communication (or since the client was created, when there is none),
 - follow-ups overdue (open, not snoozed past today),
@@ -24,11 +25,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Date, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.db import dialect_insert
+from bot.db import built_once, dialect_insert, dialect_name
 from bot.errors import ValidationFailed
 from bot.models import (
     Application,
@@ -167,14 +168,83 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _scope(ids: Sequence[uuid.UUID] | Select[Any], column: Any) -> Any:
-    return column.in_(ids if isinstance(ids, Select) else list(ids))
-
-
-def _fill_days(session: AsyncSession) -> Any:
-    if session.bind.dialect.name == "postgresql":
+def _fill_days(dialect: str) -> Any:
+    if dialect == "postgresql":
         return func.extract("epoch", Job.filled_at - Job.opened_at) / 86400
     return func.julianday(Job.filled_at) - func.julianday(Job.opened_at)
+
+
+def _figures_query(dialect: str, scope: Any) -> Select[Any]:
+    """One row per tracked client in `scope`: what the health is scored on, each figure a correlated
+    subquery on the client's indexes. Bound values: `today`, `last_quarter`, `before`."""
+    mine = ClientCommunication.client_id == Client.id
+
+    def per_client(query: Select[Any]) -> Any:
+        return query.correlate(Client).scalar_subquery()
+
+    def feedback_in(period: str, figure: Any) -> Any:
+        return per_client(
+            select(figure).where(
+                ClientFeedback.client_id == Client.id,
+                ClientFeedback.is_finalized.is_(True),
+                ClientFeedback.feedback_period == bindparam(period),
+            )
+        )
+
+    average = func.avg(ClientFeedback.overall_satisfaction)
+    today = bindparam("today", type_=Date)
+    return select(
+        Client.id,
+        Client.status,
+        Client.is_hot,
+        Client.created_at,
+        per_client(
+            select(func.max(ClientCommunication.communication_date)).where(
+                mine, ClientCommunication.archived_at.is_(None)
+            )
+        ).label("last"),
+        per_client(
+            select(func.count()).where(
+                mine,
+                *OPEN_FOLLOW_UP,
+                ClientCommunication.follow_up_date < today,
+                or_(
+                    ClientCommunication.follow_up_snoozed_until.is_(None),
+                    ClientCommunication.follow_up_snoozed_until <= today,
+                ),
+            )
+        ).label("overdue"),
+        feedback_in("last_quarter", func.count()).label("rated_last"),
+        feedback_in("last_quarter", average).label("score_last"),
+        feedback_in("before", func.count()).label("rated_before"),
+        feedback_in("before", average).label("score_before"),
+        per_client(
+            select(func.avg(_fill_days(dialect))).where(
+                Job.client_id == Client.id, Job.filled_at.is_not(None)
+            )
+        ).label("fill"),
+        per_client(
+            select(func.max(Application.stage_changed_at))
+            .join(Job, Job.id == Application.job_id)
+            .where(
+                Job.client_id == Client.id,
+                Job.status == JobStatus.OPEN.value,
+                Application.stage.in_(IN_PLAY),
+            )
+        ).label("moved"),
+    ).where(scope, Client.status.in_(TRACKED))
+
+
+@built_once
+def _figures_of_ids_query(dialect: str) -> Select[Any]:
+    return _figures_query(dialect, Client.id.in_(bindparam("ids", expanding=True)))
+
+
+@built_once
+def _open_jobs_query() -> Select[Any]:
+    return select(Job.client_id, Job.opened_at).where(
+        Job.client_id.in_(bindparam("ids", expanding=True)), Job.status == JobStatus.OPEN.value
+    )
 
 
 async def compute(
@@ -184,88 +254,24 @@ async def compute(
     today: date,
     thresholds: Thresholds = Thresholds(),
 ) -> dict[uuid.UUID, Health]:
-    """Health of the given clients (ids, or a `select(Client.id)`), active and on-hold ones only, in five
-    set-based queries whatever their number. Callers check the viewer may see these clients."""
+    """Health of the given clients (ids, or a `select(Client.id)`), active and on-hold ones only, in two
+    queries whatever their number. Callers check the viewer may see these clients."""
     if not isinstance(client_ids, Select) and not client_ids:
         return {}
-    last_contact = (
-        select(func.max(ClientCommunication.communication_date))
-        .where(ClientCommunication.client_id == Client.id, ClientCommunication.archived_at.is_(None))
-        .scalar_subquery()
-    )
-    rows = (
-        await session.execute(
-            select(
-                Client.id, Client.status, Client.is_hot, Client.created_at, last_contact.label("last")
-            ).where(_scope(client_ids, Client.id), Client.status.in_(TRACKED))
-        )
-    ).all()
-    if not rows:
-        return {}
-    ids = [row.id for row in rows]
-    overdue = dict(
-        (
-            await session.execute(
-                select(ClientCommunication.client_id, func.count())
-                .where(
-                    _scope(ids, ClientCommunication.client_id),
-                    *OPEN_FOLLOW_UP,
-                    ClientCommunication.follow_up_date < today,
-                    or_(
-                        ClientCommunication.follow_up_snoozed_until.is_(None),
-                        ClientCommunication.follow_up_snoozed_until <= today,
-                    ),
-                )
-                .group_by(ClientCommunication.client_id)
-            )
-        ).all()
-    )
     last_quarter = periods.last_completed_quarter(today)
     before = periods.previous(last_quarter)
-    feedback: dict[uuid.UUID, dict[str, float]] = {}
-    for client_id, period, average in await session.execute(
-        select(
-            ClientFeedback.client_id,
-            ClientFeedback.feedback_period,
-            func.avg(ClientFeedback.overall_satisfaction),
-        )
-        .where(
-            _scope(ids, ClientFeedback.client_id),
-            ClientFeedback.is_finalized.is_(True),
-            ClientFeedback.feedback_period.in_([last_quarter, before]),
-        )
-        .group_by(ClientFeedback.client_id, ClientFeedback.feedback_period)
-    ):
-        feedback.setdefault(client_id, {})[period] = float(average) if average is not None else 0.0
-    average_fill = dict(
-        (
-            await session.execute(
-                select(Job.client_id, func.avg(_fill_days(session)))
-                .where(_scope(ids, Job.client_id), Job.filled_at.is_not(None))
-                .group_by(Job.client_id)
-            )
-        ).all()
-    )
+    dialect = dialect_name(session)
+    if isinstance(client_ids, Select):
+        query, ids = _figures_query(dialect, Client.id.in_(client_ids)), {}
+    else:
+        query, ids = _figures_of_ids_query(dialect), {"ids": list(client_ids)}
+    values = {"today": today, "last_quarter": last_quarter, "before": before}
+    rows = (await session.execute(query, values | ids)).all()
+    if not rows:
+        return {}
     open_jobs: dict[uuid.UUID, list[datetime]] = {}
-    for client_id, opened in await session.execute(
-        select(Job.client_id, Job.opened_at).where(
-            _scope(ids, Job.client_id), Job.status == JobStatus.OPEN.value
-        )
-    ):
+    for client_id, opened in await session.execute(_open_jobs_query(), {"ids": [row.id for row in rows]}):
         open_jobs.setdefault(client_id, []).append(opened)
-    pipeline = {
-        row.client_id: row.moved
-        for row in await session.execute(
-            select(Job.client_id, func.max(Application.stage_changed_at).label("moved"))
-            .join(Application, Application.job_id == Job.id)
-            .where(
-                _scope(ids, Job.client_id),
-                Job.status == JobStatus.OPEN.value,
-                Application.stage.in_(IN_PLAY),
-            )
-            .group_by(Job.client_id)
-        )
-    }
     quarter_start = _day_start(periods.start_of(periods.quarter_of(today)))
     result = {}
     for row in rows:
@@ -278,7 +284,7 @@ async def compute(
             reasons.append(
                 Reason("no_contact", what, PENALTY["no_contact_risk" if risk else "no_contact_watch"])
             )
-        if count := overdue.get(row.id, 0):
+        if count := row.overdue:
             reasons.append(
                 Reason(
                     "overdue_follow_ups",
@@ -286,7 +292,14 @@ async def compute(
                     PENALTY["overdue_follow_up"] * min(count, 3),
                 )
             )
-        scores = feedback.get(row.id, {})
+        scores = {
+            period: float(score) if score is not None else 0.0
+            for period, rated, score in (
+                (last_quarter, row.rated_last, row.score_last),
+                (before, row.rated_before, row.score_before),
+            )
+            if rated
+        }
         if last_quarter in scores and before in scores:
             if scores[before] - scores[last_quarter] >= thresholds.feedback_drop:
                 reasons.append(
@@ -300,7 +313,7 @@ async def compute(
             reasons.append(
                 Reason("feedback_missing", f"no feedback for {last_quarter}", PENALTY["feedback_missing"])
             )
-        fill = average_fill.get(row.id)
+        fill = row.fill
         limit = float(fill) if fill is not None else float(thresholds.default_fill_days)
         stale = [o for o in open_jobs.get(row.id, []) if (today - o.date()).days > limit]
         if stale:
@@ -311,7 +324,7 @@ async def compute(
                     PENALTY["stale_job"] * min(len(stale), 2),
                 )
             )
-        moved = pipeline.get(row.id)
+        moved = row.moved
         if moved is not None and (today - moved.date()).days >= thresholds.pipeline_stale_days:
             reasons.append(
                 Reason(

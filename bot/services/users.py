@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import dialect_insert
+from bot.db import built_once, dialect_insert
 from bot.errors import NotFound, PermissionDenied, ValidationFailed
 from bot.models import AuditLog, Client, ClientStatus, Role, User, utcnow
 from bot.roles import require
@@ -245,7 +246,12 @@ def promote_configured_admin(user: User, admins: Collection[str]) -> None:
 
 
 async def by_slack_id(session: AsyncSession, slack_user_id: str) -> User | None:
-    return await session.scalar(select(User).where(User.slack_user_id == slack_user_id))
+    return await session.scalar(_by_slack_id_query(), {"slack_user_id": slack_user_id})
+
+
+@built_once
+def _by_slack_id_query() -> Any:
+    return select(User).where(User.slack_user_id == bindparam("slack_user_id"))
 
 
 async def by_reference(session: AsyncSession, reference: str | uuid.UUID) -> User | None:
