@@ -156,7 +156,7 @@ async def test_risk_report_names_newly_at_risk(db, world) -> None:
 
 
 async def test_page_computation_is_set_based(db, world) -> None:
-    """Five queries whatever the number of clients (no N+1)."""
+    """Two queries whatever the number of clients (no N+1)."""
     from sqlalchemy import event
 
     statements: list[str] = []
@@ -169,7 +169,7 @@ async def test_page_computation_is_set_based(db, world) -> None:
         await _health(db, world)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
-    assert len(statements) <= 6
+    assert len(statements) <= 2
 
 
 async def test_newly_at_risk_compares_with_the_last_snapshot_a_week_before(db, world) -> None:

@@ -1,0 +1,74 @@
+"""What one Slack request costs the database (issue 14): the statements a signed command or click runs,
+counted at the engine, within a budget and none of them run twice."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import event
+
+from tests.conftest import MANAGER, RECRUITER
+from tests.test_dashboard import seed_account
+
+
+async def _statements(rt: Any, send: Callable[[], Awaitable[Any]]) -> list[tuple[str, str]]:
+    """(SQL, parameters) of every statement the request runs, up to its reply at Slack."""
+    seen: list[tuple[str, str]] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, repr(parameters)))
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await send()
+    finally:
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", count)
+    return seen
+
+
+def _assert_lean(statements: list[tuple[str, str]], budget: int) -> None:
+    repeated = [s for s, n in Counter(statements).items() if n > 1]
+    assert not repeated, f"the same statement twice: {repeated[0][0][:200]}"
+    assert len(statements) <= budget, "\n".join(s[:120] for s, _ in statements)
+
+
+async def test_show_history_list_and_a_click_stay_within_their_statement_budget(slack, fake, rt) -> None:
+    acme = await seed_account(rt)
+
+    async def command(text: str, user: str) -> dict[str, Any]:
+        await slack.command(text, user_id=user)
+        return await fake.wait_for_response(slack.last_response_url)
+
+    for user in (MANAGER, RECRUITER):  # first sight of each user (users.info, the user row): not counted
+        await command(f"show {acme.client_code}", user)
+
+    # The delivery record (one INSERT after the ack) is part of every budget.
+    shown: dict[str, Any] = {}
+
+    async def show() -> None:
+        shown.update(await command(f"show {acme.client_code}", MANAGER))
+
+    # user, client with contacts and manager, trend, figures, fill times, follow-ups, timeline, hires by
+    # month, health figures, open jobs
+    _assert_lean(await _statements(rt, show), 11)
+    assert "Acme Analytics" in json.dumps(shown) and "12,000.00" in json.dumps(shown)
+
+    async def history() -> None:
+        assert "History" in json.dumps(await command(f"history {acme.client_code}", RECRUITER))
+
+    _assert_lean(await _statements(rt, history), 4)  # user, client, one page with its total
+
+    async def listing() -> None:
+        assert acme.client_code in json.dumps(await command("list", RECRUITER))
+
+    _assert_lean(await _statements(rt, listing), 7)  # user, count, page, contacts, health figures, open jobs
+
+    async def click() -> None:
+        url = fake.new_response_url()
+        await slack.block_action("comm_history_open", value=str(acme.id), user_id=MANAGER, response_url=url)
+        assert "History" in json.dumps(await fake.wait_for_response(url))
+
+    _assert_lean(await _statements(rt, click), 4)
