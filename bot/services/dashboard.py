@@ -141,7 +141,6 @@ def _timeline_query(limit: int) -> Any:
         at: Any,
         kind: str,
         *columns: Any,
-        pipeline: bool = False,
         where: Any = true(),
         author: tuple[Any, Any] | None = None,
         size: int = limit,
@@ -153,19 +152,35 @@ def _timeline_query(limit: int) -> Any:
         query = select(at.label("at"), literal(kind, String).label("kind"), *columns, who.label("who"))
         if author:
             query = query.select_from(author[0]).outerjoin(User, User.id == author[1])
-        if pipeline:
-            query = query.select_from(Application).join(Job, Job.id == Application.job_id)
-            query = query.join(Candidate, Candidate.id == Application.candidate_id).where(
-                Job.client_id == client_id
-            )
         inner = query.where(where).order_by(at.desc()).limit(size).subquery()
         return select(inner)
 
-    person = (
-        Candidate.full_name.label("a"),
-        Job.reference.label("b"),
-        cast(Application.stage, String).label("c"),
-    )
+    def newest_moves(at: Any, kind: str, where: Any = true()) -> Any:
+        """The newest `limit` applications of the client's jobs by `at`, then their candidates' names: 15
+        name lookups, not one per application of a 500-job client."""
+        latest = (
+            select(
+                at.label("at"),
+                Application.candidate_id,
+                Job.reference.label("b"),
+                cast(Application.stage, String).label("c"),
+            )
+            .join(Job, Job.id == Application.job_id)
+            .where(Job.client_id == client_id, where)
+            .order_by(at.desc())
+            .limit(limit)
+            .subquery()
+        )
+        named = select(
+            latest.c.at,
+            literal(kind, String).label("kind"),
+            Candidate.full_name.label("a"),
+            latest.c.b,
+            latest.c.c,
+            none.label("who"),
+        ).join(Candidate, Candidate.id == latest.c.candidate_id)
+        return select(named.subquery())
+
     return union_all(
         newest(
             Job.opened_at,
@@ -175,15 +190,9 @@ def _timeline_query(limit: int) -> Any:
             none.label("c"),
             where=Job.client_id == client_id,
         ),
-        newest(Application.created_at, "candidate", *person, pipeline=True),
-        newest(
-            Application.stage_changed_at,
-            "stage",
-            *person,
-            pipeline=True,
-            where=Application.stage.in_(MOVED_STAGES),
-        ),
-        newest(Application.hired_at, "hire", *person, pipeline=True, where=Application.hired_at.is_not(None)),
+        newest_moves(Application.created_at, "candidate"),
+        newest_moves(Application.stage_changed_at, "stage", Application.stage.in_(MOVED_STAGES)),
+        newest_moves(Application.hired_at, "hire", Application.hired_at.is_not(None)),
         newest(
             ClientCommunication.communication_date,
             "communication",
