@@ -169,6 +169,7 @@ class Client(Base):
         Index("idx_clients_industry", "industry"),
         Index("idx_clients_name_normalized", "name_normalized"),
         Index("idx_clients_created_at", "created_at"),
+        Index("idx_clients_name_code", "name", "client_code"),  # the list's default order
     )
 
     id: Mapped[uuid.UUID] = _pk()
