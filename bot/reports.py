@@ -609,3 +609,16 @@ def dashboard_export(dashboard: Dashboard, logo: bytes | None) -> bytes:
 def performance_export(report: PerformanceReport, logo: bytes | None) -> bytes:
     """The whole performance report (trend chart and PDF): run it in a worker process (bot.render)."""
     return performance_pdf(report, performance_chart(report), logo)
+
+
+def warm_up() -> None:
+    """Draw a throwaway chart and PDF, so a fresh worker process's first real one does not also pay for
+    loading fonts and filling matplotlib's and reportlab's caches (bot.render: as each worker starts)."""
+    months = [(f"2026-{m:02d}", m % 3) for m in range(1, 13)]
+    pipeline_chart({"Applied": 3, "Hired": 1}, months, "warm-up")
+    report = PdfReport("warm-up", "warm-up")
+    report.heading("warm-up")
+    report.tiles([("warm-up", "1")])
+    report.table([("a", "b"), ("1", "2")])
+    report.drawing(pipeline_drawing({"Applied": 3, "Hired": 1}, months, "warm-up"))
+    report.build()
