@@ -1,11 +1,14 @@
 """CPU-heavy rendering (matplotlib charts, reportlab PDFs: bot/reports.py) in a small spawn-started process
 pool, so building an export never holds the event loop's GIL while other users' commands wait. The server
-process never imports matplotlib or reportlab: the workers import bot.reports on their first task."""
+process never imports matplotlib or reportlab: each worker imports bot.reports and draws a throwaway chart
+and PDF as it starts (fonts and caches loaded before the first export), and runs at a lower OS priority, so
+an export only takes CPU that other users' commands leave idle."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import multiprocessing
 import os
 import threading
@@ -22,7 +25,19 @@ if TYPE_CHECKING:
     from bot.services.dashboard import Dashboard
     from bot.services.feedback import PerformanceReport
 
-WORKERS = max(1, min(2, os.cpu_count() or 1))
+log = logging.getLogger(__name__)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# One core is left to the web process (and the database): at most two workers, one fewer than the cores.
+WORKERS = max(1, min(2, _cores() - 1))
+NICE = 10  # added to the workers' niceness: under load the scheduler serves the web process first
 _pool: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
 
@@ -35,15 +50,30 @@ def _call(name: str, currency: str, args: tuple[Any, ...], kwargs: dict[str, Any
     return getattr(importlib.import_module("bot.reports"), name)(*args, **kwargs)
 
 
-def _warm() -> None:
-    importlib.import_module("bot.reports")
+def _start_worker() -> None:
+    """Each worker as it starts (a replacement too): lower priority, then warm up. Never raises: a failing
+    initializer would break the whole pool, and a cold or normal-priority worker still renders."""
+    try:
+        os.nice(NICE)
+    except OSError:
+        log.warning("render worker: could not lower its priority", exc_info=True)
+    try:
+        importlib.import_module("bot.reports").warm_up()
+    except Exception:
+        log.warning("render worker: warm-up failed", exc_info=True)
+
+
+def _ready() -> None:
+    """A task that only makes the pool start a worker (which warms up before it runs it)."""
 
 
 def _executor() -> ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
+            )
         return _pool
 
 
@@ -71,10 +101,9 @@ async def report(name: str, *args: Any, **kwargs: Any) -> Any:
 
 
 def start() -> None:
-    """Start the workers and have them import bot.reports now rather than on the first export (blocking:
-    run it in a thread)."""
+    """Start the workers now, warm, rather than on the first export (blocking: run it in a thread)."""
     pool = _executor()
-    for future in [pool.submit(_warm) for _ in range(WORKERS)]:
+    for future in [pool.submit(_ready) for _ in range(WORKERS)]:
         future.result()
 
 

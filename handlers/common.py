@@ -215,7 +215,39 @@ async def reply(respond: Any, payload: dict[str, Any], *, replace: bool = False)
     await respond(response_type="ephemeral", replace_original=replace, **payload)
 
 
-class CommandProgress:
+class _Progress:
+    """Steps of slow work shown to the user, in order. `step` posts in the background, so the work goes on
+    while Slack answers; `show` (the outcome) waits for every earlier step, then posts and waits for it."""
+
+    _pending: asyncio.Task[None] | None = None
+
+    async def _post(self, payload: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def step(self, payload: dict[str, Any]) -> None:
+        """Post a progress step without waiting for it; it goes out after the earlier ones. A step that
+        can't be posted is logged: the work and the later posts go on."""
+        previous = self._pending
+
+        async def post() -> None:
+            if previous is not None:
+                await previous
+            try:
+                await self._post(payload)
+            except Exception:
+                log.warning("a progress step could not be posted", exc_info=True)
+
+        self._pending = asyncio.create_task(post())
+
+    async def show(self, payload: dict[str, Any]) -> None:
+        """Post `payload` once every earlier step is out, and wait for it."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending
+        await self._post(payload)
+
+
+class CommandProgress(_Progress):
     """Progress of a slash command's slow work through its response_url: the first step is posted, each
     later one replaces it (a command has no message of its own to overwrite). Keep it to 5 posts in all:
     Slack accepts no more on one response_url."""
@@ -223,12 +255,12 @@ class CommandProgress:
     def __init__(self, respond: Any) -> None:
         self.respond, self.posted = respond, False
 
-    async def show(self, payload: dict[str, Any]) -> None:
+    async def _post(self, payload: dict[str, Any]) -> None:
         await reply(self.respond, payload, replace=self.posted)
         self.posted = True
 
 
-class DmProgress:
+class DmProgress(_Progress):
     """Progress of a button's slow work: one message in the user's DM, posted once and then changed with
     chat.update. Never `replace_original` on the button's response_url, which would overwrite the message
     holding the button (the dashboard, the report) with "1/3…"."""
@@ -238,7 +270,7 @@ class DmProgress:
         self.channel: str | None = None
         self.ts: str | None = None
 
-    async def show(self, payload: dict[str, Any]) -> None:
+    async def _post(self, payload: dict[str, Any]) -> None:
         if self.ts is None:
             posted = await self.client.chat_postMessage(channel=self.user_id, **payload)
             self.channel, self.ts = posted["channel"], posted["ts"]
@@ -358,12 +390,22 @@ async def show_modal_first(
     )
 
 
+async def open_dm(client: AsyncWebClient, user_id: str) -> str:
+    """The id of the user's DM with the app (conversations.open)."""
+    return (await client.conversations_open(users=user_id))["channel"]["id"]
+
+
 async def send_files_to_user(
-    client: AsyncWebClient, user_id: str, *, files: list[tuple[str, bytes]], comment: str
+    client: AsyncWebClient,
+    user_id: str,
+    *,
+    files: list[tuple[str, bytes]],
+    comment: str,
+    dm: Awaitable[str] | None = None,
 ) -> None:
     """Files go out privately: uploaded (files upload v2, one message) into the requester's DM, never as a
-    public link."""
-    channel = (await client.conversations_open(users=user_id))["channel"]["id"]
+    public link. `dm`: the DM being opened already (`open_dm`, started while the file was built)."""
+    channel = await (dm or open_dm(client, user_id))
     await client.files_upload_v2(
         channel=channel,
         file_uploads=[{"content": content, "filename": name, "title": name} for name, content in files],
@@ -392,9 +434,15 @@ async def send_stored_files_to_user(
 
 
 async def send_file_to_user(
-    client: AsyncWebClient, user_id: str, *, content: bytes, filename: str, comment: str
+    client: AsyncWebClient,
+    user_id: str,
+    *,
+    content: bytes,
+    filename: str,
+    comment: str,
+    dm: Awaitable[str] | None = None,
 ) -> None:
-    await send_files_to_user(client, user_id, files=[(filename, content)], comment=comment)
+    await send_files_to_user(client, user_id, files=[(filename, content)], comment=comment, dm=dm)
 
 
 class FileTooLarge(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import re
 import uuid
@@ -28,6 +29,7 @@ from handlers.common import (
     domain_error_reply,
     internal_channel,
     notify_user,
+    open_dm,
     reply,
     runtime,
     send_file_to_user,
@@ -117,19 +119,24 @@ async def _export(
     client_id: uuid.UUID | None = None,
     reference: str | None = None,
 ) -> None:
-    await progress.show(dashboard_views.progress_message("PDF report 1/3: gathering the figures…"))
+    """Figures, then the PDF (in a render worker), then the upload. The progress steps go out while the
+    work goes on (in order, the outcome last), and the DM is opened while the PDF is drawn: only the work
+    and the upload's own round trips stand between the command and its last post."""
+    progress.step(dashboard_views.progress_message("PDF report 1/3: gathering the figures…"))
+    dm: asyncio.Task[str] | None = None
     try:
         board, _ = await _load(context, client, client_id, reference)
-        await progress.show(
+        progress.step(
             dashboard_views.progress_message(
                 f"PDF report of {board.client.name} 2/3: drawing charts and pages…"
             )
         )
+        dm = asyncio.create_task(open_dm(client, context.user_id))
         rt = runtime(context)
         pdf = await metrics.timed_build(
             rt.db, render.build_dashboard_pdf, board, rt.storage, kind="dashboard", client_id=board.client.id
         )
-        await progress.show(
+        progress.step(
             dashboard_views.progress_message(
                 f"PDF report of {board.client.name} 3/3: sending it to your DMs…"
             )
@@ -140,6 +147,7 @@ async def _export(
             content=pdf,
             filename=f"{board.client.client_code}-dashboard.pdf",
             comment=dashboard_views.export_comment(board.client),
+            dm=dm,
         )
     except DomainError as error:
         await progress.show(domain_error_reply(error))
@@ -147,6 +155,11 @@ async def _export(
     except Exception:  # the progress message never stays up after a failure; the error handler reports it
         await progress.show(dashboard_views.failed_message("The PDF report could not be built."))
         raise
+    finally:
+        if dm is not None and not dm.done():  # the build failed first: the DM is not needed
+            dm.cancel()
+        elif dm is not None and not dm.cancelled():
+            dm.exception()  # a failed conversations.open was the upload's failure, or is moot: retrieved
     await progress.show(dashboard_views.sent_message(f"The PDF of {board.client.name} is in your DMs."))
 
 

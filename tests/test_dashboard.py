@@ -357,3 +357,39 @@ async def test_export_command_reports_progress_and_never_leaves_it_hanging(slack
     failed = await fake.wait_for_response(slack.last_response_url, contains="could not be built")
     assert "3/3" not in json.dumps(failed)
     assert len([u for u in fake.uploaded_files() if u.filename.endswith(".pdf")]) == 1
+
+
+async def test_export_steps_go_out_in_order_and_the_pdf_chart_is_vector(slack, fake, rt) -> None:
+    """Issue 14: the export's progress steps are posted while the work goes on, yet arrive in order with the
+    outcome last; the PDF draws its chart as vector graphics (its labels are text; no raster image without
+    a logo)."""
+    acme = await seed_account(rt)
+    await slack.command(f"export {acme.client_code}", user_id=MANAGER)
+    url = slack.last_response_url
+    await fake.wait_for_response(url, contains="in your DMs")
+    steps = [json.dumps(body) for body in fake.responses[url.rsplit("/", 1)[-1]]]
+    assert [next(n for n in ("1/3", "2/3", "3/3", "DMs") if n in step) for step in steps] == [
+        "1/3",
+        "2/3",
+        "3/3",
+        "DMs",
+    ]
+    [pdf] = [u for u in fake.uploaded_files() if u.filename == f"{acme.client_code}-dashboard.pdf"]
+    reader = PdfReader(io.BytesIO(pdf.content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Candidates by stage" in text and "Hires per month (last 12 months)" in text
+    assert "Acme Analytics · pipeline and hires" in text
+    images = [
+        ref.get_object()
+        for page in reader.pages
+        for ref in page.get("/Resources", {}).get("/XObject", {}).values()
+        if ref.get_object().get("/Subtype") == "/Image"
+    ]
+    assert images == []
+
+
+async def test_render_workers_run_at_a_lower_priority_than_the_web_process() -> None:
+    """Issue 14: an export only takes the CPU that other users' commands leave."""
+    await asyncio.to_thread(render.start)
+    niceness = await asyncio.wrap_future(render._executor().submit(os.nice, 0))
+    assert niceness == min(19, os.nice(0) + render.NICE)
