@@ -29,7 +29,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
-from bot import api, mailparse, render, telemetry
+from bot import api, mailparse, memory, render, telemetry
 from bot.errors import Ambiguous, DomainError, Redelivery, ValidationFailed
 from bot.lifecycle import LIFECYCLE_KEY, drain_on_shutdown, refuse_while_draining
 from bot.runtime import Runtime
@@ -148,6 +148,7 @@ def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:
         web_app.router.add_post("/slack/events", slack_events)
     web_app.on_shutdown.append(drain_on_shutdown)
     web_app.cleanup_ctx.append(_shared_http)
+    web_app.cleanup_ctx.append(memory.heap_upkeep)
     web_app.on_cleanup.append(_dispose)
     return web_app
 

@@ -19,6 +19,7 @@ from bot import clock
 from bot.config import Settings, get_settings
 from bot.db import migrate
 from bot.errors import DomainError
+from bot.memory import settle_heap
 from bot.models import Role
 from bot.runtime import Runtime
 from bot.services import api_tokens, imports, users
@@ -64,6 +65,7 @@ async def serve(settings: Settings) -> None:
 
     scheduler = build_scheduler(rt)
     scheduler.start()
+    logging.info("start-up heap frozen: %d objects", settle_heap())
     socket_handler = None
     if socket_mode:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

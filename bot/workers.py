@@ -64,11 +64,13 @@ def run(settings: Settings, workers: int) -> None:
 
 def worker_app(settings: Settings) -> web.Application:
     from bot.app import create_bolt_app, create_web_app
+    from bot.memory import settle_heap_on_startup
 
     rt = Runtime.from_settings(settings)
     web_app = create_web_app(rt, create_bolt_app(rt))
     lock = Path(tempfile.gettempdir()) / f"clientbot-scheduler-{os.getppid()}.lock"
     web_app.cleanup_ctx.append(lambda _app: scheduler_when_elected(rt, lock))
+    web_app.on_startup.append(settle_heap_on_startup)  # after the render pool and the other start-ups
     return web_app
 
 

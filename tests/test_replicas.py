@@ -268,6 +268,8 @@ async def test_sigterm_finishes_acked_work_then_exits_zero(fake, rt, settings, s
     logged = [json.loads(line) for line in replica.log.read_text().splitlines() if line.startswith("{")]
     messages = [entry["message"] for entry in logged]
     assert any(m.startswith("stopping: draining") for m in messages) and "stopped" in messages
+    # Start-up's objects were frozen before serving: full collections no longer walk them (issue 14).
+    assert any(m.startswith("start-up heap frozen: ") for m in messages)
     export = next(e for e in logged if e.get("command") == "client export" and "duration_ms" in e)
     assert export["user"] == MANAGER and export["request_id"] and export["duration_ms"] > 1000
 
