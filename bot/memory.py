@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -36,11 +35,11 @@ async def settle_heap_on_startup(_web_app: web.Application) -> None:
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None (musl, macOS: their allocators give memory back on their own)."""
-    name = ctypes.util.find_library("c")
+    """glibc's malloc_trim from the running process's own symbols, or None (musl, macOS, Windows: no such
+    call)."""
     try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
-    except OSError:
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except (OSError, TypeError):
         return None
 
 
