@@ -165,6 +165,7 @@ async def slack_events(request: web.Request) -> web.Response:
     """Verify, then parse, then dispatch: nothing an unsigned or unreadable request says reaches a listener
     or the error handler (Bolt parses the body before verifying it, and a malformed timestamp made its
     verifier raise into the global error handler with the unverified body)."""
+    started = time.perf_counter()
     bolt = request.app[BOLT_KEY]
     refused = await _refuse_unverified(request, request.app[RUNTIME_KEY].settings.slack_signing_secret)
     if refused is not None:
@@ -175,10 +176,8 @@ async def slack_events(request: web.Request) -> web.Response:
     if deliveries.acked_first(bolt_request.body):
         # A command's or a click's ack is an empty 200 whatever follows: send it now, before Bolt's
         # middleware and its 10 ms ack poll, and let Bolt run the listener behind it (drained on SIGTERM).
-        started = time.perf_counter()
-        rt = request.app[RUNTIME_KEY]
-        rt.lifecycle.track(asyncio.create_task(_dispatch_acked(bolt, bolt_request)))
-        bolt_request.context["cb_acked"] = True
+        bolt_request.context["cb_acked"] = True  # the ack is timed here, not by Bolt's middleware
+        request.app[RUNTIME_KEY].lifecycle.track(asyncio.create_task(_dispatch_acked(bolt, bolt_request)))
         telemetry.observe_ack(bolt_request.body, time.perf_counter() - started)
         return web.Response(status=200)
     response = await bolt.async_dispatch(bolt_request)

@@ -124,9 +124,9 @@ async def measure(body: dict[str, Any], context: Any, next: Any, words: Collecti
         REQUEST.reset(token)
 
 
-def observe_ack(body: dict[str, Any], seconds: float, words: Collection[str] = ()) -> None:
+def observe_ack(body: dict[str, Any], seconds: float) -> None:
     """The ack of a request the web layer answered before Bolt's middleware ran."""
-    ACK_SECONDS.labels(describe(body, words)[0]).observe(seconds)
+    ACK_SECONDS.labels(describe(body)[0]).observe(seconds)
 
 
 def _request_id() -> str:
