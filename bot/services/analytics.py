@@ -39,6 +39,13 @@ class JobAnalytics:
         return data
 
 
+def fill_seconds(dialect: str) -> Any:
+    """A job's time to fill in seconds (filled_at - opened_at), in SQL for the backend named `dialect`."""
+    if dialect == "postgresql":
+        return func.extract("epoch", Job.filled_at - Job.opened_at)
+    return (func.julianday(Job.filled_at) - func.julianday(Job.opened_at)) * 86400
+
+
 def _days(seconds: float) -> float:
     return round(seconds / 86400, 2)
 

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
-from sqlalchemy import and_, bindparam, func, literal_column, or_, select
+from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import built_once
@@ -447,6 +447,14 @@ OPEN_FOLLOW_UP = (
     ClientCommunication.follow_up_done_at.is_(None),
     ClientCommunication.archived_at.is_(None),
 )
+
+
+def last_contact_of(client_id: Any) -> Select[Any]:
+    """The date of a client's latest communication that is not archived (`client_id`: a value, a
+    `bindparam`, or a correlated `Client.id`)."""
+    return select(func.max(ClientCommunication.communication_date)).where(
+        ClientCommunication.client_id == client_id, ClientCommunication.archived_at.is_(None)
+    )
 
 
 async def open_follow_ups(

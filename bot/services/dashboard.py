@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, cast, extract, func, literal, null, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import built_once, dialect_insert
+from bot.db import built_once, dialect_insert, dialect_name
 from bot.models import (
     Application,
     Candidate,
@@ -28,7 +28,7 @@ from bot.models import (
 )
 from bot.roles import has_role
 from bot.services import clients, communications, health
-from bot.services.analytics import ACTIVE_JOB_STATUSES, JobAnalytics, client_job_analytics
+from bot.services.analytics import ACTIVE_JOB_STATUSES, JobAnalytics, client_job_analytics, fill_seconds
 from bot.services.communications import TYPE_LABELS
 from bot.services.periods import last_completed_quarter
 
@@ -251,9 +251,7 @@ def _trend_query() -> Any:
 
 @built_once
 def _last_contact_query() -> Any:
-    return select(func.max(ClientCommunication.communication_date)).where(
-        ClientCommunication.client_id == bindparam("client_id"), ClientCommunication.archived_at.is_(None)
-    )
+    return communications.last_contact_of(bindparam("client_id"))
 
 
 async def build(
@@ -296,12 +294,6 @@ async def build(
     return board
 
 
-def _fill_seconds(session: AsyncSession) -> Any:
-    if session.bind.dialect.name == "postgresql":
-        return func.extract("epoch", Job.filled_at - Job.opened_at)
-    return (func.julianday(Job.filled_at) - func.julianday(Job.opened_at)) * 86400
-
-
 async def snapshot_all(session: AsyncSession, day: date) -> int:
     """One client_analytics row per client for `day`, from two grouped queries over all clients.
     Running it again for the same day updates the rows instead of adding new ones."""
@@ -311,7 +303,7 @@ async def snapshot_all(session: AsyncSession, day: date) -> int:
             select(
                 Job.client_id,
                 func.count().filter(Job.status.in_(ACTIVE_JOB_STATUSES)).label("active"),
-                func.avg(_fill_seconds(session)).filter(Job.filled_at.is_not(None)).label("ttf"),
+                func.avg(fill_seconds(dialect_name(session))).filter(Job.filled_at.is_not(None)).label("ttf"),
             )
             .where(Job.client_id.is_not(None))
             .group_by(Job.client_id)

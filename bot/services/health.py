@@ -48,7 +48,8 @@ from bot.models import (
 )
 from bot.roles import require
 from bot.services import audit, periods, subscriptions
-from bot.services.communications import OPEN_FOLLOW_UP
+from bot.services.analytics import fill_seconds
+from bot.services.communications import OPEN_FOLLOW_UP, last_contact_of
 
 TRACKED = (ClientStatus.ACTIVE.value, ClientStatus.ON_HOLD.value)
 IN_PLAY = (Stage.SCREENED.value, Stage.SHORTLISTED.value, Stage.INTERVIEWED.value, Stage.OFFERED.value)
@@ -168,16 +169,9 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _fill_days(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return func.extract("epoch", Job.filled_at - Job.opened_at) / 86400
-    return func.julianday(Job.filled_at) - func.julianday(Job.opened_at)
-
-
 def _figures_query(dialect: str, scope: Any) -> Select[Any]:
     """One row per tracked client in `scope`: what the health is scored on, each figure a correlated
     subquery on the client's indexes. Bound values: `today`, `last_quarter`, `before`."""
-    mine = ClientCommunication.client_id == Client.id
 
     def per_client(query: Select[Any]) -> Any:
         return query.correlate(Client).scalar_subquery()
@@ -198,14 +192,10 @@ def _figures_query(dialect: str, scope: Any) -> Select[Any]:
         Client.status,
         Client.is_hot,
         Client.created_at,
-        per_client(
-            select(func.max(ClientCommunication.communication_date)).where(
-                mine, ClientCommunication.archived_at.is_(None)
-            )
-        ).label("last"),
+        per_client(last_contact_of(Client.id)).label("last"),
         per_client(
             select(func.count()).where(
-                mine,
+                ClientCommunication.client_id == Client.id,
                 *OPEN_FOLLOW_UP,
                 ClientCommunication.follow_up_date < today,
                 or_(
@@ -219,7 +209,7 @@ def _figures_query(dialect: str, scope: Any) -> Select[Any]:
         feedback_in("before", func.count()).label("rated_before"),
         feedback_in("before", average).label("score_before"),
         per_client(
-            select(func.avg(_fill_days(dialect))).where(
+            select(func.avg(fill_seconds(dialect) / 86400)).where(
                 Job.client_id == Client.id, Job.filled_at.is_not(None)
             )
         ).label("fill"),
