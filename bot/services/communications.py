@@ -411,19 +411,16 @@ async def history(
     )
     page = max(1, page)
     rows = (await session.execute(query.offset((page - 1) * per_page))).all()
-    if rows:
-        total = rows[0].total
-    else:
-        total = 0
-        if page > 1:
-            count = select(func.count()).select_from(ClientCommunication).where(*conditions)
-            total = await session.scalar(count) or 0
+    total = rows[0].total if rows else 0
+    if not rows and page > 1:  # past the end: count, then read the last page
+        total = (
+            await session.scalar(select(func.count()).select_from(ClientCommunication).where(*conditions))
+            or 0
+        )
+        page = max(1, math.ceil(total / per_page))
+        if total:
+            rows = (await session.execute(query.offset((page - 1) * per_page))).all()
     pages = max(1, math.ceil(total / per_page))
-    if not rows and page > pages and total:
-        page = pages
-        rows = (await session.execute(query.offset((page - 1) * per_page))).all()
-    else:
-        page = min(page, pages)
     return HistoryPage([HistoryEntry(c, u, ref) for c, u, ref, _ in rows], total, page, pages)
 
 
