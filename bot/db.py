@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -24,9 +24,17 @@ T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+# Each request in flight holds one connection, so a worker's pool keeps as many as it serves at once: an
+# overflow connection is closed when it is returned, and opening it again costs a connect, its prepared
+# statements and (PostgreSQL) its plans. At 16 concurrent users a pool of 10 reopened connections all the
+# time: 25 % of the CPU of a `/client show` (issue 14). 40 at most per worker process.
+POOL = {"pool_size": 30, "max_overflow": 10}
+
+
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        in_memory = make_url(url).database in (None, "", ":memory:")  # one connection (StaticPool)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **({} if in_memory else POOL))
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -45,8 +53,7 @@ def make_engine(url: str) -> AsyncEngine:
     # biggest client) is never reused for the others. No JIT: its compile time dwarfs these short queries.
     return create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=20,
+        **POOL,
         pool_recycle=3600,
         connect_args={"server_settings": {"plan_cache_mode": "force_generic_plan", "jit": "off"}},
     )

@@ -27,6 +27,7 @@ from sqlalchemy import (
     event,
     false,
     inspect,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -272,7 +273,8 @@ class Application(Base):
         CheckConstraint(
             "offer_status IS NULL OR offer_status IN ('made', 'accepted', 'declined')", name="offer_status"
         ),
-        Index("idx_applications_job_id_stage", "job_id", "stage"),
+        # stage_changed_at too: a client's latest move in its open jobs is read off the index (health)
+        Index("idx_applications_job_stage_moved", "job_id", "stage", "stage_changed_at"),
         Index("idx_applications_candidate_id", "candidate_id"),
         Index("idx_applications_hired_at", "hired_at"),
     )
@@ -375,6 +377,19 @@ class ClientCommunication(Base):
     redacted_at: Mapped[datetime | None]
     redacted_by: Mapped[str | None] = mapped_column(String(255))
     redaction_request_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("privacy_requests.id"))
+
+
+# The open follow-ups of one client (its health's overdue count, the dashboard's due list): a handful of rows
+# instead of all its communications. The predicate is the one those queries use (OPEN_FOLLOW_UP), as each
+# database proves it: `IS true` on PostgreSQL, `IS 1` on SQLite.
+_OPEN_FOLLOW_UP_WHERE = "follow_up_required IS {} AND follow_up_done_at IS NULL AND archived_at IS NULL"
+Index(
+    "idx_client_communications_open_follow_up",
+    ClientCommunication.client_id,
+    ClientCommunication.follow_up_date,
+    postgresql_where=text(_OPEN_FOLLOW_UP_WHERE.format("true")),
+    sqlite_where=text(_OPEN_FOLLOW_UP_WHERE.format("1")),
+)
 
 
 class PrivacyKind(StrEnum):

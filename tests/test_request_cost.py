@@ -3,6 +3,7 @@ counted at the engine, within a budget and none of them run twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -72,3 +73,33 @@ async def test_show_history_list_and_a_click_stay_within_their_statement_budget(
         assert "History" in json.dumps(await fake.wait_for_response(url))
 
     _assert_lean(await _statements(rt, click), 4)
+
+
+async def test_concurrent_requests_reuse_the_pools_connections(slack, fake, rt) -> None:
+    """Twenty clicks at once, twice: the second round opens no database connection. (A pool smaller than
+    the concurrency closes its overflow connections on return, and each new one costs a connect, its
+    prepared statements and, on PostgreSQL, its plans again.)"""
+    acme = await seed_account(rt)
+    await slack.command(f"show {acme.client_code}", user_id=MANAGER)  # first sight of the user
+    await fake.wait_for_response(slack.last_response_url)
+
+    async def clicks() -> None:
+        urls = [fake.new_response_url() for _ in range(20)]
+        await asyncio.gather(
+            *(
+                slack.block_action("comm_history_open", value=str(acme.id), user_id=MANAGER, response_url=url)
+                for url in urls
+            )
+        )
+        for url in urls:
+            assert "History" in json.dumps(await fake.wait_for_response(url, timeout=15))
+
+    opened: list[object] = []
+    listener = lambda *_: opened.append(1)  # noqa: E731
+    await clicks()
+    event.listen(rt.db.engine.sync_engine, "connect", listener)
+    try:
+        await clicks()
+    finally:
+        event.remove(rt.db.engine.sync_engine, "connect", listener)
+    assert not opened, f"{len(opened)} connection(s) opened again for the second round"
