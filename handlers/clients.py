@@ -428,7 +428,7 @@ async def _parse_list_query(session: Any, text: str) -> tuple[clients.ClientFilt
 async def _client_list_payload(
     context: AsyncBoltContext, client: AsyncWebClient, query: str, page: int
 ) -> dict[str, Any]:
-    async with acting(context, client) as (session, actor):
+    async with acting(context, client, read_only=True) as (session, actor):
         filters, described = await _parse_list_query(session, query)
         result = await clients.list_clients(
             session, filters=filters, page=page, tz=runtime(context).settings.tz, viewer=actor

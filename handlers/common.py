@@ -135,20 +135,21 @@ async def check_origin(context: AsyncBoltContext, client: AsyncWebClient) -> use
 
 @asynccontextmanager
 async def acting(
-    context: AsyncBoltContext, client: AsyncWebClient
+    context: AsyncBoltContext, client: AsyncWebClient, *, read_only: bool = False
 ) -> AsyncIterator[tuple[AsyncSession, User]]:
     """One unit of work for a listener, with the acting user resolved (created on first sight).
 
     Fails closed: a user of another organisation (by the payload, then by Slack's profile), a bot, a
     deactivated user, or one Slack can't tell us about (users.info failing) gets AccessRefused before any
     client data is read, and no user row is made for them. The profile is read again when older than a day.
+    `read_only`: a listener that only reads gets `Database.reading()`'s session (no BEGIN/COMMIT).
 
     Listeners open it themselves rather than a middleware doing it: Bolt acks and returns from the
     middleware chain while the listener goes on working, so a middleware-owned session would close early."""
     rt = runtime(context)
     home = await check_origin(context, client)
     departure = None
-    async with rt.db.session() as session:
+    async with rt.db.reading() if read_only else rt.db.session() as session:
         actor = await users.by_slack_id(session, context.user_id)
         if users.stale(actor):
             profile = await slack_profile(client, context.user_id)

@@ -319,7 +319,7 @@ def _parse_history_query(words: list[str]) -> tuple[HistoryFilter, str]:
 async def _history_payload(
     context: AsyncBoltContext, client: AsyncWebClient, client_id: uuid.UUID | None, query: str, page: int
 ) -> dict[str, Any]:
-    async with acting(context, client) as (session, actor):
+    async with acting(context, client, read_only=True) as (session, actor):
         words = split_args(query)
         if client_id is None:
             if not words:
