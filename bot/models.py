@@ -88,7 +88,10 @@ class Role(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Role).index(self)
+        return _ROLE_RANKS[self]
+
+
+_ROLE_RANKS = {role: rank for rank, role in enumerate(Role)}  # read on every visibility check
 
 
 class ClientStatus(StrEnum):

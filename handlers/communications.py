@@ -343,12 +343,13 @@ async def _history_payload(
             page=page,
             tz=runtime(context).settings.tz,
         )
+        manager = has_role(actor, Role.MANAGER)
         return comm_views.history_message(
             record,
             result,
             query=query,
             described=described,
-            can_archive=lambda r: r.logged_by == actor.id or has_role(actor, Role.MANAGER),
+            can_archive=lambda r: manager or r.logged_by == actor.id,
         )
 
 
