@@ -426,7 +426,8 @@ async def history(
 
 def _text_match(session: AsyncSession, text: str) -> Any:
     if session.bind.dialect.name == "postgresql":
-        # Constants inline, so the expression is the GIN index's own even under a generic prepared plan.
+        # Matched on the client's own rows (its index picks them): no whole-table full-text index, as a
+        # generic plan can't tell a common word from a rare one (migration 0019).
         simple, empty, space = literal_column("'simple'"), literal_column("''"), literal_column("' '")
         document = func.to_tsvector(
             simple,
