@@ -156,7 +156,7 @@ async def test_risk_report_names_newly_at_risk(db, world) -> None:
 
 
 async def test_page_computation_is_set_based(db, world) -> None:
-    """Two queries whatever the number of clients (no N+1)."""
+    """One query whatever the number of clients (no N+1)."""
     from sqlalchemy import event
 
     statements: list[str] = []
@@ -169,7 +169,7 @@ async def test_page_computation_is_set_based(db, world) -> None:
         await _health(db, world)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
-    assert len(statements) <= 2
+    assert len(statements) == 1
 
 
 async def test_newly_at_risk_compares_with_the_last_snapshot_a_week_before(db, world) -> None:
@@ -182,3 +182,37 @@ async def test_newly_at_risk_compares_with_the_last_snapshot_a_week_before(db, w
     assert len(first.newly) == 2  # no history: every client at risk is new
     # 9 days ago Falling was already at risk; Stalled's pipeline had moved 11 days before (not yet stale).
     assert later.newly == [world.stalled.client_code]
+
+
+async def test_a_stale_job_is_open_longer_than_the_clients_time_to_fill_counted_in_whole_utc_days(
+    db, world
+) -> None:
+    """Stalled fills in 30 days. Open for 30 days (late on the UTC day) is not stale; 31 days (just after
+    midnight) is, as is the 100-day one. Healthy fills in 30 days too; a client with nothing filled is
+    measured against `default_fill_days`."""
+    from bot.models import Job
+
+    today = clock.today(UTC)
+    async with db.session() as session:
+        for n, (client, days, hour, minute) in enumerate(
+            [
+                (world.stalled, 30, 23, 59),
+                (world.stalled, 31, 0, 1),
+                (world.healthy, 30, 0, 1),
+                (world.falling, 12, 12, 0),
+            ]
+        ):
+            opened = health_world.at(today - timedelta(days=days)).replace(hour=hour, minute=minute)
+            session.add(
+                Job(
+                    reference=f"JOB-B-{n}", title="Open", client_id=client.id, status="open", opened_at=opened
+                )
+            )
+    result = await _health(db, world, default_fill_days=11)
+    stale = {
+        c: next((r.text for r in result[c.id].reasons if r.code == "stale_jobs"), None) for c in world.tracked
+    }
+    assert stale[world.stalled] == "2 open jobs older than 30 days to fill"
+    assert stale[world.healthy] is None  # 30 days, not more
+    assert stale[world.falling] == "1 open job older than 11 days to fill"  # nothing filled: the default
+    assert stale[world.watched] is None

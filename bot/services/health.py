@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Date, Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import Date, Integer, Select, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -171,7 +171,8 @@ def _day_start(day: date) -> datetime:
 
 def _figures_query(dialect: str, scope: Any) -> Select[Any]:
     """One row per tracked client in `scope`: what the health is scored on, each figure a correlated
-    subquery on the client's indexes. Bound values: `today`, `last_quarter`, `before`."""
+    subquery on the client's indexes. Bound values: `today`, `last_quarter`, `before`,
+    `default_fill_days` (a stale job is open longer than the client's average time to fill, or this)."""
 
     def per_client(query: Select[Any]) -> Any:
         return query.correlate(Client).scalar_subquery()
@@ -187,6 +188,11 @@ def _figures_query(dialect: str, scope: Any) -> Select[Any]:
 
     average = func.avg(ClientFeedback.overall_satisfaction)
     today = bindparam("today", type_=Date)
+    fill = per_client(
+        select(func.avg(fill_seconds(dialect) / 86400)).where(
+            Job.client_id == Client.id, Job.filled_at.is_not(None)
+        )
+    )
     return select(
         Client.id,
         Client.status,
@@ -208,11 +214,15 @@ def _figures_query(dialect: str, scope: Any) -> Select[Any]:
         feedback_in("last_quarter", average).label("score_last"),
         feedback_in("before", func.count()).label("rated_before"),
         feedback_in("before", average).label("score_before"),
+        fill.label("fill"),
         per_client(
-            select(func.avg(fill_seconds(dialect) / 86400)).where(
-                Job.client_id == Client.id, Job.filled_at.is_not(None)
+            select(func.count()).where(
+                Job.client_id == Client.id,
+                Job.status == JobStatus.OPEN.value,
+                _age_days(dialect, today, Job.opened_at)
+                > func.coalesce(fill, bindparam("default_fill_days", type_=Integer)),
             )
-        ).label("fill"),
+        ).label("stale"),
         per_client(
             select(func.max(Application.stage_changed_at))
             .join(Job, Job.id == Application.job_id)
@@ -230,11 +240,11 @@ def _figures_of_ids_query(dialect: str) -> Select[Any]:
     return _figures_query(dialect, Client.id.in_(bindparam("ids", expanding=True)))
 
 
-@built_once
-def _open_jobs_query() -> Select[Any]:
-    return select(Job.client_id, Job.opened_at).where(
-        Job.client_id.in_(bindparam("ids", expanding=True)), Job.status == JobStatus.OPEN.value
-    )
+def _age_days(dialect: str, today: Any, moment: Any) -> Any:
+    """Whole days from `moment`'s date (UTC) to `today`, in SQL for the backend named `dialect`."""
+    if dialect == "postgresql":
+        return today - cast(moment, Date)
+    return func.julianday(today) - func.julianday(func.date(moment))
 
 
 async def compute(
@@ -244,8 +254,8 @@ async def compute(
     today: date,
     thresholds: Thresholds = Thresholds(),
 ) -> dict[uuid.UUID, Health]:
-    """Health of the given clients (ids, or a `select(Client.id)`), active and on-hold ones only, in two
-    queries whatever their number. Callers check the viewer may see these clients."""
+    """Health of the given clients (ids, or a `select(Client.id)`), active and on-hold ones only, in one
+    query whatever their number. Callers check the viewer may see these clients."""
     if not isinstance(client_ids, Select) and not client_ids:
         return {}
     last_quarter = periods.last_completed_quarter(today)
@@ -255,13 +265,15 @@ async def compute(
         query, ids = _figures_query(dialect, Client.id.in_(client_ids)), {}
     else:
         query, ids = _figures_of_ids_query(dialect), {"ids": list(client_ids)}
-    values = {"today": today, "last_quarter": last_quarter, "before": before}
+    values = {
+        "today": today,
+        "last_quarter": last_quarter,
+        "before": before,
+        "default_fill_days": thresholds.default_fill_days,
+    }
     rows = (await session.execute(query, values | ids)).all()
     if not rows:
         return {}
-    open_jobs: dict[uuid.UUID, list[datetime]] = {}
-    for client_id, opened in await session.execute(_open_jobs_query(), {"ids": [row.id for row in rows]}):
-        open_jobs.setdefault(client_id, []).append(opened)
     quarter_start = _day_start(periods.start_of(periods.quarter_of(today)))
     result = {}
     for row in rows:
@@ -305,13 +317,12 @@ async def compute(
             )
         fill = row.fill
         limit = float(fill) if fill is not None else float(thresholds.default_fill_days)
-        stale = [o for o in open_jobs.get(row.id, []) if (today - o.date()).days > limit]
-        if stale:
+        if row.stale:
             reasons.append(
                 Reason(
                     "stale_jobs",
-                    f"{_plural(len(stale), 'open job')} older than {limit:.0f} days to fill",
-                    PENALTY["stale_job"] * min(len(stale), 2),
+                    f"{_plural(row.stale, 'open job')} older than {limit:.0f} days to fill",
+                    PENALTY["stale_job"] * min(row.stale, 2),
                 )
             )
         moved = row.moved
