@@ -295,6 +295,14 @@ async def test_list_filters_and_pages(db) -> None:
             )
         page3 = await clients.list_clients(session, filters=clients.ClientFilter(), page=3)
         assert (page3.total, page3.pages, len(page3.clients)) == (45, 3, 5)
+        past = await clients.list_clients(session, filters=clients.ClientFilter(), page=9)  # the last page
+        assert (past.page, past.total, [c.name for c in past.clients]) == (
+            3,
+            45,
+            [c.name for c in page3.clients],
+        )
+        nothing = await clients.list_clients(session, filters=clients.ClientFilter(search="no such"), page=2)
+        assert (nothing.page, nothing.pages, nothing.total, nothing.clients) == (1, 1, 0, [])
         health = await clients.list_clients(session, filters=clients.ClientFilter(industry="health"))
         assert health.total == 15
         mine = await clients.list_clients(
