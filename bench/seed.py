@@ -6,7 +6,8 @@
                                                             # 100k communications (the file is recreated)
 
 Besides the spread-out data, one big client (BIG_CLIENT_CODE) gets 500 jobs and 5,000 applications:
-the issue's "up to 500 jobs per client" case, which bench.analytics reports separately.
+the issue's "up to 500 jobs per client" case, which bench.analytics reports separately. Every client has
+the 90 days of nightly snapshots (client_analytics) a running install keeps, as dashboards read them.
 """
 
 from __future__ import annotations
@@ -156,6 +157,16 @@ STEPS = [
                'slack'
         FROM generate_series(1, 1000) g""",
     ),
+    (
+        "90 nightly snapshots a client",
+        """
+        INSERT INTO client_analytics (id, client_id, date, active_jobs_count, total_candidates_count,
+                                      screened_count, shortlisted_count, interviewed_count, hired_count,
+                                      revenue_generated)
+        SELECT gen_random_uuid(), c.id, current_date - d, d % 7, 10 + d % 5, d % 3, d % 2, 1, d % 4,
+               1000 * (d % 9)
+        FROM clients c, generate_series(1, 90) d""",
+    ),
     ("analyze", "ANALYZE"),
 ]
 
@@ -289,6 +300,16 @@ SQLITE_STEPS = [
                'Big account meeting ' || g, 'Weekly sync', {_ago("g", "hours")}, '[]',
                (SELECT id FROM users WHERE slack_user_id = 'UBENCH1'), 0, 0, '[]', {_NOW}, 'slack'
         FROM g""",
+    ),
+    (
+        "90 nightly snapshots a client",
+        f"""{_SERIES.format(n=90)}
+        INSERT INTO client_analytics (id, client_id, date, active_jobs_count, total_candidates_count,
+                                      screened_count, shortlisted_count, interviewed_count, hired_count,
+                                      revenue_generated)
+        SELECT {_UUID}, c.id, date('now', '-' || g || ' days'), g % 7, 10 + g % 5, g % 3, g % 2, 1, g % 4,
+               1000 * (g % 9)
+        FROM clients c, g""",
     ),
     ("analyze", "ANALYZE"),
 ]

@@ -289,6 +289,30 @@ async def test_nightly_snapshot_is_idempotent(rt) -> None:
         assert (await session.scalar(select(ClientAnalytics))).active_jobs_count == 2
 
 
+async def test_the_dashboard_reads_one_snapshot_of_the_ninety_it_compares_with(rt) -> None:
+    """Nightly snapshots pile up (one a day): a dashboard loads the one it shows, not the 90-day window."""
+    from sqlalchemy import event
+
+    acme = await seed_account(rt)
+    today = NOW.date()
+    async with rt.db.session() as session:
+        manager = await factories.user(session, MANAGER, Role.MANAGER)
+        session.add_all(
+            ClientAnalytics(client_id=acme.id, date=today - timedelta(days=days), active_jobs_count=days)
+            for days in range(1, 100)
+        )
+    loaded: list[ClientAnalytics] = []
+    listener = lambda target, _context: loaded.append(target)  # noqa: E731
+    event.listen(ClientAnalytics, "load", listener)
+    try:
+        async with rt.db.reading() as session:
+            board = await dashboard.build(session, actor=manager, client_id=acme.id, today=today)
+    finally:
+        event.remove(ClientAnalytics, "load", listener)
+    assert board.since == today - timedelta(days=90) and board.changes[0].then == 90
+    assert len(loaded) == 1
+
+
 async def test_snapshots_give_the_dashboard_its_history(rt) -> None:
     """Live figures against the oldest nightly snapshot of the last 90 days; older ones are ignored."""
     acme = await seed_account(rt)

@@ -67,7 +67,7 @@ class Dashboard:
     timeline: list[TimelineItem]
     hires_by_month: list[tuple[str, int]]
     today: date
-    trend: list[ClientAnalytics] = field(default_factory=list)
+    baseline: ClientAnalytics | None = None  # the oldest nightly snapshot of the last 90 days
     health: Any = None  # services.health.Health, filled in by the caller (None: inactive/archived)
     last_contact: datetime | None = None  # the latest communication logged with the client
 
@@ -78,14 +78,14 @@ class Dashboard:
     @property
     def since(self) -> date | None:
         """The day of the oldest nightly snapshot in the 90-day window, the baseline of `changes`."""
-        return self.trend[0].date if self.trend else None
+        return self.baseline.date if self.baseline else None
 
     @property
     def changes(self) -> list[FigureChange]:
         """Live headline figures against that snapshot (empty before the first nightly run)."""
-        if not self.trend:
+        then = self.baseline
+        if then is None:
             return []
-        then = self.trend[0]
         return [
             FigureChange("active_jobs", then.active_jobs_count, self.stats.active_jobs),
             FigureChange("total_candidates", then.total_candidates_count, self.stats.total_candidates),
@@ -239,13 +239,15 @@ def _hires_query() -> Any:
 
 
 @built_once
-def _trend_query() -> Any:
+def _baseline_query() -> Any:
+    """The one snapshot the dashboard compares with: the oldest in the window (not every row of it)."""
     return (
         select(ClientAnalytics)
         .where(
             ClientAnalytics.client_id == bindparam("client_id"), ClientAnalytics.date >= bindparam("since")
         )
         .order_by(ClientAnalytics.date)
+        .limit(1)
     )
 
 
@@ -271,8 +273,8 @@ async def build(
         client = await clients.get(session, client_id, viewer=actor)
     else:
         clients.require_visible(actor, client)
-    trend = list(
-        await session.scalars(_trend_query(), {"client_id": client.id, "since": today - timedelta(days=90)})
+    baseline = await session.scalar(
+        _baseline_query(), {"client_id": client.id, "since": today - timedelta(days=90)}
     )
     board = Dashboard(
         client=client,
@@ -283,7 +285,7 @@ async def build(
         timeline=await timeline(session, client.id),
         hires_by_month=await hires_by_month(session, client.id, today),
         today=today,
-        trend=trend,
+        baseline=baseline,
     )
     if thresholds is not None:
         board.health = await health.of_client(session, client, today=today, thresholds=thresholds)
