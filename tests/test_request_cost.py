@@ -53,8 +53,8 @@ async def test_show_history_list_and_a_click_stay_within_their_statement_budget(
     async def show() -> None:
         shown.update(await command(f"show {acme.client_code}", MANAGER))
 
-    # user, client with contacts and manager, baseline snapshot, figures, fill times, follow-ups, timeline, hires by
-    # month, health figures (stale jobs counted among them)
+    # user, client with contacts and manager, baseline snapshot, figures, fill times, follow-ups, timeline,
+    # hires by month, health figures (stale jobs counted among them)
     _assert_lean(await _statements(rt, show), 10)
     assert "Acme Analytics" in json.dumps(shown) and "12,000.00" in json.dumps(shown)
 
