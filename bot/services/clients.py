@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from bot.db import built_once, lock_names, next_code
+from bot.db import built_once, lock_names, next_code, read_page
 from bot.errors import (
     Ambiguous,
     DuplicateSuspected,
@@ -754,23 +754,14 @@ async def list_clients(
             conditions.append(await health.at_level(session, health.parse_level(filters.health)))
         if filters.sort_by.lstrip("-") == "health":
             return await _by_health(session, conditions, filters, page, per_page)
-    # The total rides on the page's rows (evaluated once); a page past the end is counted, then the last
-    # page read instead.
+    # The total rides on the page's rows (a scalar subquery, evaluated once).
     counted = select(func.count()).select_from(Client).where(*conditions)
     query = (
         _with_details(select(Client, counted.scalar_subquery().label("total")).where(*conditions))
         .order_by(_order(filters.sort_by), Client.client_code)
         .limit(per_page)
     )
-    page = max(1, page)
-    rows = (await session.execute(query.offset((page - 1) * per_page))).all()
-    total = rows[0].total if rows else 0
-    if not rows and page > 1:
-        total = await session.scalar(counted) or 0
-        page = max(1, math.ceil(total / per_page))
-        if total:
-            rows = (await session.execute(query.offset((page - 1) * per_page))).all()
-    pages = max(1, math.ceil(total / per_page))
+    rows, total, page, pages = await read_page(session, query, counted, page, per_page)
     found = [row[0] for row in rows]
     return ClientPage(clients=found, total=total, page=page, pages=pages, per_page=per_page)
 

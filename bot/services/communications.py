@@ -4,7 +4,6 @@ corrections, follow-ups, search and access control."""
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import built_once
+from bot.db import built_once, read_page
 from bot.errors import NotFound, ValidationFailed
 from bot.models import (
     Client,
@@ -409,18 +408,8 @@ async def history(
         .order_by(ClientCommunication.communication_date.desc(), ClientCommunication.id)
         .limit(per_page)
     )
-    page = max(1, page)
-    rows = (await session.execute(query.offset((page - 1) * per_page))).all()
-    total = rows[0].total if rows else 0
-    if not rows and page > 1:  # past the end: count, then read the last page
-        total = (
-            await session.scalar(select(func.count()).select_from(ClientCommunication).where(*conditions))
-            or 0
-        )
-        page = max(1, math.ceil(total / per_page))
-        if total:
-            rows = (await session.execute(query.offset((page - 1) * per_page))).all()
-    pages = max(1, math.ceil(total / per_page))
+    count = select(func.count()).select_from(ClientCommunication).where(*conditions)
+    rows, total, page, pages = await read_page(session, query, count, page, per_page)
     return HistoryPage([HistoryEntry(c, u, ref) for c, u, ref, _ in rows], total, page, pages)
 
 
