@@ -376,8 +376,8 @@ async def history(
     tz: ZoneInfo = ZoneInfo("UTC"),
 ) -> HistoryPage:
     """A client's timeline, newest first; free text searches subject and notes (PostgreSQL full-text
-    search on its GIN index, LIKE on SQLite). One statement for a page that exists (the total rides along
-    as a window count); a page past the end is counted, then the last page read."""
+    matching on the client's own rows, LIKE on SQLite). One statement for a page that exists (the total
+    rides along as a window count); a page past the end is counted, then the last page read."""
     require_view(actor, client)
     conditions: list[Any] = [ClientCommunication.client_id == client.id]
     if not filters.include_archived:
