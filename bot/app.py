@@ -113,7 +113,7 @@ class DeliveryAck(AsyncAck):
 
 async def _first_delivery(rt: Runtime, key: str) -> bool:
     try:
-        return await deliveries.record(rt.db.engine, key)
+        return await deliveries.record(rt.db.autocommit_engine, key)
     except (SQLAlchemyError, OSError):
         return True  # the database is down: let the listener go on and tell the user
 

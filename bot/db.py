@@ -68,9 +68,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.readers = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-        )
+        # The same pool, each statement committed on its own: reads (`reading`) and one-statement writes
+        # (the delivery record) without BEGIN and COMMIT round trips.
+        self.autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.readers = async_sessionmaker(self.autocommit_engine, expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:

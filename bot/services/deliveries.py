@@ -62,11 +62,10 @@ def _record_query(dialect: str) -> Any:
     )
 
 
-async def record(engine: AsyncEngine, key: str) -> bool:
-    """`first_delivery` in one round trip: one autocommitted statement on a pooled connection, no
-    BEGIN/COMMIT around it."""
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+async def record(autocommit_engine: AsyncEngine, key: str) -> bool:
+    """`first_delivery` in one round trip: one statement on a pooled connection of an autocommit engine
+    (`Database.autocommit_engine`), no BEGIN/COMMIT around it."""
+    async with autocommit_engine.connect() as conn:
         return await first_delivery(conn, key)
 
 
