@@ -188,10 +188,14 @@ def _figures_query(dialect: str, scope: Any) -> Select[Any]:
 
     average = func.avg(ClientFeedback.overall_satisfaction)
     today = bindparam("today", type_=Date)
-    fill = per_client(
-        select(func.avg(fill_seconds(dialect) / 86400)).where(
-            Job.client_id == Client.id, Job.filled_at.is_not(None)
-        )
+    # how long a job may stay open: the client's average time to fill, or the default without one
+    fill_limit = func.coalesce(
+        per_client(
+            select(func.avg(fill_seconds(dialect) / 86400)).where(
+                Job.client_id == Client.id, Job.filled_at.is_not(None)
+            )
+        ),
+        bindparam("default_fill_days", type_=Integer),
     )
     return select(
         Client.id,
@@ -214,13 +218,12 @@ def _figures_query(dialect: str, scope: Any) -> Select[Any]:
         feedback_in("last_quarter", average).label("score_last"),
         feedback_in("before", func.count()).label("rated_before"),
         feedback_in("before", average).label("score_before"),
-        fill.label("fill"),
+        fill_limit.label("fill_limit"),
         per_client(
             select(func.count()).where(
                 Job.client_id == Client.id,
                 Job.status == JobStatus.OPEN.value,
-                _age_days(dialect, today, Job.opened_at)
-                > func.coalesce(fill, bindparam("default_fill_days", type_=Integer)),
+                _age_days(dialect, today, Job.opened_at) > fill_limit,
             )
         ).label("stale"),
         per_client(
@@ -315,13 +318,11 @@ async def compute(
             reasons.append(
                 Reason("feedback_missing", f"no feedback for {last_quarter}", PENALTY["feedback_missing"])
             )
-        fill = row.fill
-        limit = float(fill) if fill is not None else float(thresholds.default_fill_days)
         if row.stale:
             reasons.append(
                 Reason(
                     "stale_jobs",
-                    f"{_plural(row.stale, 'open job')} older than {limit:.0f} days to fill",
+                    f"{_plural(row.stale, 'open job')} older than {float(row.fill_limit):.0f} days to fill",
                     PENALTY["stale_job"] * min(row.stale, 2),
                 )
             )
