@@ -24,10 +24,10 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    and_,
     event,
     false,
     inspect,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -382,16 +382,20 @@ class ClientCommunication(Base):
     redaction_request_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("privacy_requests.id"))
 
 
-# The open follow-ups of one client (its health's overdue count, the dashboard's due list): a handful of rows
-# instead of all its communications. The predicate is the one those queries use (OPEN_FOLLOW_UP), as each
-# database proves it: `IS true` on PostgreSQL, `IS 1` on SQLite.
-_OPEN_FOLLOW_UP_WHERE = "follow_up_required IS {} AND follow_up_done_at IS NULL AND archived_at IS NULL"
+# A communication whose follow-up is still to do: what follow-up queries select (services import it),
+# and the predicate of the partial index that gives one client's open follow-ups (its health's overdue
+# count, the dashboard's due list) as a handful of rows instead of all its communications.
+OPEN_FOLLOW_UP = (
+    ClientCommunication.follow_up_required.is_(True),
+    ClientCommunication.follow_up_done_at.is_(None),
+    ClientCommunication.archived_at.is_(None),
+)
 Index(
     "idx_client_communications_open_follow_up",
     ClientCommunication.client_id,
     ClientCommunication.follow_up_date,
-    postgresql_where=text(_OPEN_FOLLOW_UP_WHERE.format("true")),
-    sqlite_where=text(_OPEN_FOLLOW_UP_WHERE.format("1")),
+    postgresql_where=and_(*OPEN_FOLLOW_UP),
+    sqlite_where=and_(*OPEN_FOLLOW_UP),
 )
 
 

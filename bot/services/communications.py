@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import built_once, read_page
 from bot.errors import NotFound, ValidationFailed
 from bot.models import (
+    OPEN_FOLLOW_UP,
     Client,
     ClientCommunication,
     CommunicationType,
@@ -427,13 +428,6 @@ def _text_match(session: AsyncSession, text: str) -> Any:
         return document.op("@@")(func.plainto_tsquery(simple, text))
     words = [w for w in text.split() if w]
     return and_(*(clients.contains(w, ClientCommunication.subject, ClientCommunication.notes) for w in words))
-
-
-OPEN_FOLLOW_UP = (
-    ClientCommunication.follow_up_required.is_(True),
-    ClientCommunication.follow_up_done_at.is_(None),
-    ClientCommunication.archived_at.is_(None),
-)
 
 
 def last_contact_of(client_id: Any) -> Select[Any]:

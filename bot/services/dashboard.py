@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import built_once, dialect_insert, dialect_name
 from bot.models import (
+    OPEN_FOLLOW_UP,
     Application,
     Candidate,
     Client,
@@ -497,7 +498,7 @@ async def portfolio(
         .join(Client, Client.id == ClientCommunication.client_id)
         .where(
             ClientCommunication.client_id.in_(managed),
-            *communications.OPEN_FOLLOW_UP,
+            *OPEN_FOLLOW_UP,
             ClientCommunication.follow_up_date <= today + timedelta(days=7),
         )
         .order_by(ClientCommunication.follow_up_date)
@@ -576,7 +577,7 @@ async def my_follow_ups(
         .join(Client, Client.id == ClientCommunication.client_id)
         .where(
             ClientCommunication.logged_by == viewer.id,
-            *communications.OPEN_FOLLOW_UP,
+            *OPEN_FOLLOW_UP,
             ClientCommunication.follow_up_date <= today + timedelta(days=7),
             or_(
                 ClientCommunication.follow_up_snoozed_until.is_(None),

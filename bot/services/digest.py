@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import (
+    OPEN_FOLLOW_UP,
     Application,
     AuditLog,
     Candidate,
@@ -21,7 +22,6 @@ from bot.models import (
     Stage,
     User,
 )
-from bot.services.communications import OPEN_FOLLOW_UP
 
 
 @dataclass

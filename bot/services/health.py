@@ -32,6 +32,7 @@ from bot.config import Settings
 from bot.db import built_once, dialect_insert, dialect_name
 from bot.errors import ValidationFailed
 from bot.models import (
+    OPEN_FOLLOW_UP,
     Application,
     Client,
     ClientCommunication,
@@ -49,7 +50,7 @@ from bot.models import (
 from bot.roles import require
 from bot.services import audit, periods, subscriptions
 from bot.services.analytics import fill_seconds
-from bot.services.communications import OPEN_FOLLOW_UP, last_contact_of
+from bot.services.communications import last_contact_of
 
 TRACKED = (ClientStatus.ACTIVE.value, ClientStatus.ON_HOLD.value)
 IN_PLAY = (Stage.SCREENED.value, Stage.SHORTLISTED.value, Stage.INTERVIEWED.value, Stage.OFFERED.value)
