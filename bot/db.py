@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Row, Select, event, text
+from sqlalchemy import Integer, Row, Select, bindparam, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -169,20 +169,41 @@ class Page(NamedTuple):
     pages: int
 
 
+PAGE_SIZE_PARAM, PAGE_OFFSET_PARAM = "page_size", "page_offset"
+
+
+def paged(query: Select[Any]) -> Select[Any]:
+    """`query` cut to one page, its size and offset bound when `read_page` runs it (so a statement built
+    once serves every page)."""
+    return query.limit(bindparam(PAGE_SIZE_PARAM, type_=Integer)).offset(
+        bindparam(PAGE_OFFSET_PARAM, type_=Integer)
+    )
+
+
 async def read_page(
-    session: AsyncSession, query: Select[Any], count: Select[Any], page: int, per_page: int
+    session: AsyncSession,
+    query: Select[Any],
+    count: Select[Any],
+    page: int,
+    per_page: int,
+    values: dict[str, Any] | None = None,
 ) -> Page:
-    """Page `page` of `query` (limited to `per_page` rows, each carrying the total as a `total` column).
+    """Page `page` of `query` (`paged`, each row carrying the total as a `total` column), run with `values`.
     One statement for a page that exists; a page past the end is counted (`count`), then the last page
     read instead."""
+
+    async def read(page: int) -> list[Row[Any]]:
+        bound = (values or {}) | {PAGE_SIZE_PARAM: per_page, PAGE_OFFSET_PARAM: (page - 1) * per_page}
+        return list((await session.execute(query, bound)).all())
+
     page = max(1, page)
-    rows = list((await session.execute(query.offset((page - 1) * per_page))).all())
+    rows = await read(page)
     total = rows[0].total if rows else 0
     if not rows and page > 1:
-        total = await session.scalar(count) or 0
+        total = await session.scalar(count, values) or 0
         page = max(1, math.ceil(total / per_page))
         if total:
-            rows = list((await session.execute(query.offset((page - 1) * per_page))).all())
+            rows = await read(page)
     return Page(rows, total, page, max(1, math.ceil(total / per_page)))
 
 

@@ -36,7 +36,7 @@ from handlers.common import (
     runtime,
     split_args,
 )
-from handlers.health import page_health
+from handlers.health import thresholds
 from views import clients as client_views
 from views.clients import ClientFormState
 from views.common import view_state
@@ -430,11 +430,17 @@ async def _client_list_payload(
 ) -> dict[str, Any]:
     async with acting(context, client, read_only=True) as (session, actor):
         filters, described = await _parse_list_query(session, query)
+        settings = runtime(context).settings
         result = await clients.list_clients(
-            session, filters=filters, page=page, tz=runtime(context).settings.tz, viewer=actor
+            session,
+            filters=filters,
+            page=page,
+            tz=settings.tz,
+            viewer=actor,
+            health_on=clock.today(settings.tz),
+            thresholds=thresholds(context),
         )
-        healths = await page_health(session, context, [c.id for c in result.clients])
-        return client_views.client_list(result, query=query, filters_text=described, health=healths)
+        return client_views.client_list(result, query=query, filters_text=described, health=result.health)
 
 
 @subcommand("list")

@@ -216,3 +216,31 @@ async def test_a_stale_job_is_open_longer_than_the_clients_time_to_fill_counted_
     assert stale[world.healthy] is None  # 30 days, not more
     assert stale[world.falling] == "1 open job older than 11 days to fill"  # nothing filled: the default
     assert stale[world.watched] is None
+
+
+async def test_a_listed_page_carries_the_health_compute_gives_its_clients(db, world) -> None:
+    """The list reads each client's health in its page statement: page by page (one client a page, so
+    every page but the first is cut by an offset), the same health as `compute`, for that page's
+    client only, and none for a client that is not tracked."""
+    today = clock.today(UTC)
+    expected = await _health(db, world)
+    seen: dict = {}
+    async with db.session() as session:
+        first = await clients.list_clients(
+            session, filters=clients.ClientFilter(), per_page=1, viewer=world.manager, health_on=today
+        )
+        for number in range(1, first.pages + 1):
+            page = await clients.list_clients(
+                session,
+                filters=clients.ClientFilter(),
+                page=number,
+                per_page=1,
+                viewer=world.manager,
+                health_on=today,
+            )
+            assert page.page == number and len(page.clients) == 1 and page.health is not None
+            assert set(page.health) <= {page.clients[0].id}
+            seen |= page.health
+    assert {i: h.as_dict() for i, h in seen.items()} == {i: h.as_dict() for i, h in expected.items()}
+    assert world.gone.id not in seen  # inactive: never scored
+    assert first.pages == first.total >= len(expected) + 1

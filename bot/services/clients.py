@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from sqlalchemy import bindparam, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from bot.db import built_once, lock_names, next_code, read_page
+from bot.db import built_once, dialect_name, lock_names, next_code, paged, read_page
 from bot.errors import (
     Ambiguous,
     DuplicateSuspected,
@@ -655,13 +655,22 @@ async def status_summary(session: AsyncSession, *, viewer: User | None = None) -
     return summary | {"total": sum(summary.values())}
 
 
-def visible_to(user: User) -> Any:
-    """SQL condition for the clients `user` may see and log against: the rule of `can_view`."""
+def visibility(user: User) -> str:
+    """Which clients `user` may see and log against ("all", "unarchived" or "none"): the rule of
+    `can_view`, as a key for statements built once per rule."""
     if user.is_guest:
-        return false()
+        return "none"
     if has_role(user, Role.MANAGER):
-        return true()
-    return Client.status != ClientStatus.ARCHIVED.value
+        return "all"
+    return "unarchived"
+
+
+_VISIBLE = {"all": true(), "none": false(), "unarchived": Client.status != ClientStatus.ARCHIVED.value}
+
+
+def visible_to(user: User) -> Any:
+    """SQL condition for the clients `user` may see and log against."""
+    return _VISIBLE[visibility(user)]
 
 
 async def picker_options(session: AsyncSession, *, actor: User, text: str, limit: int = 100) -> list[Client]:
@@ -715,6 +724,7 @@ class ClientPage:
     page: int
     pages: int
     per_page: int
+    health: dict[uuid.UUID, Any] | None = None  # client id -> its health (services/health.py), when asked
 
 
 def _day_start(day: date, tz: ZoneInfo) -> datetime:
@@ -729,57 +739,127 @@ async def list_clients(
     per_page: int = PAGE_SIZE,
     tz: ZoneInfo = ZoneInfo("UTC"),
     viewer: User | None = None,
+    health_on: date | None = None,
+    thresholds: Any = None,
 ) -> ClientPage:
-    """A page of clients matching `filters`, among those `viewer` may see (guests: refused)."""
-    conditions = []
+    """A page of clients matching `filters`, among those `viewer` may see (guests: refused). With
+    `health_on`, each tracked client's health on that day (under `thresholds`) comes with the page, read
+    in the same statement. The statement is built once per set of filters used, their values bound."""
+    from bot.services import health  # imports this module
+
     if viewer is not None:
         require_any_view(viewer)
-        conditions.append(visible_to(viewer))
+    values = _filter_values(filters, tz)
+    if filters.health:
+        values |= await health.at_level_values(session, health.parse_level(filters.health))
+    thresholds = thresholds or health.Thresholds()
+    shape = (
+        dialect_name(session),
+        visibility(viewer) if viewer is not None else "all",
+        tuple(sorted(values)),
+    )
+    if filters.sort_by.lstrip("-") == "health":
+        return await _by_health(session, shape, values, filters, page, per_page, health_on, thresholds)
+    query, counted = _page_query(*shape, filters.sort_by, health_on is not None)
+    if health_on is not None:
+        values |= health.figure_values(health_on, thresholds)
+    rows, total, page, pages = await read_page(session, query, counted, page, per_page, values)
+    healths = health.assess(rows, today=health_on, thresholds=thresholds) if health_on else None
+    return ClientPage([row[0] for row in rows], total, page, pages, per_page, healths)
+
+
+def _filter_values(filters: ClientFilter, tz: ZoneInfo) -> dict[str, Any]:
+    """The values `filters` bind, by the name of their condition (`_condition`)."""
+    values: dict[str, Any] = {}
     if filters.status:
-        conditions.append(Client.status == filters.status.value)
+        values["status"] = filters.status.value
     if filters.industry:
-        conditions.append(func.lower(Client.industry) == filters.industry.strip().lower())
+        values["industry"] = filters.industry.strip().lower()
     if filters.account_manager_id:
-        conditions.append(Client.account_manager_id == filters.account_manager_id)
+        values["account_manager_id"] = filters.account_manager_id
     if filters.created_from:
-        conditions.append(Client.created_at >= _day_start(filters.created_from, tz))
+        values["created_from"] = _day_start(filters.created_from, tz)
     if filters.created_to:
-        conditions.append(Client.created_at < _day_start(filters.created_to + timedelta(days=1), tz))
+        values["created_to"] = _day_start(filters.created_to + timedelta(days=1), tz)
     if filters.search:
-        conditions.append(contains(filters.search, Client.name, Client.client_code))
-    if filters.health or filters.sort_by.lstrip("-") == "health":
+        values["pattern"] = f"%{escape_like(filters.search.strip())}%"
+    return values
+
+
+def _condition(name: str) -> Any:
+    """The list filter bound to the value named `name` (None: a value another filter reads as well)."""
+    if name.startswith("health_"):
         from bot.services import health  # imports this module
 
-        if filters.health:
-            conditions.append(await health.at_level(session, health.parse_level(filters.health)))
-        if filters.sort_by.lstrip("-") == "health":
-            return await _by_health(session, conditions, filters, page, per_page)
+        return health.AT_LEVEL if name == "health_level" else None
+    pattern = bindparam("pattern")
+    return {
+        "status": Client.status == bindparam("status"),
+        "industry": func.lower(Client.industry) == bindparam("industry"),
+        "account_manager_id": Client.account_manager_id == bindparam("account_manager_id"),
+        "created_from": Client.created_at >= bindparam("created_from"),
+        "created_to": Client.created_at < bindparam("created_to"),
+        "pattern": or_(
+            Client.name.ilike(pattern, escape="\\"), Client.client_code.ilike(pattern, escape="\\")
+        ),
+    }[name]
+
+
+def _conditions(seen: str, filtered: tuple[str, ...]) -> list[Any]:
+    conditions = (_condition(name) for name in filtered)
+    return [_VISIBLE[seen], *(c for c in conditions if c is not None)]
+
+
+@built_once
+def _page_query(dialect: str, seen: str, filtered: tuple[str, ...], sort_by: str, health: bool) -> Any:
+    """(a page of clients with their total, their count) for viewers who see `seen`, filtered on the
+    values named `filtered`; with `health`, each row carries the health figures as well, computed for
+    the page's rows only (the page is cut in a subquery first)."""
+    conditions = _conditions(seen, filtered)
     # The total rides on the page's rows (a scalar subquery, evaluated once).
     counted = select(func.count()).select_from(Client).where(*conditions)
+    ordered = select(Client).where(*conditions).order_by(_order(sort_by), Client.client_code)
+    client = aliased(Client, paged(ordered).subquery("page"))
+    columns = [client, counted.scalar_subquery().label("total")]
+    if health:
+        from bot.services.health import figure_columns  # imports this module
+
+        columns += figure_columns(dialect, client)
     query = (
-        _with_details(select(Client, counted.scalar_subquery().label("total")).where(*conditions))
-        .order_by(_order(filters.sort_by), Client.client_code)
-        .limit(per_page)
+        select(*columns)
+        .options(selectinload(client.contacts), joinedload(client.account_manager))
+        .order_by(_order(sort_by, client), client.client_code)
     )
-    rows, total, page, pages = await read_page(session, query, counted, page, per_page)
-    found = [row[0] for row in rows]
-    return ClientPage(clients=found, total=total, page=page, pages=pages, per_page=per_page)
+    return query, counted
 
 
 async def _by_health(
-    session: AsyncSession, conditions: list[Any], filters: ClientFilter, page: int, per_page: int
+    session: AsyncSession,
+    shape: tuple[str, str, tuple[str, ...]],
+    values: dict[str, Any],
+    filters: ClientFilter,
+    page: int,
+    per_page: int,
+    health_on: date | None,
+    thresholds: Any,
 ) -> ClientPage:
     """`list_clients` ordered by health (the nightly snapshot; services/health.py)."""
     from bot.services import health  # imports this module
 
     ids, total, page = await health.ordered_page(
-        session, conditions, descending=filters.sort_by == "-health", page=page, per_page=per_page
+        session,
+        _conditions(*shape[1:]),
+        values,
+        descending=filters.sort_by == "-health",
+        page=page,
+        per_page=per_page,
     )
     loaded = {c.id: c for c in await session.scalars(_with_details(select(Client).where(Client.id.in_(ids))))}
     pages = max(1, math.ceil(total / per_page))
-    return ClientPage(
-        clients=[loaded[i] for i in ids], total=total, page=page, pages=pages, per_page=per_page
+    healths = (
+        await health.compute(session, ids, today=health_on, thresholds=thresholds) if health_on else None
     )
+    return ClientPage([loaded[i] for i in ids], total, page, pages, per_page, healths)
 
 
 def check_sort(sort_by: str) -> None:
@@ -788,12 +868,15 @@ def check_sort(sort_by: str) -> None:
         _order(sort_by.lower())
 
 
-def _order(sort_by: str) -> Any:
+def _order(sort_by: str, client: Any = Client) -> Any:
+    """The ORDER BY of `sort_by` (a key of SORTS, "-" in front for descending) on `client` (the `Client`
+    entity or an alias of it)."""
     column = SORTS.get(sort_by.lstrip("-"))
     if column is None:
         raise ValidationFailed(
             {"sort_by": f"Sort by one of {', '.join(SORTS)}, health (prefix - for descending)."}
         )
+    column = getattr(client, column.key)
     return column.desc() if sort_by.startswith("-") else column
 
 

@@ -12,10 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
-from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select
+from sqlalchemy import Select, bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import built_once, read_page
+from bot.db import built_once, dialect_name, paged, read_page
 from bot.errors import NotFound, ValidationFailed
 from bot.models import (
     OPEN_FOLLOW_UP,
@@ -380,54 +380,75 @@ async def history(
     matching on the client's own rows, LIKE on SQLite). One statement for a page that exists (the total
     rides along as a window count); a page past the end is counted, then the last page read."""
     require_view(actor, client)
-    conditions: list[Any] = [ClientCommunication.client_id == client.id]
-    if not filters.include_archived:
-        conditions.append(ClientCommunication.archived_at.is_(None))
+    values: dict[str, Any] = {"client_id": client.id}
     if filters.types:
-        conditions.append(ClientCommunication.communication_type.in_([t.value for t in filters.types]))
-    if filters.important:
-        conditions.append(ClientCommunication.is_important.is_(True))
-    if filters.follow_up:
-        conditions.append(ClientCommunication.follow_up_required.is_(True))
+        values["types"] = [t.value for t in filters.types]
     if filters.job_reference:
-        job = await _job_of_client(session, client, filters.job_reference)
-        conditions.append(ClientCommunication.job_reference_id == job.id)
+        values["job_id"] = (await _job_of_client(session, client, filters.job_reference)).id
     if filters.date_from:
-        conditions.append(
-            ClientCommunication.communication_date >= datetime.combine(filters.date_from, time.min, tz)
-        )
+        values["date_from"] = datetime.combine(filters.date_from, time.min, tz)
     if filters.date_to:
-        end = datetime.combine(filters.date_to + timedelta(days=1), time.min, tz)
-        conditions.append(ClientCommunication.communication_date < end)
-    if filters.text:
-        conditions.append(_text_match(session, filters.text))
+        values["date_to"] = datetime.combine(filters.date_to + timedelta(days=1), time.min, tz)
+    dialect = dialect_name(session)
+    words = [w for w in (filters.text or "").split() if w]
+    if words and dialect == "postgresql":
+        values["text"] = filters.text
+    elif words:  # SQLite: every word found in the subject or the notes
+        values |= {f"word{n}": f"%{clients.escape_like(w)}%" for n, w in enumerate(words)}
+    flags = (not filters.include_archived, filters.important, filters.follow_up)
+    query, count = _history_query(dialect, tuple(sorted(values)), flags)
+    rows, total, page, pages = await read_page(session, query, count, page, per_page, values)
+    return HistoryPage([HistoryEntry(c, u, ref) for c, u, ref, _ in rows], total, page, pages)
+
+
+@built_once
+def _history_query(dialect: str, bound: tuple[str, ...], flags: tuple[bool, bool, bool]) -> Any:
+    """(a page of a client's timeline with its total, its count), built once per set of filters: the
+    values named `bound` are bound when it runs; `flags` are (unarchived only, important, follow-up)."""
+    unarchived, important, follow_up = flags
+    conditions: list[Any] = [ClientCommunication.client_id == bindparam("client_id")]
+    if unarchived:
+        conditions.append(ClientCommunication.archived_at.is_(None))
+    if important:
+        conditions.append(ClientCommunication.is_important.is_(True))
+    if follow_up:
+        conditions.append(ClientCommunication.follow_up_required.is_(True))
+    conditions += [_HISTORY_FILTERS[name](dialect) for name in bound if name in _HISTORY_FILTERS]
+    words = [bindparam(name) for name in bound if name.startswith("word")]
+    if words:
+        subject, notes = ClientCommunication.subject, ClientCommunication.notes
+        conditions += [or_(subject.ilike(w, escape="\\"), notes.ilike(w, escape="\\")) for w in words]
     query = (
         select(ClientCommunication, User, Job.reference, func.count().over().label("total"))
         .join(User, User.id == ClientCommunication.logged_by)
         .outerjoin(Job, Job.id == ClientCommunication.job_reference_id)
         .where(*conditions)
         .order_by(ClientCommunication.communication_date.desc(), ClientCommunication.id)
-        .limit(per_page)
     )
-    count = select(func.count()).select_from(ClientCommunication).where(*conditions)
-    rows, total, page, pages = await read_page(session, query, count, page, per_page)
-    return HistoryPage([HistoryEntry(c, u, ref) for c, u, ref, _ in rows], total, page, pages)
+    return paged(query), select(func.count()).select_from(ClientCommunication).where(*conditions)
 
 
-def _text_match(session: AsyncSession, text: str) -> Any:
-    if session.bind.dialect.name == "postgresql":
-        # Matched on the client's own rows (its index picks them): no whole-table full-text index, as a
-        # generic plan can't tell a common word from a rare one (migration 0019).
-        simple, empty, space = literal_column("'simple'"), literal_column("''"), literal_column("' '")
-        document = func.to_tsvector(
-            simple,
-            func.coalesce(ClientCommunication.subject, empty)
-            + space
-            + func.coalesce(ClientCommunication.notes, empty),
-        )
-        return document.op("@@")(func.plainto_tsquery(simple, text))
-    words = [w for w in text.split() if w]
-    return and_(*(clients.contains(w, ClientCommunication.subject, ClientCommunication.notes) for w in words))
+def _text_match(dialect: str) -> Any:
+    """PostgreSQL full-text match of the subject and notes on the bound `text`. Matched on the client's own
+    rows (its index picks them): no whole-table full-text index, as a generic plan can't tell a common
+    word from a rare one (migration 0019)."""
+    simple, empty, space = literal_column("'simple'"), literal_column("''"), literal_column("' '")
+    document = func.to_tsvector(
+        simple,
+        func.coalesce(ClientCommunication.subject, empty)
+        + space
+        + func.coalesce(ClientCommunication.notes, empty),
+    )
+    return document.op("@@")(func.plainto_tsquery(simple, bindparam("text")))
+
+
+_HISTORY_FILTERS = {  # a history filter's condition, by the name of the value it binds
+    "types": lambda _: ClientCommunication.communication_type.in_(bindparam("types", expanding=True)),
+    "job_id": lambda _: ClientCommunication.job_reference_id == bindparam("job_id"),
+    "date_from": lambda _: ClientCommunication.communication_date >= bindparam("date_from"),
+    "date_to": lambda _: ClientCommunication.communication_date < bindparam("date_to"),
+    "text": _text_match,
+}
 
 
 def last_contact_of(client_id: Any) -> Select[Any]:

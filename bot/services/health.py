@@ -170,18 +170,18 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _figures_query(dialect: str, scope: Any) -> Select[Any]:
-    """One row per tracked client in `scope`: what the health is scored on, each figure a correlated
-    subquery on the client's indexes. Bound values: `today`, `last_quarter`, `before`,
-    `default_fill_days` (a stale job is open longer than the client's average time to fill, or this)."""
+def figure_columns(dialect: str, client: Any = Client) -> list[Any]:
+    """What a client's health is scored on (`assess` reads them), as columns of a query on `client` (the
+    `Client` entity or an alias of it): each figure a correlated subquery on the client's indexes. Bound
+    values: `figure_values`."""
 
     def per_client(query: Select[Any]) -> Any:
-        return query.correlate(Client).scalar_subquery()
+        return query.correlate(client).scalar_subquery()
 
     def feedback_in(period: str, figure: Any) -> Any:
         return per_client(
             select(figure).where(
-                ClientFeedback.client_id == Client.id,
+                ClientFeedback.client_id == client.id,
                 ClientFeedback.is_finalized.is_(True),
                 ClientFeedback.feedback_period == bindparam(period),
             )
@@ -193,20 +193,20 @@ def _figures_query(dialect: str, scope: Any) -> Select[Any]:
     fill_limit = func.coalesce(
         per_client(
             select(func.avg(fill_seconds(dialect) / 86400)).where(
-                Job.client_id == Client.id, Job.filled_at.is_not(None)
+                Job.client_id == client.id, Job.filled_at.is_not(None)
             )
         ),
         bindparam("default_fill_days", type_=Integer),
     )
-    return select(
-        Client.id,
-        Client.status,
-        Client.is_hot,
-        Client.created_at,
-        per_client(last_contact_of(Client.id)).label("last"),
+    return [
+        client.id,
+        client.status,
+        client.is_hot,
+        client.created_at,
+        per_client(last_contact_of(client.id)).label("last"),
         per_client(
             select(func.count()).where(
-                ClientCommunication.client_id == Client.id,
+                ClientCommunication.client_id == client.id,
                 *OPEN_FOLLOW_UP,
                 ClientCommunication.follow_up_date < today,
                 or_(
@@ -222,7 +222,7 @@ def _figures_query(dialect: str, scope: Any) -> Select[Any]:
         fill_limit.label("fill_limit"),
         per_client(
             select(func.count()).where(
-                Job.client_id == Client.id,
+                Job.client_id == client.id,
                 Job.status == JobStatus.OPEN.value,
                 _age_days(dialect, today, Job.opened_at) > fill_limit,
             )
@@ -231,12 +231,17 @@ def _figures_query(dialect: str, scope: Any) -> Select[Any]:
             select(func.max(Application.stage_changed_at))
             .join(Job, Job.id == Application.job_id)
             .where(
-                Job.client_id == Client.id,
+                Job.client_id == client.id,
                 Job.status == JobStatus.OPEN.value,
                 Application.stage.in_(IN_PLAY),
             )
         ).label("moved"),
-    ).where(scope, Client.status.in_(TRACKED))
+    ]
+
+
+def _figures_query(dialect: str, scope: Any) -> Select[Any]:
+    """One row per tracked client in `scope` with its `figure_columns`."""
+    return select(*figure_columns(dialect)).where(scope, Client.status.in_(TRACKED))
 
 
 @built_once
@@ -262,25 +267,37 @@ async def compute(
     query whatever their number. Callers check the viewer may see these clients."""
     if not isinstance(client_ids, Select) and not client_ids:
         return {}
-    last_quarter = periods.last_completed_quarter(today)
-    before = periods.previous(last_quarter)
     dialect = dialect_name(session)
     if isinstance(client_ids, Select):
         query, ids = _figures_query(dialect, Client.id.in_(client_ids)), {}
     else:
         query, ids = _figures_of_ids_query(dialect), {"ids": list(client_ids)}
-    values = {
+    rows = (await session.execute(query, figure_values(today, thresholds) | ids)).all()
+    return assess(rows, today=today, thresholds=thresholds)
+
+
+def figure_values(today: date, thresholds: Thresholds) -> dict[str, Any]:
+    """The values `figure_columns` are bound to."""
+    last_quarter = periods.last_completed_quarter(today)
+    return {
         "today": today,
         "last_quarter": last_quarter,
-        "before": before,
+        "before": periods.previous(last_quarter),
         "default_fill_days": thresholds.default_fill_days,
     }
-    rows = (await session.execute(query, values | ids)).all()
-    if not rows:
-        return {}
+
+
+def assess(
+    rows: Iterable[Any], *, today: date, thresholds: Thresholds = Thresholds()
+) -> dict[uuid.UUID, Health]:
+    """Health of each tracked client among `rows` (rows carrying `figure_columns`); others are skipped."""
+    last_quarter = periods.last_completed_quarter(today)
+    before = periods.previous(last_quarter)
     quarter_start = _day_start(periods.start_of(periods.quarter_of(today)))
     result = {}
     for row in rows:
+        if row.status not in TRACKED:
+            continue
         reasons = []
         since = row.last or row.created_at
         days = max(0, (today - since.date()).days)
@@ -482,19 +499,22 @@ async def _publish_changes(session: AsyncSession, changed: Sequence[tuple[Health
     await subscriptions.publish_many(session, SubscriptionEvent.HEALTH, items)
 
 
-async def at_level(session: AsyncSession, level: Level) -> Any:
-    """SQL condition: the client is at `level` in the latest nightly snapshot."""
-    day = await latest_day(session)
-    return (
-        select(ClientHealthSnapshot.id)
-        .where(
-            ClientHealthSnapshot.client_id == Client.id,
-            ClientHealthSnapshot.day == day,
-            ClientHealthSnapshot.level == level.value,
-        )
-        .correlate(Client)
-        .exists()
+# The client is at a level in the latest nightly snapshot (bound: `at_level_values`).
+AT_LEVEL = (
+    select(ClientHealthSnapshot.id)
+    .where(
+        ClientHealthSnapshot.client_id == Client.id,
+        ClientHealthSnapshot.day == bindparam("health_day"),
+        ClientHealthSnapshot.level == bindparam("health_level"),
     )
+    .correlate(Client)
+    .exists()
+)
+
+
+async def at_level_values(session: AsyncSession, level: Level) -> dict[str, Any]:
+    """What `AT_LEVEL` is bound to for `level`."""
+    return {"health_day": await latest_day(session), "health_level": level.value}
 
 
 async def latest_day(session: AsyncSession, *, on_or_before: date | None = None) -> date | None:
@@ -507,6 +527,7 @@ async def latest_day(session: AsyncSession, *, on_or_before: date | None = None)
 async def ordered_page(
     session: AsyncSession,
     conditions: Sequence[Any],
+    values: dict[str, Any],
     *,
     descending: bool,
     page: int,
@@ -526,7 +547,7 @@ async def ordered_page(
         )
         .where(*conditions)
     )
-    total = await session.scalar(select(func.count()).select_from(Client).where(*conditions)) or 0
+    total = await session.scalar(select(func.count()).select_from(Client).where(*conditions), values) or 0
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     offset = (page - 1) * per_page
@@ -537,10 +558,10 @@ async def ordered_page(
             ClientHealthSnapshot.is_hot,
             ClientHealthSnapshot.client_id.desc(),
         ]
-    ids = list(await session.scalars(snapped.order_by(*order).offset(offset).limit(per_page)))
+    ids = list(await session.scalars(snapped.order_by(*order).offset(offset).limit(per_page), values))
     if len(ids) < per_page:
         # Past the snapshotted clients: the others, by code.
-        in_snapshot = await session.scalar(select(func.count()).select_from(snapped.subquery())) or 0
+        in_snapshot = await session.scalar(select(func.count()).select_from(snapped.subquery()), values) or 0
         missing = (
             ~select(ClientHealthSnapshot.id)
             .where(ClientHealthSnapshot.client_id == Client.id, ClientHealthSnapshot.day == day)
@@ -553,7 +574,8 @@ async def ordered_page(
                 .where(*conditions, missing)
                 .order_by(Client.client_code)
                 .offset(max(0, offset - in_snapshot))
-                .limit(per_page - len(ids))
+                .limit(per_page - len(ids)),
+                values,
             )
         )
     return ids, total, page
