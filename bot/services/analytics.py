@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -57,10 +58,17 @@ async def client_job_analytics(session: AsyncSession, client_id: uuid.UUID) -> J
     - candidate quality: average quality score of rated applications;
     - offer acceptance: accepted / offers made (applications with an offer status);
     - revenue: placement fee of each hire, or the job's fee when the hire has none."""
+    row = (await session.execute(figures_query(), {"client_id": client_id})).one()
+    fills = (await session.execute(fills_query(), {"client_id": client_id})).all()
+    return analytics_of(row, fills)
+
+
+def analytics_of(row: Sequence[Any], fills: Sequence[Any]) -> JobAnalytics:
+    """`client_job_analytics` from the row of `figures_query` (its leading columns) and the rows of
+    `fills_query`."""
     result = JobAnalytics()
-    row = (await session.execute(_figures_query(), {"client_id": client_id})).one()
     result.total_jobs, result.active_jobs, open_openings = row[:3]
-    apps = row[3:]
+    apps = row[3:FIGURE_COUNT]
     counts = apps[: len(Stage)]
     result.pipeline = {s.value: int(n) for s, n in zip(Stage, counts, strict=True)}
     (result.total_candidates, revenue, quality, result.offers, result.offers_accepted, open_hires) = apps[
@@ -72,8 +80,6 @@ async def client_job_analytics(session: AsyncSession, client_id: uuid.UUID) -> J
     if result.offers:
         result.offer_acceptance_rate = round(result.offers_accepted / result.offers, 4)
     result.open_positions = max(0, int(open_openings) - int(open_hires))
-
-    fills = (await session.execute(_fills_query(), {"client_id": client_id})).all()
     durations = [(filled - opened).total_seconds() for opened, filled in fills]
     if durations:
         result.avg_time_to_fill_days = _days(statistics.fmean(durations))
@@ -81,9 +87,13 @@ async def client_job_analytics(session: AsyncSession, client_id: uuid.UUID) -> J
     return result
 
 
+FIGURE_COUNT = 3 + len(Stage) + 6  # the columns of `figures_query`
+
+
 @built_once
-def _figures_query() -> Any:
-    """Both aggregates of `client_job_analytics`, one row each, in one statement."""
+def figures_query() -> Any:
+    """Both aggregates of `client_job_analytics` (FIGURE_COUNT columns), one row each, in one statement;
+    bound: `client_id`."""
     client_id = bindparam("client_id")
     jobs = (
         select(
@@ -116,7 +126,7 @@ def _figures_query() -> Any:
 
 
 @built_once
-def _fills_query() -> Any:
+def fills_query() -> Any:
     return select(Job.opened_at, Job.filled_at).where(
         Job.client_id == bindparam("client_id"), Job.filled_at.is_not(None)
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, cast, extract, func, literal, null, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.db import built_once, dialect_insert, dialect_name
 from bot.models import (
@@ -28,8 +29,8 @@ from bot.models import (
     User,
 )
 from bot.roles import has_role
-from bot.services import clients, communications, health
-from bot.services.analytics import ACTIVE_JOB_STATUSES, JobAnalytics, client_job_analytics, fill_seconds
+from bot.services import analytics, clients, communications, health
+from bot.services.analytics import ACTIVE_JOB_STATUSES, JobAnalytics, fill_seconds
 from bot.services.communications import TYPE_LABELS
 from bot.services.periods import last_completed_quarter
 
@@ -274,27 +275,44 @@ async def build(
         client = await clients.get(session, client_id, viewer=actor)
     else:
         clients.require_visible(actor, client)
-    baseline = await session.scalar(
-        _baseline_query(), {"client_id": client.id, "since": today - timedelta(days=90)}
-    )
+    values = {"client_id": client.id, "since": today - timedelta(days=90)}
+    with_health = thresholds is not None
+    if with_health:
+        values |= health.figure_values(today, thresholds)
+    figures = (await session.execute(_card_query(dialect_name(session), with_health), values)).one()
+    fills = (await session.execute(analytics.fills_query(), values)).all()
     board = Dashboard(
         client=client,
-        stats=await client_job_analytics(session, client.id),
+        stats=analytics.analytics_of(figures, fills),
         follow_ups=await communications.follow_ups_due(
             session, client_id=client.id, until=today + timedelta(days=7)
         ),
         timeline=await timeline(session, client.id),
         hires_by_month=await hires_by_month(session, client.id, today),
         today=today,
-        baseline=baseline,
+        baseline=figures.baseline,
     )
-    if thresholds is not None:
-        board.health = await health.of_client(session, client, today=today, thresholds=thresholds)
+    if with_health:
+        board.health = health.assess([figures], today=today, thresholds=thresholds).get(client.id)
     if board.health is not None:  # active or on hold: the health has read it already
         board.last_contact = board.health.last_contact
     else:
         board.last_contact = await session.scalar(_last_contact_query(), {"client_id": client.id})
     return board
+
+
+@built_once
+def _card_query(dialect: str, with_health: bool) -> Any:
+    """The dashboard's single-row figures in one statement: the job analytics (`analytics.figures_query`),
+    the baseline snapshot (`_baseline_query`, as `baseline`) and, `with_health`, the health figures
+    (`health.figure_columns`). Bound: `client_id`, `since`, and `health.figure_values`."""
+    figures = analytics.figures_query().subquery("figures")
+    baseline = aliased(ClientAnalytics, _baseline_query().subquery("baseline"), name="baseline")
+    query = select(*figures.c, baseline).select_from(figures).outerjoin(baseline, true())
+    if with_health:
+        scored = select(*health.figure_columns(dialect)).where(Client.id == bindparam("client_id")).subquery()
+        query = query.add_columns(*scored.c).outerjoin(scored, true())
+    return query
 
 
 async def snapshot_all(session: AsyncSession, day: date) -> int:
