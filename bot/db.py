@@ -155,11 +155,15 @@ def dialect_insert(session_or_conn: AsyncSession | AsyncConnection, table: Any):
     return insert_of(dialect_name(session_or_conn), table)
 
 
+BUILT_ONCE_SIZE = 256  # statements kept per builder
+
+
 def built_once(build: Callable[..., T]) -> Callable[..., T]:
     """A statement built once per set of arguments (a dialect's name, a size), its changing values being
     `bindparam`s: SQLAlchemy memoizes a statement object's cache key, so a query on every request's path
-    is neither rebuilt nor keyed again each time (a third of a request's CPU before)."""
-    return functools.cache(build)
+    is neither rebuilt nor keyed again each time (a third of a request's CPU before). Bounded: a key that
+    comes from input (the number of words searched on SQLite) can't grow the cache without end."""
+    return functools.lru_cache(maxsize=BUILT_ONCE_SIZE)(build)
 
 
 class Page(NamedTuple):

@@ -439,6 +439,7 @@ async def _client_list_payload(
             viewer=actor,
             health_on=clock.today(settings.tz),
             thresholds=thresholds(context),
+            summaries=True,
         )
         return client_views.client_list(result, query=query, filters_text=described, health=result.health)
 

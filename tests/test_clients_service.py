@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from bot import clock
 from bot.errors import Ambiguous, DuplicateSuspected, NotFound, PermissionDenied, ValidationFailed
 from bot.models import AuditLog, Client, ClientContact, ClientStatus, Role
 from bot.services import clients, users
@@ -367,3 +369,56 @@ async def test_more_active_contacts_than_the_edit_modal_holds_are_refused(db) ->
         with pytest.raises(ValidationFailed) as caught:
             await clients.update(session, actor=admin, client_id=acme.id, data=grown)
         assert "at most" in caught.value.fields["contacts"]
+
+
+async def test_list_summaries_show_the_contact_and_manager_the_entities_give(db) -> None:
+    """The Slack list reads rows (ClientSummary), not entities: each row names the same account manager and
+    the same contact as `primary_contact` picks from the loaded entity: active only, a primary one first,
+    else the oldest; none when every contact is inactive."""
+    # (is_primary, is_active, minutes after the first) for each contact of a client
+    shapes = [
+        [(False, True, 0), (True, True, 5)],  # primary, though newer
+        [(True, False, 0), (False, True, 5), (False, True, 9)],  # primary inactive: the oldest active
+        [(False, False, 0)],  # nobody active
+        [(True, False, 0), (False, False, 3)],
+    ]
+    async with db.session() as session:
+        admin = await factories.user(session, "UADMIN", Role.ADMIN)
+        await factories.user(session, "UMANAGER", Role.MANAGER)
+        base = clock.now()
+        for n, shape in enumerate(shapes):
+            made = await factories.client(
+                session,
+                admin,
+                f"Shape {n}",
+                website=None,
+                account_manager_id="UMANAGER" if n % 2 else None,
+                contacts=[
+                    {"full_name": f"P{n}-{i}", "email": f"p{i}@s{n}.example.com", "is_primary": i == 0}
+                    for i in range(len(shape))
+                ],
+            )
+            contacts = sorted(
+                await session.scalars(select(ClientContact).where(ClientContact.client_id == made.id)),
+                key=lambda c: c.full_name,
+            )
+            for contact, (primary, active, minutes) in zip(contacts, shape, strict=True):
+                contact.is_primary, contact.is_active = primary, active
+                contact.created_at = base + timedelta(minutes=minutes)
+    async with db.session() as session:
+        rows = await clients.list_clients(
+            session, filters=clients.ClientFilter(search="Shape"), summaries=True
+        )
+        entities = await clients.list_clients(session, filters=clients.ClientFilter(search="Shape"))
+        picked = {r.name: (r.manager_slack_id, r.contact_name, r.contact_email) for r in rows.clients}
+        expected = {}
+        for client in entities.clients:
+            contact = clients.primary_contact(client)
+            manager = client.account_manager.slack_user_id if client.account_manager else None
+            expected[client.name] = (
+                manager,
+                *((contact.full_name, contact.email) if contact else (None, None)),
+            )
+    assert picked == expected
+    assert [picked[f"Shape {n}"][1] for n in range(4)] == ["P0-1", "P1-1", None, None]
+    assert picked["Shape 1"][0] == picked["Shape 3"][0] == "UMANAGER" and picked["Shape 0"][0] is None

@@ -66,7 +66,7 @@ async def test_show_history_list_and_a_click_stay_within_their_statement_budget(
     async def listing() -> None:
         assert acme.client_code in json.dumps(await command("list", RECRUITER))
 
-    _assert_lean(await _statements(rt, listing), 4)  # user, page with its total and health figures, contacts
+    _assert_lean(await _statements(rt, listing), 3)  # user, page (total, contact, manager, health figures)
 
     async def click() -> None:
         url = fake.new_response_url()

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from bot.models import Client, ClientCommunication, ClientContact, Job, Role, User
 from bot.services.analytics import JobAnalytics
-from bot.services.clients import ClientPage, DuplicateMatch
+from bot.services.clients import ClientPage, ClientSummary, DuplicateMatch
 from bot.services.dashboard import (
     AgencyOverview,
     ClientRef,
@@ -114,7 +114,15 @@ def test_client_messages_at_their_largest() -> None:
     validate_message(client_views.updated_message(client, can_edit=True))
     validate_message(client_views.status_changed_message(client, "active"))
     validate_message(client_views.ambiguous_message(LONG, [_client(n, 0) for n in range(30)]))
-    page = ClientPage(clients=[_client(n, 3) for n in range(20)], total=1000, page=2, pages=50, per_page=20)
+    summaries = [
+        ClientSummary(
+            c.id, c.client_code, c.name, c.status, c.industry, c.city, c.state, c.country, "U" * 32, *who
+        )
+        for n in range(20)
+        for c in [_client(n, 3)]
+        for who in [("F" * 255, "e" * 60 + "@x.com")]
+    ]
+    page = ClientPage(clients=summaries, total=1000, page=2, pages=50, per_page=20)
     validate_message(client_views.client_list(page, query=LONG, filters_text=LONG))
 
 

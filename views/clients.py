@@ -10,7 +10,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from bot.models import Client, ClientCommunication, ClientStatus, User
-from bot.services.clients import MAX_CONTACTS, ClientChoice, ClientPage, DuplicateMatch, primary_contact
+from bot.services.clients import (
+    MAX_CONTACTS,
+    ClientChoice,
+    ClientPage,
+    ClientSummary,
+    DuplicateMatch,
+)
 from bot.services.health import Health
 from bot.storage import LOGO_MAX_SIDE
 from views import health as health_views
@@ -347,7 +353,7 @@ def client_values(client: Client) -> dict[str, Any]:
     }
 
 
-def _location(client: Client) -> str:
+def _location(client: Client | ClientSummary) -> str:
     return ", ".join(p for p in (client.city, client.state, client.country) if p)
 
 
@@ -513,7 +519,8 @@ def unknown_client_message(
 def client_list(
     page: ClientPage, *, query: str, filters_text: str, health: dict[uuid.UUID, Health] | None = None
 ) -> dict[str, Any]:
-    """One page of clients (20) with Previous/Next buttons that carry the filters, and each one's health."""
+    """One page of clients (20, as ClientSummary rows) with Previous/Next buttons that carry the filters,
+    and each one's health."""
     title = f"*Clients* {escape(filters_text)}".strip() if filters_text else "*Clients*"
     if not page.clients:
         return message("No clients match", [section(f"{title}\nNo clients match these filters.")])
@@ -522,12 +529,10 @@ def client_list(
         divider(),
     ]
     for client in page.clients:
-        contact = primary_contact(client)
-        manager = (
-            mention(client.account_manager.slack_user_id) if client.account_manager else "no account manager"
-        )
+        manager = mention(client.manager_slack_id) if client.manager_slack_id else "no account manager"
         details = " · ".join(p for p in (escape(client.industry), escape(_location(client))) if p)
-        who = f"{contact.full_name} <{contact.email}>" if contact else "no contact"  # escaped once, below
+        # escaped once, below
+        who = f"{client.contact_name} <{client.contact_email}>" if client.contact_name else "no contact"
         blocks.append(
             section(
                 f"{STATUS_ICONS.get(client.status, '')} *{escape(client.name)}* `{client.client_code}`\n"

@@ -8,7 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
@@ -445,9 +445,9 @@ async def deactivate(session: AsyncSession, *, actor: User, client_id: uuid.UUID
     )
 
 
-def _with_details(query: Any) -> Any:
+def _with_details(query: Any, client: Any = Client) -> Any:
     # The account manager joined (one row each), the contacts in a second statement (many rows).
-    return query.options(selectinload(Client.contacts), joinedload(Client.account_manager))
+    return query.options(selectinload(client.contacts), joinedload(client.account_manager))
 
 
 async def _one_with_details(session: AsyncSession, by: str, value: Any) -> Client | None:
@@ -717,9 +717,25 @@ class ClientFilter:
     health: str | None = None  # a health level (services/health.py), as of the nightly snapshot
 
 
+class ClientSummary(NamedTuple):
+    """A client as a list shows it: a row, not an entity with its relationships."""
+
+    id: uuid.UUID
+    client_code: str
+    name: str
+    status: str
+    industry: str | None
+    city: str | None
+    state: str | None
+    country: str | None
+    manager_slack_id: str | None  # the account manager
+    contact_name: str | None  # the primary contact (`primary_contact`)
+    contact_email: str | None
+
+
 @dataclass
 class ClientPage:
-    clients: list[Client]
+    clients: list[Any]  # Client entities, or ClientSummary rows (`summaries=True`)
     total: int
     page: int
     pages: int
@@ -741,10 +757,13 @@ async def list_clients(
     viewer: User | None = None,
     health_on: date | None = None,
     thresholds: Any = None,
+    summaries: bool = False,
 ) -> ClientPage:
-    """A page of clients matching `filters`, among those `viewer` may see (guests: refused). With
-    `health_on`, each tracked client's health on that day (under `thresholds`) comes with the page, read
-    in the same statement. The statement is built once per set of filters used, their values bound."""
+    """A page of clients matching `filters`, among those `viewer` may see (guests: refused): entities with
+    their contacts and account manager, or with `summaries` ClientSummary rows (what a list shows, in the
+    page's one statement). With `health_on`, each tracked client's health on that day (under
+    `thresholds`) comes with the page, read in the same statement. The statement is built once per set of
+    filters used, their values bound."""
     from bot.services import health  # imports this module
 
     if viewer is not None:
@@ -759,13 +778,16 @@ async def list_clients(
         tuple(sorted(values)),
     )
     if filters.sort_by.lstrip("-") == "health":
-        return await _by_health(session, shape, values, filters, page, per_page, health_on, thresholds)
-    query, counted = _page_query(*shape, filters.sort_by, health_on is not None)
+        return await _by_health(
+            session, shape, values, filters, page, per_page, health_on, thresholds, summaries
+        )
+    query, counted = _page_query(*shape, filters.sort_by, health_on is not None, summaries)
     if health_on is not None:
         values |= health.figure_values(health_on, thresholds)
     rows, total, page, pages = await read_page(session, query, counted, page, per_page, values)
     healths = health.assess(rows, today=health_on, thresholds=thresholds) if health_on else None
-    return ClientPage([row[0] for row in rows], total, page, pages, per_page, healths)
+    found = [_summary_of(row) if summaries else row[0] for row in rows]
+    return ClientPage(found, total, page, pages, per_page, healths)
 
 
 def _filter_values(filters: ClientFilter, tz: ZoneInfo) -> dict[str, Any]:
@@ -811,26 +833,66 @@ def _conditions(seen: str, filtered: tuple[str, ...]) -> list[Any]:
 
 
 @built_once
-def _page_query(dialect: str, seen: str, filtered: tuple[str, ...], sort_by: str, health: bool) -> Any:
+def _page_query(
+    dialect: str, seen: str, filtered: tuple[str, ...], sort_by: str, health: bool, summaries: bool
+) -> Any:
     """(a page of clients with their total, their count) for viewers who see `seen`, filtered on the
-    values named `filtered`; with `health`, each row carries the health figures as well, computed for
-    the page's rows only (the page is cut in a subquery first)."""
+    values named `filtered`: entities, or `summaries` columns; with `health`, each row carries the health
+    figures as well, computed for the page's rows only (the page is cut in a subquery first)."""
     conditions = _conditions(seen, filtered)
     # The total rides on the page's rows (a scalar subquery, evaluated once).
     counted = select(func.count()).select_from(Client).where(*conditions)
     ordered = select(Client).where(*conditions).order_by(_order(sort_by), Client.client_code)
     client = aliased(Client, paged(ordered).subquery("page"))
-    columns = [client, counted.scalar_subquery().label("total")]
+    columns = [counted.scalar_subquery().label("total")]
     if health:
         from bot.services.health import figure_columns  # imports this module
 
         columns += figure_columns(dialect, client)
-    query = (
-        select(*columns)
-        .options(selectinload(client.contacts), joinedload(client.account_manager))
-        .order_by(_order(sort_by, client), client.client_code)
+    query = _summaries_of(client, columns) if summaries else _with_details(select(client, *columns), client)
+    return query.order_by(_order(sort_by, client), client.client_code), counted
+
+
+_SUMMARY_PREFIX = "summary_"  # labels ClientSummary's columns apart from the health figures' (id, status)
+
+
+def _summaries_of(client: Any, columns: list[Any]) -> Any:
+    """ClientSummary columns of `client` (the entity or an alias), then `columns`: the account manager and
+    the primary contact joined (the contact `primary_contact` picks: active, primary first, then oldest)."""
+    contact = aliased(ClientContact)
+    manager = aliased(User)
+    first_contact = (
+        select(ClientContact.id)
+        .where(ClientContact.client_id == client.id, ClientContact.is_active.is_(True))
+        .order_by(ClientContact.is_primary.desc(), ClientContact.created_at, ClientContact.id)
+        .limit(1)
+        .correlate(client)
+        .scalar_subquery()
     )
-    return query, counted
+    fields = (
+        client.id,
+        client.client_code,
+        client.name,
+        client.status,
+        client.industry,
+        client.city,
+        client.state,
+        client.country,
+        manager.slack_user_id,
+        contact.full_name,
+        contact.email,
+    )
+    summary = [f.label(_SUMMARY_PREFIX + name) for f, name in zip(fields, ClientSummary._fields, strict=True)]
+    return (
+        select(*summary, *columns)
+        .select_from(client)
+        .outerjoin(manager, manager.id == client.account_manager_id)
+        .outerjoin(contact, contact.id == first_contact)
+    )
+
+
+def _summary_of(row: Any) -> ClientSummary:
+    return ClientSummary(*row[: len(ClientSummary._fields)])
 
 
 async def _by_health(
@@ -842,6 +904,7 @@ async def _by_health(
     per_page: int,
     health_on: date | None,
     thresholds: Any,
+    summaries: bool,
 ) -> ClientPage:
     """`list_clients` ordered by health (the nightly snapshot; services/health.py)."""
     from bot.services import health  # imports this module
@@ -854,7 +917,12 @@ async def _by_health(
         page=page,
         per_page=per_page,
     )
-    loaded = {c.id: c for c in await session.scalars(_with_details(select(Client).where(Client.id.in_(ids))))}
+    if summaries:
+        rows = await session.execute(_summaries_of(Client, []).where(Client.id.in_(ids)))
+        loaded = {row[0]: _summary_of(row) for row in rows}
+    else:
+        found = await session.scalars(_with_details(select(Client)).where(Client.id.in_(ids)))
+        loaded = {c.id: c for c in found}
     pages = max(1, math.ceil(total / per_page))
     healths = (
         await health.compute(session, ids, today=health_on, thresholds=thresholds) if health_on else None
