@@ -251,6 +251,14 @@ async def test_analytics_match_a_hand_computed_fixture(db) -> None:
     assert result.avg_quality_score == 3.5  # (5 + 4 + 2 + 3) / 4
     assert (result.offers, result.offers_accepted, result.offer_acceptance_rate) == (4, 2, 0.5)
 
+    # A fourth fill (62 days): an even count, the median is the mean of the middle two.
+    async with db.session() as session:
+        session.add_all([job("F4", "filled", 62, None), job("F5", "open", None, None)])  # F5: no fill time
+        await session.flush()
+        again = await analytics.client_job_analytics(session, acme.id)
+    assert again.median_time_to_fill_days == 40.0  # (20 + 60) / 2
+    assert again.avg_time_to_fill_days == 38.0  # (10 + 20 + 60 + 62) / 4
+
 
 async def test_generated_reference_skips_references_supplied_earlier(db) -> None:
     """An ATS sent JOB-YYYY-0001..0003 explicitly: the next generated reference must not collide."""

@@ -53,9 +53,9 @@ async def test_show_history_list_and_a_click_stay_within_their_statement_budget(
     async def show() -> None:
         shown.update(await command(f"show {acme.client_code}", MANAGER))
 
-    # user, client with contacts and manager, the card's figures (job analytics, baseline snapshot and
-    # health figures in one statement), fill times, follow-ups, timeline, hires by month
-    _assert_lean(await _statements(rt, show), 8)
+    # user, client with contacts and manager, the card's figures (job analytics with the fill times' mean
+    # and median, baseline snapshot and health figures, in one statement), follow-ups, timeline, hires
+    _assert_lean(await _statements(rt, show), 7)
     assert "Acme Analytics" in json.dumps(shown) and "12,000.00" in json.dumps(shown)
 
     async def history() -> None:

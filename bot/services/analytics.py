@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -12,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import built_once
+from bot.db import built_once, dialect_name
 from bot.models import Application, Job, JobStatus, Stage
 
 ACTIVE_JOB_STATUSES = (JobStatus.OPEN.value, JobStatus.ON_HOLD.value)
@@ -52,23 +51,21 @@ def _days(seconds: float) -> float:
 
 
 async def client_job_analytics(session: AsyncSession, client_id: uuid.UUID) -> JobAnalytics:
-    """Two queries (the figures in one, then the fill times), whatever the size of the account:
+    """One statement (`figures_query`), whatever the size of the account:
 
     - time-to-fill: filled jobs, opened_at -> filled_at in days (average and median);
     - candidate quality: average quality score of rated applications;
     - offer acceptance: accepted / offers made (applications with an offer status);
     - revenue: placement fee of each hire, or the job's fee when the hire has none."""
-    row = (await session.execute(figures_query(), {"client_id": client_id})).one()
-    fills = (await session.execute(fills_query(), {"client_id": client_id})).all()
-    return analytics_of(row, fills)
+    query = figures_query(dialect_name(session))
+    return analytics_of((await session.execute(query, {"client_id": client_id})).one())
 
 
-def analytics_of(row: Sequence[Any], fills: Sequence[Any]) -> JobAnalytics:
-    """`client_job_analytics` from the row of `figures_query` (its leading columns) and the rows of
-    `fills_query`."""
+def analytics_of(row: Sequence[Any]) -> JobAnalytics:
+    """`client_job_analytics` from the row of `figures_query` (its leading FIGURE_COUNT columns)."""
     result = JobAnalytics()
-    result.total_jobs, result.active_jobs, open_openings = row[:3]
-    apps = row[3:FIGURE_COUNT]
+    result.total_jobs, result.active_jobs, open_openings, average_fill, median_fill = row[:5]
+    apps = row[5:FIGURE_COUNT]
     counts = apps[: len(Stage)]
     result.pipeline = {s.value: int(n) for s, n in zip(Stage, counts, strict=True)}
     (result.total_candidates, revenue, quality, result.offers, result.offers_accepted, open_hires) = apps[
@@ -80,21 +77,33 @@ def analytics_of(row: Sequence[Any], fills: Sequence[Any]) -> JobAnalytics:
     if result.offers:
         result.offer_acceptance_rate = round(result.offers_accepted / result.offers, 4)
     result.open_positions = max(0, int(open_openings) - int(open_hires))
-    durations = [(filled - opened).total_seconds() for opened, filled in fills]
-    if durations:
-        result.avg_time_to_fill_days = _days(statistics.fmean(durations))
-        result.median_time_to_fill_days = _days(statistics.median(durations))
+    if average_fill is not None:
+        result.avg_time_to_fill_days = _days(float(average_fill))
+        result.median_time_to_fill_days = _days(float(median_fill))
     return result
 
 
-FIGURE_COUNT = 3 + len(Stage) + 6  # the columns of `figures_query`
+FIGURE_COUNT = 5 + len(Stage) + 6  # the columns of `figures_query`
 
 
 @built_once
-def figures_query() -> Any:
+def figures_query(dialect: str) -> Any:
     """Both aggregates of `client_job_analytics` (FIGURE_COUNT columns), one row each, in one statement;
     bound: `client_id`."""
     client_id = bindparam("client_id")
+    filled = (Job.client_id == client_id, Job.filled_at.is_not(None))
+    seconds = fill_seconds(dialect)
+    # the median: the middle fill time, or the mean of the two middle ones (window functions, both backends)
+    ranked = (
+        select(
+            seconds.label("seconds"),
+            func.row_number().over(order_by=seconds).label("rank"),
+            func.count().over().label("fills"),
+        )
+        .where(*filled)
+        .subquery()
+    )
+    middle = (ranked.c.fills + 1) // 2, (ranked.c.fills + 2) // 2
     jobs = (
         select(
             func.count().label("total"),
@@ -102,6 +111,11 @@ def figures_query() -> Any:
             func.coalesce(func.sum(Job.openings).filter(Job.status == JobStatus.OPEN.value), 0).label(
                 "openings"
             ),
+            select(func.avg(seconds)).where(*filled).scalar_subquery().label("average_fill"),
+            select(func.avg(ranked.c.seconds))
+            .where(ranked.c.rank.in_(middle))
+            .scalar_subquery()
+            .label("median_fill"),
         )
         .where(Job.client_id == client_id)
         .subquery()
@@ -123,10 +137,3 @@ def figures_query() -> Any:
         .subquery()
     )
     return select(jobs, applications).select_from(jobs.join(applications, true()))
-
-
-@built_once
-def fills_query() -> Any:
-    return select(Job.opened_at, Job.filled_at).where(
-        Job.client_id == bindparam("client_id"), Job.filled_at.is_not(None)
-    )

@@ -280,10 +280,9 @@ async def build(
     if with_health:
         values |= health.figure_values(today, thresholds)
     figures = (await session.execute(_card_query(dialect_name(session), with_health), values)).one()
-    fills = (await session.execute(analytics.fills_query(), values)).all()
     board = Dashboard(
         client=client,
-        stats=analytics.analytics_of(figures, fills),
+        stats=analytics.analytics_of(figures),
         follow_ups=await communications.follow_ups_due(
             session, client_id=client.id, until=today + timedelta(days=7)
         ),
@@ -306,7 +305,7 @@ def _card_query(dialect: str, with_health: bool) -> Any:
     """The dashboard's single-row figures in one statement: the job analytics (`analytics.figures_query`),
     the baseline snapshot (`_baseline_query`, as `baseline`) and, `with_health`, the health figures
     (`health.figure_columns`). Bound: `client_id`, `since`, and `health.figure_values`."""
-    figures = analytics.figures_query().subquery("figures")
+    figures = analytics.figures_query(dialect).subquery("figures")
     baseline = aliased(ClientAnalytics, _baseline_query().subquery("baseline"), name="baseline")
     query = select(*figures.c, baseline).select_from(figures).outerjoin(baseline, true())
     if with_health:
