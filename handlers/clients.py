@@ -441,7 +441,7 @@ async def _client_list_payload(
             thresholds=thresholds(context),
             summaries=True,
         )
-        return client_views.client_list(result, query=query, filters_text=described, health=result.health)
+        return client_views.client_list(result, query=query, filters_text=described)
 
 
 @subcommand("list")

@@ -17,7 +17,6 @@ from bot.services.clients import (
     ClientSummary,
     DuplicateMatch,
 )
-from bot.services.health import Health
 from bot.storage import LOGO_MAX_SIDE
 from views import health as health_views
 from views.common import (
@@ -516,11 +515,9 @@ def unknown_client_message(
     return message(text, blocks)
 
 
-def client_list(
-    page: ClientPage, *, query: str, filters_text: str, health: dict[uuid.UUID, Health] | None = None
-) -> dict[str, Any]:
+def client_list(page: ClientPage, *, query: str, filters_text: str) -> dict[str, Any]:
     """One page of clients (20, as ClientSummary rows) with Previous/Next buttons that carry the filters,
-    and each one's health."""
+    and each one's health (the page's, when it was read with it)."""
     title = f"*Clients* {escape(filters_text)}".strip() if filters_text else "*Clients*"
     if not page.clients:
         return message("No clients match", [section(f"{title}\nNo clients match these filters.")])
@@ -537,7 +534,7 @@ def client_list(
             section(
                 f"{STATUS_ICONS.get(client.status, '')} *{escape(client.name)}* `{client.client_code}`\n"
                 f"{details + ' · ' if details else ''}{manager} · {escape(who)}"
-                + health_views.list_suffix((health or {}).get(client.id)),
+                + health_views.list_suffix((page.health or {}).get(client.id)),
                 accessory=button("Open", OPEN_ACTION, str(client.id)),
             )
         )

@@ -8,7 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
@@ -37,6 +37,9 @@ from bot.services.fields import (
     website_domain,
 )
 from bot.services.inputs import FieldProblems, parse_input
+
+if TYPE_CHECKING:
+    from bot.services.health import Health, Thresholds  # imports this module
 
 CODE_PATTERN = re.compile(r"^CLT-(\d{4})-(\d{4,})$", re.IGNORECASE)
 PAGE_SIZE = 20
@@ -690,10 +693,20 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def containing(text: str) -> str:
+    """The LIKE pattern of "contains `text`", `%` and `_` taken literally (for `matches`)."""
+    return f"%{escape_like(text.strip())}%"
+
+
+def matches(pattern: Any, *columns: Any) -> Any:
+    """Case-insensitive "any of these columns is LIKE `pattern`" (a `containing` pattern, or a bindparam
+    bound to one)."""
+    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
+
+
 def contains(text: str, *columns: Any) -> Any:
     """Case-insensitive "any of these columns contains `text`", `%` and `_` taken literally."""
-    pattern = f"%{escape_like(text.strip())}%"
-    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
+    return matches(containing(text), *columns)
 
 
 SORTS = {
@@ -740,7 +753,7 @@ class ClientPage:
     page: int
     pages: int
     per_page: int
-    health: dict[uuid.UUID, Any] | None = None  # client id -> its health (services/health.py), when asked
+    health: dict[uuid.UUID, Health] | None = None  # client id -> its health, when asked (`health_on`)
 
 
 def _day_start(day: date, tz: ZoneInfo) -> datetime:
@@ -756,7 +769,7 @@ async def list_clients(
     tz: ZoneInfo = ZoneInfo("UTC"),
     viewer: User | None = None,
     health_on: date | None = None,
-    thresholds: Any = None,
+    thresholds: Thresholds | None = None,
     summaries: bool = False,
 ) -> ClientPage:
     """A page of clients matching `filters`, among those `viewer` may see (guests: refused): entities with
@@ -804,8 +817,19 @@ def _filter_values(filters: ClientFilter, tz: ZoneInfo) -> dict[str, Any]:
     if filters.created_to:
         values["created_to"] = _day_start(filters.created_to + timedelta(days=1), tz)
     if filters.search:
-        values["pattern"] = f"%{escape_like(filters.search.strip())}%"
+        values["pattern"] = containing(filters.search)
     return values
+
+
+# A list filter's condition, by the name of the value it binds (health's level: `health.AT_LEVEL`).
+_LIST_FILTERS = {
+    "status": Client.status == bindparam("status"),
+    "industry": func.lower(Client.industry) == bindparam("industry"),
+    "account_manager_id": Client.account_manager_id == bindparam("account_manager_id"),
+    "created_from": Client.created_at >= bindparam("created_from"),
+    "created_to": Client.created_at < bindparam("created_to"),
+    "pattern": matches(bindparam("pattern"), Client.name, Client.client_code),
+}
 
 
 def _condition(name: str) -> Any:
@@ -814,17 +838,7 @@ def _condition(name: str) -> Any:
         from bot.services import health  # imports this module
 
         return health.AT_LEVEL if name == "health_level" else None
-    pattern = bindparam("pattern")
-    return {
-        "status": Client.status == bindparam("status"),
-        "industry": func.lower(Client.industry) == bindparam("industry"),
-        "account_manager_id": Client.account_manager_id == bindparam("account_manager_id"),
-        "created_from": Client.created_at >= bindparam("created_from"),
-        "created_to": Client.created_at < bindparam("created_to"),
-        "pattern": or_(
-            Client.name.ilike(pattern, escape="\\"), Client.client_code.ilike(pattern, escape="\\")
-        ),
-    }[name]
+    return _LIST_FILTERS[name]
 
 
 def _conditions(seen: str, filtered: tuple[str, ...]) -> list[Any]:
@@ -903,7 +917,7 @@ async def _by_health(
     page: int,
     per_page: int,
     health_on: date | None,
-    thresholds: Any,
+    thresholds: Thresholds,
     summaries: bool,
 ) -> ClientPage:
     """`list_clients` ordered by health (the nightly snapshot; services/health.py)."""

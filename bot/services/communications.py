@@ -394,15 +394,15 @@ async def history(
     if words and dialect == "postgresql":
         values["text"] = filters.text
     elif words:  # SQLite: every word found in the subject or the notes
-        values |= {f"word{n}": f"%{clients.escape_like(w)}%" for n, w in enumerate(words)}
+        values |= {f"word{n}": clients.containing(w) for n, w in enumerate(words)}
     flags = (not filters.include_archived, filters.important, filters.follow_up)
-    query, count = _history_query(dialect, tuple(sorted(values)), flags)
+    query, count = _history_query(tuple(sorted(values)), flags)
     rows, total, page, pages = await read_page(session, query, count, page, per_page, values)
     return HistoryPage([HistoryEntry(c, u, ref) for c, u, ref, _ in rows], total, page, pages)
 
 
 @built_once
-def _history_query(dialect: str, bound: tuple[str, ...], flags: tuple[bool, bool, bool]) -> Any:
+def _history_query(bound: tuple[str, ...], flags: tuple[bool, bool, bool]) -> Any:
     """(a page of a client's timeline with its total, its count), built once per set of filters: the
     values named `bound` are bound when it runs; `flags` are (unarchived only, important, follow-up)."""
     unarchived, important, follow_up = flags
@@ -413,11 +413,12 @@ def _history_query(dialect: str, bound: tuple[str, ...], flags: tuple[bool, bool
         conditions.append(ClientCommunication.is_important.is_(True))
     if follow_up:
         conditions.append(ClientCommunication.follow_up_required.is_(True))
-    conditions += [_HISTORY_FILTERS[name](dialect) for name in bound if name in _HISTORY_FILTERS]
-    words = [bindparam(name) for name in bound if name.startswith("word")]
-    if words:
-        subject, notes = ClientCommunication.subject, ClientCommunication.notes
-        conditions += [or_(subject.ilike(w, escape="\\"), notes.ilike(w, escape="\\")) for w in words]
+    conditions += [_HISTORY_FILTERS[name] for name in bound if name in _HISTORY_FILTERS]
+    conditions += [
+        clients.matches(bindparam(name), ClientCommunication.subject, ClientCommunication.notes)
+        for name in bound
+        if name.startswith("word")
+    ]
     query = (
         select(ClientCommunication, User, Job.reference, func.count().over().label("total"))
         .join(User, User.id == ClientCommunication.logged_by)
@@ -428,7 +429,7 @@ def _history_query(dialect: str, bound: tuple[str, ...], flags: tuple[bool, bool
     return paged(query), select(func.count()).select_from(ClientCommunication).where(*conditions)
 
 
-def _text_match(dialect: str) -> Any:
+def _text_match() -> Any:
     """PostgreSQL full-text match of the subject and notes on the bound `text`. Matched on the client's own
     rows (its index picks them): no whole-table full-text index, as a generic plan can't tell a common
     word from a rare one (migration 0019)."""
@@ -442,12 +443,13 @@ def _text_match(dialect: str) -> Any:
     return document.op("@@")(func.plainto_tsquery(simple, bindparam("text")))
 
 
-_HISTORY_FILTERS = {  # a history filter's condition, by the name of the value it binds
-    "types": lambda _: ClientCommunication.communication_type.in_(bindparam("types", expanding=True)),
-    "job_id": lambda _: ClientCommunication.job_reference_id == bindparam("job_id"),
-    "date_from": lambda _: ClientCommunication.communication_date >= bindparam("date_from"),
-    "date_to": lambda _: ClientCommunication.communication_date < bindparam("date_to"),
-    "text": _text_match,
+# A history filter's condition, by the name of the value it binds (SQLite's words: `word0`, `word1`, ...).
+_HISTORY_FILTERS = {
+    "types": ClientCommunication.communication_type.in_(bindparam("types", expanding=True)),
+    "job_id": ClientCommunication.job_reference_id == bindparam("job_id"),
+    "date_from": ClientCommunication.communication_date >= bindparam("date_from"),
+    "date_to": ClientCommunication.communication_date < bindparam("date_to"),
+    "text": _text_match(),
 }
 
 
