@@ -37,7 +37,6 @@ from bot.services import deliveries, email_ingest
 from handlers.commands import ROUTES
 
 log = logging.getLogger(__name__)
-ACK_POLL = 0.02  # twice Bolt's AsyncioListenerRunner poll interval
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 BOLT_KEY = web.AppKey("bolt", AsyncApp)
 
@@ -95,18 +94,29 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
 
 class DeliveryAck(AsyncAck):
     """Bolt's `ack()` that, once the ack is on its way, records the delivery and raises Redelivery when it
-    had been received before. Listeners call `ack()` before any other work."""
+    had been received before. Listeners call `ack()` before any other work.
+
+    An ack once given stays given. When a listener raises after acking, Bolt's asyncio runner sets
+    `ack.response = None` (slack_bolt/listener/asyncio_runner.py, run_ack_function_asynchronously); if
+    the error came within the runner's 10 ms ack poll (a refusal read from the database, a Redelivery),
+    the dispatch then waited its whole 3 s ack timeout and warned that the listener never called ack()."""
 
     def __init__(self, rt: Runtime, key: str) -> None:
+        self._given: BoltResponse | None = None
         super().__init__()
         self.rt, self.key = rt, key
+
+    @property
+    def response(self) -> BoltResponse | None:
+        return self._given
+
+    @response.setter
+    def response(self, value: BoltResponse | None) -> None:
+        self._given = self._given or value
 
     async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         response = await super().__call__(*args, **kwargs)
         if not await _first_delivery(self.rt, self.key):
-            # Bolt's runner polls for the ack every 10 ms and would take a listener error raised before
-            # it saw the ack for a missing ack (404): raise once its poll (an earlier timer) has run.
-            await asyncio.sleep(ACK_POLL)
             raise Redelivery(self.key)
         return response
 

@@ -229,6 +229,17 @@ async def _settle(seconds: float = 5.0) -> None:
         await asyncio.wait(pending, timeout=seconds)
 
 
+async def app_idle(rt: Runtime, within: float = 30.0) -> bool:
+    """Wait until the work the app acked (rt.lifecycle: Bolt's after-ack dispatches and listeners, lazy
+    work, charts and PDFs awaited from the process pool) has finished; False if it hasn't `within` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    await asyncio.sleep(0)
+    while (pending := rt.lifecycle.in_flight()) and (left := deadline - loop.time()) > 0:
+        await asyncio.wait(pending, timeout=left)
+    return not rt.lifecycle.in_flight()
+
+
 @pytest.fixture
 async def slack(app_url: str, fake: FakeSlack) -> AsyncIterator[SlackClient]:
     client = SlackClient(app_url, SIGNING_SECRET, fake)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.models import AuditLog, ClientCommunication, Role
 from tests import factories
-from tests.conftest import MANAGER, RECRUITER
+from tests.conftest import MANAGER, RECRUITER, app_idle
 
 FORM = {"type": "call", "subject": "Quarterly review", "notes": "Went well", "when": 1772352000}
 
@@ -73,3 +73,23 @@ async def test_the_same_type_ahead_twice_is_answered_both_times(slack, fake, rt)
         for _ in range(2)
     ]
     assert first.json == second.json and "Acme" in json.dumps(second.json["options"])
+
+
+async def test_a_replayed_click_leaves_no_dispatch_waiting_for_its_ack(slack, fake, rt, caplog) -> None:
+    """A replay is refused by DeliveryAck right after its ack (one INSERT). Bolt's asyncio runner then set
+    `ack.response = None`; when that came within its 10 ms ack poll, the dispatch behind the ack polled
+    for its 3 s ack timeout and warned that the listener never called ack()."""
+    acme = await _acme(rt)
+    await slack.block_action("client_open", value=str(acme.id), user_id=MANAGER)
+    await fake.wait_for("views.update")
+    assert await app_idle(rt)
+    opened = len(fake.calls_to("views.open"))
+
+    caplog.clear()
+    for _ in range(5):  # each replay races Bolt's poll once
+        replay = await slack.replay_last()
+        assert (replay.status, replay.body) == (200, "")
+    assert await app_idle(rt)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert not [w for w in warnings if "ack()" in w or "not handled" in w], warnings
+    assert len(fake.calls_to("views.open")) == opened
