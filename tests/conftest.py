@@ -81,10 +81,12 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     async with database.engine.begin() as conn:
         if database.is_postgres:
-            # The immutability triggers refuse TRUNCATE: the test superuser lifts them for this transaction
+            # The immutability triggers refuse DELETE: the test superuser lifts them for this transaction
             # (session_replication_role is superuser-only; a hardened app role cannot do the same).
+            # DELETE, not TRUNCATE: a test leaves few rows, and TRUNCATE's new files cost ~55 ms a test.
             await conn.execute(text("SET LOCAL session_replication_role = replica"))
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))
         else:
             # SQLite has no TRUNCATE: lift the immutability triggers for the clean-up, then put them back.
             listed = await conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
