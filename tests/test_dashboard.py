@@ -22,11 +22,11 @@ from bot.scheduler import run_job
 from bot.services import communications, dashboard, pipeline
 from bot.services.inputs import parse_input
 from tests import factories
-from tests.conftest import MANAGER, RECRUITER
+from tests.conftest import MANAGER, RECRUITER, TEST_NOW
 from views import dashboard as dashboard_views
 from views.common import money
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = TEST_NOW.replace(microsecond=0)  # the tests' clock, never the machine's
 
 
 async def seed_account(rt):
