@@ -15,7 +15,7 @@ from bot.models import Role
 from bot.roles import require
 from bot.services import bulk
 from handlers.commands import CommandRequest, subcommand
-from handlers.common import acting, open_modal_first, runtime, update_view
+from handlers.common import acting, fill_pushed_view, open_modal_first, runtime, update_view
 from views import bulk as bulk_views
 from views.common import view_state
 
@@ -71,7 +71,7 @@ async def submit_bulk_form(
         text = error.detail
         preview = bulk_views.problem_view(text, external_id)
     # False: the user went back before the preview was ready; nothing was changed, nothing to show.
-    await update_view(client, preview, external_id=external_id)
+    await fill_pushed_view(client, preview, external_id=external_id)
 
 
 async def submit_bulk_confirm(

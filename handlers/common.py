@@ -345,6 +345,21 @@ async def update_view(
     return True
 
 
+# Slack puts up a view pushed by an ack (`response_action: push`) once it has read the ack's HTTP response; a
+# views.update by that view's external_id which overtakes it is `not_found`. Seconds to wait between tries.
+PUSHED_VIEW_RETRIES = (0.1, 0.3, 0.6, 1.2)
+
+
+async def fill_pushed_view(client: AsyncWebClient, view: dict[str, Any], *, external_id: str) -> bool:
+    """`update_view` of the view this request's ack pushed; False once it is still not there after the
+    retries (the user went back or closed it)."""
+    for delay in PUSHED_VIEW_RETRIES:
+        if await update_view(client, view, external_id=external_id):
+            return True
+        await asyncio.sleep(delay)
+    return await update_view(client, view, external_id=external_id)
+
+
 async def open_modal_first(
     client: AsyncWebClient,
     trigger_id: str,

@@ -20,6 +20,7 @@ from handlers.common import (
     SlackFileRefused,
     acting,
     fetch_slack_file,
+    fill_pushed_view,
     open_modal_first,
     runtime,
     send_file_to_user,
@@ -96,7 +97,7 @@ async def submit_import_form(
         preview = import_views.problem_view(error.detail, external_id)
     except SlackFileRefused as error:
         preview = import_views.problem_view(error.reason, external_id)
-    await update_view(client, preview, external_id=external_id)
+    await fill_pushed_view(client, preview, external_id=external_id)
 
 
 async def submit_import_confirm(

@@ -76,8 +76,15 @@ async def preview_of(slack, fake, form: dict, values: dict) -> dict:
     working = reply.json["view"]
     assert "Working out the preview" in json.dumps(working, ensure_ascii=False)
     external_id = working["external_id"]
-    update = await fake.wait_for("views.update", lambda c: c.params.get("external_id") == external_id)
-    return update.params["view"]
+    # The app's update may overtake the push (not_found) and be sent again: wait for the one that took.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while loop.time() < deadline:
+        shown = [e.view for e in fake.views.values() if e.view.get("external_id") == external_id]
+        if shown and shown[0].get("callback_id") != working.get("callback_id"):
+            return shown[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the preview never replaced {external_id}")
 
 
 async def test_bulk_preview_then_confirm(slack, fake, rt) -> None:
