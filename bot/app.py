@@ -112,7 +112,8 @@ class DeliveryAck(AsyncAck):
 
     @response.setter
     def response(self, value: BoltResponse | None) -> None:
-        self._given = self._given or value
+        if self._given is None:
+            self._given = value
 
     async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         response = await super().__call__(*args, **kwargs)

@@ -7,9 +7,10 @@ import asyncio
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import time_machine
@@ -131,7 +132,7 @@ def settings(database_url: str, slack_api_url: str, fake: FakeSlack, tmp_path: P
         DATABASE_URL=database_url,
         CLIENTBOT_ADMINS=ADMIN,
         CLIENTBOT_STORAGE_DIR=str(tmp_path / "files"),
-        CLIENTBOT_SHUTDOWN_GRACE=5,  # an app stopped at the end of a test waits no longer than _settle
+        CLIENTBOT_SHUTDOWN_GRACE=5,  # an app stopped at the end of a test waits no longer than app_url
         # The fake's loopback file host is trusted with the token only because the tests say so here.
         CLIENTBOT_SLACK_FILE_HOSTS=f"https://files.slack.com,{fake.base_url}",
     )
@@ -194,7 +195,7 @@ async def app_url(rt: Runtime) -> AsyncIterator[str]:
     web_app.on_cleanup.clear()  # the `db` fixture owns the engine
     runner, url = await _serve(web_app)
     yield url
-    await _settle()
+    await app_idle(rt, within=5.0)  # listeners that kept working after their ack, before the database goes
     await runner.cleanup()
 
 
@@ -220,17 +221,6 @@ async def _serve(web_app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-async def _settle(seconds: float = 5.0) -> None:
-    """Let listeners that kept working after their ack finish before the database goes away."""
-    pending = [
-        t
-        for t in asyncio.all_tasks()
-        if not t.done() and "run_ack_function_asynchronously" in getattr(t.get_coro(), "__qualname__", "")
-    ]
-    if pending:
-        await asyncio.wait(pending, timeout=seconds)
-
-
 async def app_idle(rt: Runtime, within: float = 30.0) -> bool:
     """Wait until the work the app acked (rt.lifecycle: Bolt's after-ack dispatches and listeners, lazy
     work, charts and PDFs awaited from the process pool) has finished; False if it hasn't `within` s."""
@@ -240,6 +230,17 @@ async def app_idle(rt: Runtime, within: float = 30.0) -> bool:
     while (pending := rt.lifecycle.in_flight()) and (left := deadline - loop.time()) > 0:
         await asyncio.wait(pending, timeout=left)
     return not rt.lifecycle.in_flight()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
+    """Poll an async check until it returns something truthy (listeners work after their ack)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result or loop.time() > deadline:
+            return result
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.models import Client, Role
 from tests import factories
-from tests.conftest import MANAGER, RECRUITER
+from tests.conftest import MANAGER, RECRUITER, eventually
 from views.bulk import OPERATIONS
 
 
@@ -76,15 +76,15 @@ async def preview_of(slack, fake, form: dict, values: dict) -> dict:
     working = reply.json["view"]
     assert "Working out the preview" in json.dumps(working, ensure_ascii=False)
     external_id = working["external_id"]
-    # The app's update may overtake the push (not_found) and be sent again: wait for the one that took.
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while loop.time() < deadline:
+
+    async def preview() -> dict | None:
+        """The app's update may overtake the push (not_found) and be sent again: the one that took."""
         shown = [e.view for e in fake.views.values() if e.view.get("external_id") == external_id]
-        if shown and shown[0].get("callback_id") != working.get("callback_id"):
-            return shown[0]
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"the preview never replaced {external_id}")
+        return shown[0] if shown and shown[0].get("callback_id") != working.get("callback_id") else None
+
+    shown = await eventually(preview, timeout=10)
+    assert shown, f"the preview never replaced {external_id}"
+    return shown
 
 
 async def test_bulk_preview_then_confirm(slack, fake, rt) -> None:

@@ -11,7 +11,6 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -24,7 +23,7 @@ from bot.app import create_bolt_app
 from bot.models import AuditLog, Role, User
 from bot.scheduler import run_job
 from tests import factories
-from tests.conftest import ADMIN, MANAGER, RECRUITER, _settle
+from tests.conftest import ADMIN, MANAGER, RECRUITER, app_idle, eventually
 from tests.slack_client import APP_ID
 from tests.test_scheduler import FIRST_DAY_Q4, _log, _managed_clients
 
@@ -41,17 +40,6 @@ async def answer(slack, fake, text: str, user_id: str) -> str:
 async def stored(rt, slack_user_id: str) -> User | None:
     async with rt.db.session() as session:
         return await session.scalar(select(User).where(User.slack_user_id == slack_user_id))
-
-
-async def eventually(check: Any, timeout: float = 5.0) -> Any:
-    """Poll an async check until it returns something truthy (listeners work after their ack)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result or loop.time() > deadline:
-            return result
-        await asyncio.sleep(0.02)
 
 
 async def acme_of(rt, manager_id: str = MANAGER, name: str = "Acme Analytics"):
@@ -306,7 +294,7 @@ async def test_a_socket_mode_retry_of_an_event_is_handled_once(fake, rt) -> None
     assert (await run_async_bolt_app(app, first)).status == 200
     await fake.wait_for("views.publish")
     assert (await run_async_bolt_app(app, retry)).status == 200
-    await _settle()
+    await app_idle(rt, within=5.0)
     await asyncio.sleep(0.2)
     assert len(fake.calls_to("views.publish")) == 1
 
