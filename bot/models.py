@@ -250,6 +250,9 @@ class Job(Base):
     fee: Mapped[Decimal | None] = mapped_column(Numeric(15, 2))
     salary: Mapped[Decimal | None] = mapped_column(Numeric(15, 2))
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # The latest stage_changed_at among its applications in play (screened to offered), for a client's
+    # health: kept by triggers on applications (migration 0020), never written by the app.
+    pipeline_moved_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -276,7 +279,7 @@ class Application(Base):
         CheckConstraint(
             "offer_status IS NULL OR offer_status IN ('made', 'accepted', 'declined')", name="offer_status"
         ),
-        # stage_changed_at too: a client's latest move in its open jobs is read off the index (health)
+        # stage_changed_at too: a job's latest move in play is read off the index (migration 0020's trigger)
         Index("idx_applications_job_stage_moved", "job_id", "stage", "stage_changed_at"),
         Index("idx_applications_candidate_id", "candidate_id"),
         Index("idx_applications_hired_at", "hired_at"),

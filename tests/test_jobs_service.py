@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.errors import Conflict, PermissionDenied, ValidationFailed
-from bot.models import Application, AuditLog, ClientJobAssignment, Job, Role
+from bot.models import Application, AuditLog, ClientJobAssignment, Job, Role, utcnow
 from bot.services import analytics, jobs, pipeline
 from bot.services.inputs import parse_input
 from tests import factories
@@ -44,7 +44,11 @@ async def test_job_linked_at_creation_with_assignment_and_audit(db) -> None:
             manager.id,
             True,
         )
-        actions = list(await session.scalars(select(AuditLog.action).where(AuditLog.entity_id == job.id)))
+        actions = list(
+            await session.scalars(
+                select(AuditLog.action).where(AuditLog.entity_id == job.id).order_by(AuditLog.created_at)
+            )
+        )
         assert actions == ["job.created", "job.linked"]
 
 
@@ -154,6 +158,68 @@ async def test_stage_moves_are_timestamped_and_audited(db) -> None:
         assert [m.after["stage"] for m in moves] == ["shortlisted", "interviewed", "offered", "hired"]
         with pytest.raises(ValidationFailed):
             parse_input(pipeline.ApplicationPatch, {"quality_score": 6})
+
+
+async def test_a_jobs_latest_move_follows_its_applications_in_play(db, clock) -> None:
+    """jobs.pipeline_moved_at (migration 0020's trigger, read by a client's health) is the newest
+    stage_changed_at among the job's applications still in play, whichever way they are written."""
+    async with db.session() as session:
+        manager, acme, _ = await _setup(session)
+        job = await jobs.create_job(
+            session, actor=manager, data=jobs.parse_job({"title": "T", "client_id": acme.client_code})
+        )
+
+        async def latest_move():
+            return await session.scalar(select(Job.pipeline_moved_at).where(Job.id == job.id))
+
+        async def moved_at(application):
+            return await session.scalar(
+                select(Application.stage_changed_at).where(Application.id == application.id)
+            )
+
+        assert await latest_move() is None
+        applied = []
+        for name in ("Ann", "Bob"):
+            candidate, _ = await pipeline.upsert_candidate(
+                session,
+                actor=manager,
+                data=parse_input(pipeline.CandidateIn, {"full_name": name, "email": f"{name}@x.com"}),
+            )
+            ids = {"job_id": job.reference, "candidate_id": str(candidate.id)}
+            applied.append(
+                await pipeline.create_application(
+                    session, actor=manager, data=parse_input(pipeline.ApplicationIn, ids)
+                )
+            )
+            assert await latest_move() == await moved_at(applied[-1])
+            clock.shift(timedelta(hours=1))
+        ann, bob = applied
+
+        async def move(application, stage):
+            patch = pipeline.ApplicationPatch(stage=stage)
+            await pipeline.update_application(
+                session, actor=manager, application_id=application.id, patch=patch
+            )
+            clock.shift(timedelta(hours=1))
+
+        await move(ann, "interviewed")  # in play, now the newest
+        assert await latest_move() == await moved_at(ann) > await moved_at(bob)
+        await move(ann, "rejected")  # out of play: back to Bob's move
+        assert await latest_move() == await moved_at(bob)
+        await move(bob, "hired")  # nobody in play
+        assert await latest_move() is None
+        await session.delete(await session.get(Application, ann.id))
+        await session.flush()
+        session.add(
+            Application(
+                job_id=job.id, candidate_id=ann.candidate_id, stage="offered", stage_changed_at=utcnow()
+            )
+        )
+        await session.flush()  # written straight, as an import or a fixture would
+        assert await latest_move() is not None
+        await session.delete(await session.get(Application, bob.id))
+        await session.flush()
+        assert await latest_move() is not None
 
 
 async def test_analytics_match_a_hand_computed_fixture(db) -> None:
@@ -330,7 +396,11 @@ async def test_upsert_job_creates_then_updates_through_update_job(db) -> None:
         # update_job's rules applied: filled stamped; fields not sent (fee) kept; linked to the client.
         assert again.title == "Senior Engineer" and again.filled_at is not None
         assert again.fee == Decimal("5000") and again.client_id == acme.id
-        actions = list(await session.scalars(select(AuditLog.action).where(AuditLog.entity_id == job.id)))
+        actions = list(
+            await session.scalars(
+                select(AuditLog.action).where(AuditLog.entity_id == job.id).order_by(AuditLog.created_at)
+            )
+        )
         assert actions == ["job.created", "job.updated", "job.linked"]
         # Linked elsewhere: an explicit move is needed, the job stays where it is.
         with pytest.raises(Conflict):

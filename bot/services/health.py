@@ -33,7 +33,6 @@ from bot.db import built_once, dialect_insert, dialect_name
 from bot.errors import ValidationFailed
 from bot.models import (
     OPEN_FOLLOW_UP,
-    Application,
     Client,
     ClientCommunication,
     ClientFeedback,
@@ -42,7 +41,6 @@ from bot.models import (
     Job,
     JobStatus,
     Role,
-    Stage,
     SubscriptionEvent,
     User,
     utcnow,
@@ -53,7 +51,6 @@ from bot.services.analytics import fill_seconds
 from bot.services.communications import last_contact_of
 
 TRACKED = (ClientStatus.ACTIVE.value, ClientStatus.ON_HOLD.value)
-IN_PLAY = (Stage.SCREENED.value, Stage.SHORTLISTED.value, Stage.INTERVIEWED.value, Stage.OFFERED.value)
 
 
 class Level(StrEnum):
@@ -228,12 +225,8 @@ def figure_columns(dialect: str, client: Any = Client) -> list[Any]:
             )
         ).label("stale"),
         per_client(
-            select(func.max(Application.stage_changed_at))
-            .join(Job, Job.id == Application.job_id)
-            .where(
-                Job.client_id == client.id,
-                Job.status == JobStatus.OPEN.value,
-                Application.stage.in_(IN_PLAY),
+            select(func.max(Job.pipeline_moved_at)).where(
+                Job.client_id == client.id, Job.status == JobStatus.OPEN.value
             )
         ).label("moved"),
     ]
