@@ -283,10 +283,17 @@ class Application(Base):
         Index("idx_applications_job_stage_moved", "job_id", "stage", "stage_changed_at"),
         Index("idx_applications_candidate_id", "candidate_id"),
         Index("idx_applications_hired_at", "hired_at"),
+        # a client's newest candidates, moves and hires on its card (services/dashboard.py timeline)
+        Index("idx_applications_client_created", "client_id", "created_at"),
+        Index("idx_applications_client_moved", "client_id", "stage_changed_at"),
+        Index("idx_applications_client_hired", "client_id", "hired_at"),
     )
 
     id: Mapped[uuid.UUID] = _pk()
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    # The job's client, mirrored by triggers (migration 0021) when the application is written or the job
+    # is linked elsewhere: query by it; an object loaded before such a move still holds the old one.
+    client_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     candidate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
     stage: Mapped[str] = mapped_column(String(20), default=Stage.SCREENED.value)
     stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)

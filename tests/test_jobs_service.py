@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.errors import Conflict, PermissionDenied, ValidationFailed
 from bot.models import Application, AuditLog, ClientJobAssignment, Job, Role, utcnow
@@ -220,6 +220,52 @@ async def test_a_jobs_latest_move_follows_its_applications_in_play(db, clock) ->
         await session.delete(await session.get(Application, bob.id))
         await session.flush()
         assert await latest_move() is not None
+
+
+async def test_applications_carry_their_jobs_client_through_links_and_moves(db) -> None:
+    """applications.client_id (migration 0021's triggers, read by the card's timeline) is the client of the
+    application's job: when written, when the job is unlinked or linked, and when it moves to another job."""
+    async with db.session() as session:
+        manager, acme, globex = await _setup(session)
+        job = await jobs.create_job(
+            session,
+            actor=manager,
+            data=jobs.parse_job({"reference": "J-1", "title": "T", "client_id": acme.client_code}),
+        )
+        other = await jobs.create_job(
+            session, actor=manager, data=jobs.parse_job({"reference": "J-2", "title": "U"})
+        )
+        candidate, _ = await pipeline.upsert_candidate(
+            session,
+            actor=manager,
+            data=parse_input(pipeline.CandidateIn, {"full_name": "Ann", "email": "a@x.com"}),
+        )
+        ids = {"job_id": job.reference, "candidate_id": str(candidate.id)}
+        by_service = await pipeline.create_application(
+            session, actor=manager, data=parse_input(pipeline.ApplicationIn, ids)
+        )
+        bob, _ = await pipeline.upsert_candidate(
+            session,
+            actor=manager,
+            data=parse_input(pipeline.CandidateIn, {"full_name": "Bob", "email": "b@x.com"}),
+        )
+        session.add(Application(job_id=job.id, candidate_id=bob.id, stage="screened"))  # as a fixture would
+        await session.flush()
+
+        async def clients_of_applications(job_id):
+            query = select(Application.client_id).where(Application.job_id == job_id)
+            return set(await session.scalars(query))
+
+        assert await clients_of_applications(job.id) == {acme.id}
+        assert by_service.client_id == acme.id
+        await jobs.unlink_job(session, actor=manager, client_id=acme.id, reference="J-1")
+        assert await clients_of_applications(job.id) == {None}
+        await jobs.link_jobs(session, actor=manager, client_id=globex.id, references=["J-1"])
+        assert await clients_of_applications(job.id) == {globex.id}
+        await session.execute(
+            update(Application).where(Application.candidate_id == bob.id).values(job_id=other.id)
+        )
+        assert await clients_of_applications(other.id) == {None}  # J-2 belongs to no client
 
 
 async def test_analytics_match_a_hand_computed_fixture(db) -> None:

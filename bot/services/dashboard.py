@@ -168,7 +168,7 @@ def _timeline_query(limit: int) -> Any:
                 cast(Application.stage, String).label("c"),
             )
             .join(Job, Job.id == Application.job_id)
-            .where(Job.client_id == client_id, where)
+            .where(Application.client_id == client_id, where)
             .order_by(at.desc())
             .limit(limit)
             .subquery()
@@ -234,8 +234,7 @@ def _hires_query() -> Any:
     year, month = extract("year", Application.hired_at), extract("month", Application.hired_at)
     return (
         select(year, month, func.count())
-        .join(Job, Job.id == Application.job_id)
-        .where(Job.client_id == bindparam("client_id"), Application.hired_at >= bindparam("since"))
+        .where(Application.client_id == bindparam("client_id"), Application.hired_at >= bindparam("since"))
         .group_by(year, month)
     )
 

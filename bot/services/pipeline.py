@@ -174,6 +174,7 @@ async def create_application(session: AsyncSession, *, actor: User, data: Applic
     application = Application(
         id=uuid.uuid4(),
         job_id=job.id,
+        client_id=job.client_id,  # what the trigger sets anyway, for the audit trail and the object
         candidate_id=candidate.id,
         quality_score=data.quality_score,
         placement_fee=data.placement_fee,
