@@ -428,7 +428,7 @@ def history_message(
         if menu:
             block["accessory"] = menu
         files = len(record.attachments or [])
-        details = [f"by {mention(entry.logged_by.slack_user_id)}"]
+        details = [f"by {mention(entry.logged_by)}"]
         if record.participants:
             details.append(f"with {_participants(record)}")
         if entry.job_reference:

@@ -354,7 +354,7 @@ class HistoryFilter:
 @dataclass
 class HistoryEntry:
     record: ClientCommunication
-    logged_by: User
+    logged_by: str  # the Slack user id of who logged it
     job_reference: str | None
 
 
@@ -420,7 +420,7 @@ def _history_query(bound: tuple[str, ...], flags: tuple[bool, bool, bool]) -> An
         if name.startswith("word")
     ]
     query = (
-        select(ClientCommunication, User, Job.reference, func.count().over().label("total"))
+        select(ClientCommunication, User.slack_user_id, Job.reference, func.count().over().label("total"))
         .join(User, User.id == ClientCommunication.logged_by)
         .outerjoin(Job, Job.id == ClientCommunication.job_reference_id)
         .where(*conditions)
