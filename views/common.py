@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import locale
 import re
 from collections.abc import Callable
@@ -238,8 +239,14 @@ def _locale_name() -> str:
 
 
 def _babel_locale() -> Locale:
+    return _parsed_locale(_locale_name())
+
+
+@functools.cache
+def _parsed_locale(name: str) -> Locale:
+    """Babel's locale of that name (en_US when it knows none), parsed once: a card formats a dozen amounts."""
     try:
-        return Locale.parse(_locale_name())
+        return Locale.parse(name)
     except (ValueError, UnknownLocaleError):
         return Locale.parse("en_US")
 
