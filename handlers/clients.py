@@ -253,6 +253,9 @@ async def submit_client_form(
         await ack(response_action="errors", errors={"name": str(error)[:150]})
         return
     except TimeoutError:
+        log.warning(
+            "client form: checks took over %.1f s; asked the user to submit again", PRECHECK_SECONDS + 0.5
+        )
         await ack(
             response_action="errors", errors={"name": "clientbot is slow right now; please submit again."}
         )
