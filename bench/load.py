@@ -43,9 +43,10 @@ from bench.fake_slack import TEAM_ID, FakeSlack
 SIGNING_SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench"
 APP_ID = "A0CLIENTBOT"
-SCENARIOS = ("show", "show-big", "history", "search", "list", "button", "export", "show-export")
+SCENARIOS = ("show", "show-big", "history", "search", "list", "button", "help", "export", "show-export")
 SOAK_MIX = ("show", "history", "search", "list", "button", "show-big")
-MIRRORED = {"show", "show-big", "history", "search", "list", "button"}  # bare Bolt answers these alike
+# bare Bolt answers these alike
+MIRRORED = {"show", "show-big", "history", "search", "list", "button", "help"}
 HISTORY_BUTTON = "comm_history_open"  # views.clients.HISTORY_ACTION: the client's history, by response_url
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -201,8 +202,8 @@ class Load:
         if scenario == "search":
             code, word = random.choice(self.data.searches)
             return f"history {code} {word}"
-        if scenario == "list":
-            return "list"
+        if scenario in ("list", "help"):  # help: the app's floor, a command that reads nothing
+            return scenario
         _, code = random.choice(self.data.clients)
         return f"{'show' if scenario == 'show' else scenario} {code}"
 

@@ -338,7 +338,7 @@ async def click_open_client(
     await ack()
 
     async def build() -> dict[str, Any]:
-        async with acting(context, client) as (session, actor):
+        async with acting(context, client, read_only=True) as (session, actor):
             record = await clients.get(session, uuid.UUID(action["value"]), viewer=actor)
             details = await _card_details(session, context, actor, record)
             return client_views.client_card_modal(record, **details)

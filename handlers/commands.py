@@ -100,7 +100,7 @@ async def on_client_command(
 async def _help(context: AsyncBoltContext, client: AsyncWebClient, respond: Any) -> None:
     """Help for what the user's role allows."""
     try:
-        async with acting(context, client) as (_session, actor):
+        async with acting(context, client, read_only=True) as (_session, actor):
             role = next(r for r in (Role.ADMIN, Role.MANAGER, Role.RECRUITER) if has_role(actor, r))
     except DomainError as error:
         await reply(respond, domain_error_reply(error))
