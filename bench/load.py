@@ -202,7 +202,7 @@ class Load:
         if scenario == "search":
             code, word = random.choice(self.data.searches)
             return f"history {code} {word}"
-        if scenario in ("list", "help"):  # help: the app's floor, a command that reads nothing
+        if scenario in ("list", "help"):  # help: the app's floor, it reads only its user
             return scenario
         _, code = random.choice(self.data.clients)
         return f"{'show' if scenario == 'show' else scenario} {code}"

@@ -266,6 +266,12 @@ async def test_applications_carry_their_jobs_client_through_links_and_moves(db) 
             update(Application).where(Application.candidate_id == bob.id).values(job_id=other.id)
         )
         assert await clients_of_applications(other.id) == {None}  # J-2 belongs to no client
+        # the move took Bob's screening with it: each job's latest move in play (migration 0020) follows
+        moves = dict((await session.execute(select(Job.id, Job.pipeline_moved_at))).all())
+        bob_moved = await session.scalar(
+            select(Application.stage_changed_at).where(Application.candidate_id == bob.id)
+        )
+        assert moves[other.id] == bob_moved and moves[job.id] == by_service.stage_changed_at != bob_moved
 
 
 async def test_analytics_match_a_hand_computed_fixture(db) -> None:

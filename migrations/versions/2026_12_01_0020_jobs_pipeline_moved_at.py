@@ -59,7 +59,8 @@ SQLITE = [
     "CREATE TRIGGER applications_pipeline_moved_insert AFTER INSERT ON applications "
     f"BEGIN {latest_move('NEW.job_id')}; END",
     "CREATE TRIGGER applications_pipeline_moved_update AFTER UPDATE OF job_id, stage, stage_changed_at "
-    f"ON applications BEGIN {latest_move('OLD.job_id')}; {latest_move('NEW.job_id')}; END",
+    f"ON applications BEGIN {latest_move('OLD.job_id')}; "
+    f"{latest_move('NEW.job_id')} AND NEW.job_id IS NOT OLD.job_id; END",  # the new job only when it differs
     "CREATE TRIGGER applications_pipeline_moved_delete AFTER DELETE ON applications "
     f"BEGIN {latest_move('OLD.job_id')}; END",
 ]
