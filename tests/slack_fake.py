@@ -73,6 +73,7 @@ class Trigger:
     issued: float
     view_id: str | None = None
     used: bool = False
+    age_when_refused: float | None = None  # seconds, when it came back expired (for the failure message)
 
 
 @dataclass
@@ -407,6 +408,14 @@ class FakeSlack:
     async def filled(self, call: Call, timeout: float = 5.0) -> dict[str, Any]:
         """The view a views.open / views.push `call` opened, once the app has put its content in place
         of the "Loading…" placeholder (views.update), with its current id and hash."""
+        if not (call.response or {}).get("ok", True):
+            trigger = self.triggers.get(str(call.params.get("trigger_id")))
+            age = (
+                f" {trigger.age_when_refused:.2f} s after it was issued"
+                if trigger and trigger.age_when_refused
+                else ""
+            )
+            raise AssertionError(f"{call.method} failed{age}: {call.response}")
         view_id = call.params["view"]["id"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -460,7 +469,8 @@ class FakeSlack:
             return None, "invalid_trigger_id"
         if trigger.used:
             return None, "exchanged_trigger_id"
-        if time.monotonic() - trigger.issued > TRIGGER_SECONDS:
+        if (age := time.monotonic() - trigger.issued) > TRIGGER_SECONDS:
+            trigger.age_when_refused = age
             return None, "expired_trigger_id"
         trigger.used = True
         return trigger, None
