@@ -25,13 +25,13 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookResponse
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.exc import SQLAlchemyError
 
 import handlers
 from bot import api, mailparse, memory, render, telemetry
 from bot.errors import Ambiguous, DomainError, Redelivery, ValidationFailed
 from bot.lifecycle import LIFECYCLE_KEY, drain_on_shutdown, refuse_while_draining
+from bot.response_url import post_response
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
 from handlers.commands import ROUTES
@@ -130,7 +130,8 @@ async def _first_delivery(rt: Runtime, key: str) -> bool:
 
 
 class SessionRespond(AsyncRespond):
-    """Bolt's `respond()` over the shared keep-alive session: Bolt's own opens a new connection per reply."""
+    """Bolt's `respond()` over the shared keep-alive session (Bolt's own opens a new connection per reply),
+    its body encoded by orjson."""
 
     def __init__(self, *, response_url: str, session: aiohttp.ClientSession) -> None:
         super().__init__(response_url=response_url)
@@ -138,7 +139,7 @@ class SessionRespond(AsyncRespond):
 
     async def __call__(self, text: str | dict = "", **kwargs: Any) -> WebhookResponse:
         message = _build_message(**text) if isinstance(text, dict) else _build_message(text=text, **kwargs)
-        return await AsyncWebhookClient(url=self.response_url, session=self.session).send_dict(message)
+        return await post_response(self.session, self.response_url, message)
 
 
 def create_web_app(rt: Runtime, bolt: AsyncApp | None) -> web.Application:

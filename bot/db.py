@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import hashlib
+import json
 import math
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Integer, Row, Select, bindparam, event, text
+import orjson
+from sqlalchemy import Integer, Result, Select, bindparam, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -34,9 +37,19 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 POOL = {"pool_size": 30, "max_overflow": 10}
 
 
+def read_json(text: str | bytes) -> Any:
+    """A JSON column's value: orjson, a tenth of the stdlib's cost (a page of history holds 40 JSON values,
+    and the stdlib's parsing was a third of that statement's CPU); the stdlib for what orjson refuses
+    (NaN or Infinity, which Python's json writes and SQLite keeps)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, json_deserializer=read_json)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -57,6 +70,7 @@ def make_engine(url: str) -> AsyncEngine:
         url,
         **POOL,
         pool_recycle=3600,
+        json_deserializer=read_json,
         connect_args={"server_settings": {"plan_cache_mode": "force_generic_plan", "jit": "off"}},
     )
 
@@ -167,7 +181,7 @@ def built_once(build: Callable[..., T]) -> Callable[..., T]:
 
 
 class Page(NamedTuple):
-    rows: list[Row[Any]]
+    rows: list[Any]  # named tuples (`records`)
     total: int
     page: int
     pages: int
@@ -184,6 +198,23 @@ def paged(query: Select[Any]) -> Select[Any]:
     )
 
 
+@functools.cache
+def _record_type(keys: tuple[str, ...]) -> type[tuple[Any, ...]]:
+    return collections.namedtuple("Record", keys, rename=True)  # type: ignore[misc]
+
+
+def records(result: Result[Any]) -> list[Any]:
+    """`result`'s rows as named tuples (Rows as they came when a column has no name): the same reading by
+    name, index and unpacking, at a tenth of the cost per column read (SQLAlchemy's Row looks each name
+    up on its class first, ~1.2 µs a read here; a page of 20 clients reads ~700 of them on its way to
+    Slack)."""
+    keys, rows = tuple(result.keys()), result.all()
+    if rows and len(rows[0]) != len(keys):  # an unnamed entity (an alias of a subquery) has no key
+        return rows
+    record = _record_type(keys)
+    return [record._make(row) for row in rows]
+
+
 async def read_page(
     session: AsyncSession,
     query: Select[Any],
@@ -196,9 +227,9 @@ async def read_page(
     One statement for a page that exists; a page past the end is counted (`count`), then the last page
     read instead."""
 
-    async def read(page: int) -> list[Row[Any]]:
+    async def read(page: int) -> list[Any]:
         bound = (values or {}) | {PAGE_SIZE_PARAM: per_page, PAGE_OFFSET_PARAM: (page - 1) * per_page}
-        return list((await session.execute(query, bound)).all())
+        return records(await session.execute(query, bound))
 
     page = max(1, page)
     rows = await read(page)

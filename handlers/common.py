@@ -19,13 +19,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import Ambiguous, DomainError, PermissionDenied, Redelivery, UnknownClient, ValidationFailed
 from bot.filestore import Storage
 from bot.models import User
+from bot.response_url import post_response
 from bot.runtime import Runtime
 from bot.services import users
 from bot.storage import claimed_type_problem, looks_like_html, web_page_instead
@@ -285,9 +285,8 @@ async def notify_user(
     """Tell one user: ephemerally where they ran the command when we still can, else by DM."""
     if response_url:
         try:
-            response = await AsyncWebhookClient(response_url, session=client.session).send(
-                response_type="ephemeral", replace_original=False, **payload
-            )
+            message = {"response_type": "ephemeral", "replace_original": False, **payload}
+            response = await post_response(client.session, response_url, message)
             if response.status_code == 200:
                 return
         except aiohttp.ClientError:

@@ -220,8 +220,9 @@ def message(text: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def slack_date(moment: datetime, fmt: str = "{date_short}") -> str:
-    """A date Slack renders in each reader's own time zone."""
-    return f"<!date^{int(moment.timestamp())}^{fmt}|{moment:%Y-%m-%d}>"
+    """A date Slack renders in each reader's own time zone (the fallback: the moment's own day, ISO; isoformat
+    rather than strftime, a quarter of the cost, 40 times per history page)."""
+    return f"<!date^{int(moment.timestamp())}^{fmt}|{moment.date().isoformat()}>"
 
 
 # -- how values read: names with codes, money, dates, phones ----------------------------------------------

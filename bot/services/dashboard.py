@@ -13,7 +13,7 @@ from sqlalchemy import String, bindparam, cast, extract, func, literal, null, or
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.db import built_once, dialect_insert, dialect_name
+from bot.db import built_once, dialect_insert, dialect_name, records
 from bot.models import (
     OPEN_FOLLOW_UP,
     Application,
@@ -278,7 +278,7 @@ async def build(
     with_health = thresholds is not None
     if with_health:
         values |= health.figure_values(today, thresholds)
-    figures = (await session.execute(_card_query(dialect_name(session), with_health), values)).one()
+    (figures,) = records(await session.execute(_card_query(dialect_name(session), with_health), values))
     board = Dashboard(
         client=client,
         stats=analytics.analytics_of(figures),
