@@ -35,6 +35,7 @@ from bot.response_url import post_response
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
 from handlers.commands import ROUTES
+from views.common import mended
 
 log = logging.getLogger(__name__)
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
@@ -84,12 +85,25 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
         await next()
         return None
 
+    app.use(mend_lone_surrogates)
     app.use(telemetry.measurer(ROUTES))
     app.use(attach_runtime)
     app.use(skip_redelivery)
     handlers.register(app)
     telemetry.install_listener_hooks(app)
     return app
+
+
+# A lone surrogate (`views.common.mended`) escaped in a payload's raw body (JSON, or JSON inside a form:
+# %5Cu) is mended before any listener reads the body; other bodies are not walked.
+_SURROGATE_ESCAPE = re.compile(r"(?:\\|%5[cC])u[dD][89a-fA-F]")
+
+
+async def mend_lone_surrogates(request: AsyncBoltRequest, next: Any) -> BoltResponse | None:
+    if _SURROGATE_ESCAPE.search(request.raw_body):
+        mended(request.body)
+    await next()
+    return None
 
 
 class DeliveryAck(AsyncAck):

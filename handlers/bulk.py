@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -17,7 +16,7 @@ from bot.services import bulk
 from handlers.commands import CommandRequest, subcommand
 from handlers.common import acting, fill_pushed_view, open_modal_first, runtime, update_view
 from views import bulk as bulk_views
-from views.common import view_state
+from views.common import read_value, view_state
 
 
 @subcommand("bulk")
@@ -78,7 +77,7 @@ async def submit_bulk_confirm(
     ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     """The preview's metadata (client codes, operation, parameters) run for real."""
-    data = bulk.parse_bulk(json.loads(view["private_metadata"]) | {"dry_run": False})
+    data = bulk.parse_bulk(read_value(view["private_metadata"]) | {"dry_run": False})
     await ack(response_action="update", view=bulk_views.running_view(len(data.client_ids or [])))
     await _run_confirmed(client, context, data, body["view"]["id"])
 
@@ -89,7 +88,7 @@ async def click_bulk_run(
     """The red button of an archive/deactivate preview, once Slack's dialog was confirmed."""
     await ack()
     view = body["view"]
-    data = bulk.parse_bulk(json.loads(view["private_metadata"]) | {"dry_run": False})
+    data = bulk.parse_bulk(read_value(view["private_metadata"]) | {"dry_run": False})
     if await update_view(client, bulk_views.running_view(len(data.client_ids or [])), view_id=view["id"]):
         await _run_confirmed(client, context, data, view["id"])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from handlers.common import (
     unexpected_error_reply,
 )
 from views.clients import PICK_ACTION
+from views.common import read_value
 from views.help import HELP_ACTION, help_message, unknown_command_message
 
 
@@ -149,7 +149,7 @@ async def click_pick(
     a command as it is (no code: *Browse clients*, *Run /client show*)."""
     await ack()
     try:
-        picked = json.loads(action.get("value") or "")
+        picked = read_value(action.get("value") or "")
         name, args = str(picked["n"]), str(picked.get("a") or "")
         if picked.get("c"):
             args = with_code(args, str(picked.get("q") or ""), str(picked["c"]))

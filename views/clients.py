@@ -38,6 +38,7 @@ from views.common import (
     option,
     phone,
     plain,
+    read_value,
     section,
     slack_date,
     text_input,
@@ -553,5 +554,5 @@ def _page_value(query: str, page: int) -> str:
 
 
 def read_page_value(value: str) -> tuple[str, int]:
-    data = json.loads(value)
+    data = read_value(value)
     return str(data.get("q", "")), int(data.get("p", 1))

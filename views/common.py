@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import locale
 import re
 from collections.abc import Callable
@@ -217,6 +218,29 @@ def message(text: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
     """A message payload: `text` is the notification fallback (plain user text, escaped here: Slack reads
     it as mrkdwn), blocks capped at 50."""
     return {"text": truncate(escape(text), 3000), "blocks": blocks[:MESSAGE_BLOCKS_MAX]}
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def mended(value: Any) -> Any:
+    """`value` with each lone surrogate in its strings (half of a UTF-16 pair, which JSON can escape as
+    "\\ud800" but no UTF-8 text holds: the database refuses it) replaced by U+FFFD; dicts and lists are
+    mended in place."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = mended(item)
+    elif isinstance(value, list):
+        value[:] = [mended(item) for item in value]
+    return value
+
+
+def read_value(raw: str) -> Any:
+    """JSON the app put in a button's value or a view's private_metadata, as a payload brings it back
+    (forgeable: `mended`). ValueError when it is not JSON."""
+    return mended(json.loads(raw))
 
 
 def slack_date(moment: datetime, fmt: str = "{date_short}") -> str:

@@ -37,6 +37,7 @@ from views.common import (
     modal,
     option,
     plain,
+    read_value,
     relative_day,
     section,
     slack_date,
@@ -465,7 +466,7 @@ def _page_value(client_id: uuid.UUID, query: str, page: int) -> str:
 
 
 def read_page_value(value: str) -> tuple[uuid.UUID, str, int]:
-    data = json.loads(value)
+    data = read_value(value)
     return uuid.UUID(data["c"]), str(data.get("q", "")), int(data.get("p", 1))
 
 

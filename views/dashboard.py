@@ -40,6 +40,7 @@ from views.common import (
     option,
     phone,
     plain,
+    read_value,
     relative_day,
     section,
     slack_date,
@@ -457,7 +458,7 @@ def read_home_metadata(raw: str | None) -> tuple[dict[str, str], int]:
     """(filters, page) kept in a published Home view's private_metadata. Anything unreadable (an older
     or foreign Home, a bad date) is dropped rather than failing the Home."""
     try:
-        data = json.loads(raw or "{}")
+        data = read_value(raw or "{}")
     except ValueError:
         data = {}
     if not isinstance(data, dict):

@@ -24,6 +24,7 @@ from views.common import (
     modal,
     option,
     plain,
+    read_value,
     section,
     text_input,
     truncate,
@@ -173,7 +174,7 @@ def _report_value(report: PerformanceReport) -> str:
 
 
 def read_report_value(value: str) -> tuple[uuid.UUID, str, str]:
-    data = json.loads(value)
+    data = read_value(value)
     return uuid.UUID(data["c"]), data["p"], data["v"]
 
 

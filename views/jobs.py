@@ -25,6 +25,7 @@ from views.common import (
     money,
     option,
     plain,
+    read_value,
     section,
     slack_date,
     text_input,
@@ -263,7 +264,7 @@ def _jobs_value(client_id: uuid.UUID, page: int) -> str:
 
 
 def read_jobs_value(value: str) -> tuple[uuid.UUID, int]:
-    data = json.loads(value)
+    data = read_value(value)
     return uuid.UUID(data["c"]), int(data["p"])
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.models import Client, ClientCommunication, ClientFeedback, Job, Role
 from tests import factories
-from tests.conftest import MANAGER, RECRUITER
+from tests.conftest import MANAGER, RECRUITER, eventually
 
 
 async def _count(rt, model) -> int:
@@ -89,3 +89,32 @@ async def test_home_with_unreadable_metadata_still_answers(slack, fake, rt, meta
         {"type": "app_home_opened", "user": MANAGER, "channel": "DX", "tab": "home", "view": home}
     )
     assert "page 1 of 1" in json.dumps((await fake.wait_for("views.publish")).params["view"])
+
+
+async def test_a_lone_surrogate_in_a_button_value_reads_as_a_replacement_character(slack, fake, rt) -> None:
+    """JSON can escape half of a UTF-16 pair ("\\ud800"), which no UTF-8 text holds: forged into the JSON
+    of a page button's value, it reached the database (which refused it: "Something went wrong"). It now
+    reads as U+FFFD, and the page is answered."""
+    await _manager_and_acme(rt)
+    url = fake.new_response_url()
+    value = json.dumps({"q": "status:active \ud800zz", "p": 1})
+    await slack.block_action("client_list_page_next", value=value, user_id=MANAGER, response_url=url)
+    reply = json.dumps(await fake.wait_for_response(url), ensure_ascii=False)
+    assert "\ufffdzz" in reply and "went wrong" not in reply
+
+
+async def test_a_lone_surrogate_typed_in_a_modal_is_kept_as_a_replacement_character(slack, fake, rt) -> None:
+    """The same half pair escaped straight in a payload's text: mended before any listener reads it."""
+    async with rt.db.session() as session:
+        await factories.user(session, MANAGER, Role.MANAGER)
+    view = await _opened(slack, fake, "new")
+    form = {"name": "Half \udc00 Pair Ltd", "contact_0_name": "Ann Lee", "contact_0_email": "ann@x.example"}
+    values = slack.form_values(view, form)
+    reply = await slack.view_submission(view, values, user_id=MANAGER)
+    assert reply.status == 200 and not reply.body
+
+    async def stored() -> list[str]:
+        async with rt.db.session() as session:
+            return list(await session.scalars(select(Client.name)))
+
+    assert await eventually(stored) == ["Half \ufffd Pair Ltd"]
