@@ -47,13 +47,16 @@ def missing_credentials(settings: Settings) -> list[str]:
 async def serve(settings: Settings) -> None:
     from aiohttp import web
 
+    from bot import telemetry
     from bot.app import create_bolt_app, create_web_app
 
     rt = Runtime.from_settings(settings)
     await _start(rt)
     bolt = create_bolt_app(rt)
     socket_mode = bool(settings.slack_app_token)
-    runner = web.AppRunner(create_web_app(rt, None if socket_mode else bolt))
+    runner = web.AppRunner(
+        create_web_app(rt, None if socket_mode else bolt), access_log_class=telemetry.AccessLog
+    )
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", settings.port).start()
     logging.info("clientbot listening on :%s (%s)", settings.port, "Socket Mode" if socket_mode else "HTTP")

@@ -122,3 +122,27 @@ async def test_every_metric_has_a_sample_after_a_session(slack, fake, rt, app_ur
     command = next(entry for entry in logged if entry.get("command") == "client log")
     assert command["user"] == RECRUITER and command["request_id"] and command["duration_ms"] > 0
     assert command["level"] == "info" and command["message"] == "command client log: ok"
+
+
+def test_the_access_log_leaves_acked_slack_requests_to_the_request_log(caplog) -> None:
+    """`clientbot serve` logs a Slack request answered 200 once (clientbot.request); what Slack refused
+    to sign, the API and the probes keep their access-log line."""
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+    from aiohttp.web_log import AccessLogger
+
+    from bot.telemetry import AccessLog
+
+    access = AccessLog(logging.getLogger("aiohttp.access"), AccessLogger.LOG_FORMAT)
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        for method, path, status in [
+            ("POST", "/slack/events", 200),
+            ("POST", "/slack/events", 401),
+            ("GET", "/api/clients", 200),
+            ("GET", "/healthz", 200),
+        ]:
+            access.log(make_mocked_request(method, path), web.Response(status=status), 0.01)
+    logged = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(logged) == 3
+    assert '"POST /slack/events' in logged[0] and " 401 " in logged[0]
+    assert "/api/clients" in logged[1] and "/healthz" in logged[2]
