@@ -4,6 +4,7 @@ served on loopback, driven by signed requests."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import tempfile
 import uuid
@@ -36,6 +37,17 @@ KNOWN_USERS = (ADMIN, MANAGER, RECRUITER, "UMANAGER2", "UOTHERMGR", "UCOLLEAGUE"
 # The instant every test starts at. CI runs the suite a second time with CLIENTBOT_TEST_NOW far from this
 # one (and the machine's clock and time zone moved too), so no test can lean on a date, year or weekday.
 TEST_NOW = datetime.fromisoformat(os.environ.get("CLIENTBOT_TEST_NOW") or "2026-11-30T10:00:00+00:00")
+
+
+@pytest.fixture(autouse=True)
+def settled_heap() -> None:
+    """What earlier tests left is collected, and what survives is frozen out of the collector's sight
+    (`gc.freeze`, as `clientbot serve` does at start: bot/memory.py), before each test. The suite's process
+    holds ~2M objects by its middle, and a full collection then stopped the event loop for up to 1.9 s
+    mid-test (3 s and more on the CI machine running three suites at once: a modal's trigger expired, a
+    modal's checks overran their 2.5 s). A collection during a test now walks only what that test made."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
