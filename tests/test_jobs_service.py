@@ -153,7 +153,11 @@ async def test_stage_moves_are_timestamped_and_audited(db) -> None:
         assert app.offer_status == "accepted"
         assert (await session.get(Job, job.id)).status == "filled"
         moves = list(
-            await session.scalars(select(AuditLog).where(AuditLog.action == "application.stage_moved"))
+            await session.scalars(
+                select(AuditLog)
+                .where(AuditLog.action == "application.stage_moved")
+                .order_by(AuditLog.created_at)
+            )
         )
         assert [m.after["stage"] for m in moves] == ["shortlisted", "interviewed", "offered", "hired"]
         with pytest.raises(ValidationFailed):
