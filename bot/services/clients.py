@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from bot.db import built_once, dialect_name, lock_names, next_code, paged, read_page
+from bot.db import built_once, dialect_name, lock_names, next_code, paged, read_page, read_rows
 from bot.errors import (
     Ambiguous,
     DuplicateSuspected,
@@ -797,7 +797,9 @@ async def list_clients(
     query, counted = _page_query(*shape, filters.sort_by, health_on is not None, summaries)
     if health_on is not None:
         values |= health.figure_values(health_on, thresholds)
-    rows, total, page, pages = await read_page(session, query, counted, page, per_page, values)
+    rows, total, page, pages = await read_page(
+        session, query, counted, page, per_page, values, columns_only=summaries
+    )
     healths = health.assess(rows, today=health_on, thresholds=thresholds) if health_on else None
     found = [_summary_of(row) if summaries else row[0] for row in rows]
     return ClientPage(found, total, page, pages, per_page, healths)
@@ -932,7 +934,7 @@ async def _by_health(
         per_page=per_page,
     )
     if summaries:
-        rows = await session.execute(_summaries_of(Client, []).where(Client.id.in_(ids)))
+        rows = await read_rows(session, _summaries_of(Client, []).where(Client.id.in_(ids)))
         loaded = {row[0]: _summary_of(row) for row in rows}
     else:
         found = await session.scalars(_with_details(select(Client)).where(Client.id.in_(ids)))

@@ -13,7 +13,7 @@ from sqlalchemy import String, bindparam, cast, extract, func, literal, null, or
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.db import built_once, dialect_insert, dialect_name, records
+from bot.db import built_once, dialect_insert, dialect_name, read_rows, records
 from bot.models import (
     OPEN_FOLLOW_UP,
     Application,
@@ -126,7 +126,7 @@ async def timeline(
 ) -> list[TimelineItem]:
     """Jobs posted, candidates submitted, stage moves, hires, communications and feedback, newest first: the
     newest `limit` of each kind, in one statement (a UNION ALL of six ordered, limited selects)."""
-    rows = await session.execute(_timeline_query(limit), {"client_id": client_id})
+    rows = await read_rows(session, _timeline_query(limit), {"client_id": client_id})
     items = [
         TimelineItem(at, kind, *_timeline_texts(kind, a, b, c), author=who) for at, kind, a, b, c, who in rows
     ]
@@ -220,7 +220,7 @@ def _timeline_query(limit: int) -> Any:
 async def hires_by_month(session: AsyncSession, client_id: uuid.UUID, today: date) -> list[tuple[str, int]]:
     labels = _months(today)
     since = datetime(int(labels[0][:4]), int(labels[0][5:]), 1, tzinfo=UTC)
-    grouped = await session.execute(_hires_query(), {"client_id": client_id, "since": since})
+    grouped = await read_rows(session, _hires_query(), {"client_id": client_id, "since": since})
     counts = dict.fromkeys(labels, 0)
     for y, m, n in grouped:
         label = f"{int(y)}-{int(m):02d}"

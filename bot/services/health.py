@@ -29,7 +29,7 @@ from sqlalchemy import Date, Integer, Select, and_, bindparam, cast, func, or_, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.db import built_once, dialect_insert, dialect_name, records
+from bot.db import built_once, dialect_insert, dialect_name, read_rows
 from bot.errors import ValidationFailed
 from bot.models import (
     OPEN_FOLLOW_UP,
@@ -266,7 +266,7 @@ async def compute(
         query, ids = _figures_query(dialect, Client.id.in_(client_ids)), {}
     else:
         query, ids = _figures_of_ids_query(dialect), {"ids": list(client_ids)}
-    rows = records(await session.execute(query, figure_values(today, thresholds) | ids))
+    rows = await read_rows(session, query, figure_values(today, thresholds) | ids)
     return assess(rows, today=today, thresholds=thresholds)
 
 
