@@ -39,15 +39,24 @@ KNOWN_USERS = (ADMIN, MANAGER, RECRUITER, "UMANAGER2", "UOTHERMGR", "UCOLLEAGUE"
 TEST_NOW = datetime.fromisoformat(os.environ.get("CLIENTBOT_TEST_NOW") or "2026-11-30T10:00:00+00:00")
 
 
+FREEZE_EVERY = 25  # tests between two settlings of the heap (each costs a full collection)
+_tests_since_freeze = FREEZE_EVERY
+
+
 @pytest.fixture(autouse=True)
 def settled_heap() -> None:
-    """What earlier tests left is collected, and what survives is frozen out of the collector's sight
-    (`gc.freeze`, as `clientbot serve` does at start: bot/memory.py), before each test. The suite's process
-    holds ~2M objects by its middle, and a full collection then stopped the event loop for up to 1.9 s
-    mid-test (3 s and more on the CI machine running three suites at once: a modal's trigger expired, a
-    modal's checks overran their 2.5 s). A collection during a test now walks only what that test made."""
-    gc.collect()
-    gc.freeze()
+    """Every FREEZE_EVERY tests, what earlier tests left is collected, and what survives is frozen out of
+    the collector's sight (`gc.freeze`, as `clientbot serve` does at start: bot/memory.py). The suite's
+    process holds ~2.7M objects by its end, and a full collection then stopped the event loop for up to
+    1.9 s mid-test (3 s and more on the CI machine running three suites at once: a modal's trigger expired,
+    a modal's checks overran their 2.5 s). A collection during a test now walks only what the last few
+    tests left."""
+    global _tests_since_freeze
+    _tests_since_freeze += 1
+    if _tests_since_freeze >= FREEZE_EVERY:
+        gc.collect()
+        gc.freeze()
+        _tests_since_freeze = 0
 
 
 @pytest.fixture(autouse=True)
