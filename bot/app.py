@@ -17,6 +17,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.context.respond.internals import _build_message
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -35,6 +36,7 @@ from bot.response_url import post_response
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
 from handlers.commands import ROUTES
+from handlers.common import SENDER_KEY
 from views.common import mended
 
 log = logging.getLogger(__name__)
@@ -79,8 +81,8 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
         answered with an empty 200."""
         key = deliveries.delivery_key(request.body, request.raw_body)
         if key is not None and deliveries.acked_first(request.body):
-            request.context["ack"] = DeliveryAck(rt, key)
-        elif key is not None and not await _first_delivery(rt, key):
+            request.context["ack"] = DeliveryAck(rt, key, request.context)
+        elif key is not None and not await _first_delivery(rt, key, request.context):
             return BoltResponse(status=200, body="")
         await next()
         return None
@@ -115,10 +117,10 @@ class DeliveryAck(AsyncAck):
     the error came within the runner's 10 ms ack poll (a refusal read from the database, a Redelivery),
     the dispatch then waited its whole 3 s ack timeout and warned that the listener never called ack()."""
 
-    def __init__(self, rt: Runtime, key: str) -> None:
+    def __init__(self, rt: Runtime, key: str, context: AsyncBoltContext) -> None:
         self._given: BoltResponse | None = None
         super().__init__()
-        self.rt, self.key = rt, key
+        self.rt, self.key, self.context = rt, key, context
 
     @property
     def response(self) -> BoltResponse | None:
@@ -131,16 +133,20 @@ class DeliveryAck(AsyncAck):
 
     async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         response = await super().__call__(*args, **kwargs)
-        if not await _first_delivery(self.rt, self.key):
+        if not await _first_delivery(self.rt, self.key, self.context):
             raise Redelivery(self.key)
         return response
 
 
-async def _first_delivery(rt: Runtime, key: str) -> bool:
+async def _first_delivery(rt: Runtime, key: str, context: AsyncBoltContext) -> bool:
+    """Record the delivery; False for a redelivery. The sender's stored user, read in the same statement,
+    is left in `context` for the listener's `acting()` (handlers/common.py)."""
     try:
-        return await deliveries.record(rt.db.autocommit_engine, key)
+        receipt = await deliveries.receive(rt.db.autocommit_engine, key, context.user_id)
     except (SQLAlchemyError, OSError):
         return True  # the database is down: let the listener go on and tell the user
+    context[SENDER_KEY] = (context.user_id, receipt.sender)
+    return receipt.first
 
 
 class SessionRespond(AsyncRespond):

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 import orjson
 from sqlalchemy import Integer, Result, Select, bindparam, event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -148,6 +149,23 @@ async def migrate(db: Database) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     async with db.engine.begin() as conn:
         await conn.run_sync(_upgrade, db.url)
+
+
+async def driver_fetchrow(conn: AsyncConnection, sql: str, *values: Any) -> Any:
+    """One row of `sql` (PostgreSQL, `$1`-style parameters) run on asyncpg's own connection under `conn`,
+    past SQLAlchemy's execution (~0.4 ms of CPU a statement here, the driver's own ~0.15): for the
+    statement every Slack request runs. Values come back as the driver makes them. The driver's errors
+    come out as SQLAlchemy's, and a connection lost on the way is dropped from the pool, as SQLAlchemy
+    does with its own statements."""
+    import asyncpg
+
+    raw = await conn.get_raw_connection()
+    try:
+        return await raw.driver_connection.fetchrow(sql, *values)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+        if isinstance(error, asyncpg.InterfaceError | OSError | asyncpg.PostgresConnectionError):
+            await conn.invalidate(error)
+        raise DBAPIError(sql, values, error) from error
 
 
 def dialect_name(session_or_conn: AsyncSession | AsyncConnection) -> str:

@@ -150,7 +150,7 @@ async def acting(
     home = await check_origin(context, client)
     departure = None
     async with rt.db.reading() if read_only else rt.db.session() as session:
-        actor = await users.by_slack_id(session, context.user_id)
+        actor = await _sender(context, session)
         if users.stale(actor):
             profile = await slack_profile(client, context.user_id)
             if profile is None:
@@ -166,6 +166,20 @@ async def acting(
         if departure is not None:
             await tell_admins_of_departure(client, departure)
         yield session, users.admit(actor, home)
+
+
+# The sender's stored user as the request's delivery record read it (bot/app.py `_first_delivery`):
+# (Slack user id, attributes, or None when not stored).
+SENDER_KEY = "cb_sender"
+
+
+async def _sender(context: AsyncBoltContext, session: AsyncSession) -> User | None:
+    """The sender's stored user: as the delivery's statement read it (once a request: a second `acting()`
+    reads again, after what the first may have changed), or read now."""
+    read = context.pop(SENDER_KEY, None)
+    if read is not None and read[0] == context.user_id:
+        return users.adopt(session, read[1])
+    return await users.by_slack_id(session, context.user_id)
 
 
 def split_args(text: str) -> list[str]:

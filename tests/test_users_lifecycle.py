@@ -116,6 +116,21 @@ async def test_user_change_makes_a_guest_at_once(slack, fake, rt) -> None:
     assert "guest" in said and "Acme Analytics" not in said
 
 
+async def test_what_a_request_changes_on_its_sender_is_stored(slack, fake, rt) -> None:
+    """The sender's user comes from the delivery record's own statement (`deliveries.receive`), not from
+    the listener's session: a change to it (a configured HR Admin found stored with another role) is
+    still written, and the next request reads the row as it is now, not as the previous one read it."""
+    for user_id in (ADMIN, RECRUITER):
+        await answer(slack, fake, "list", user_id)  # first sight
+    async with rt.db.session() as session:
+        (await session.scalar(select(User).where(User.slack_user_id == ADMIN))).role = Role.MANAGER.value
+    await answer(slack, fake, "list", ADMIN)
+    assert (await stored(rt, ADMIN)).role == Role.ADMIN.value
+    async with rt.db.session() as session:
+        (await session.scalar(select(User).where(User.slack_user_id == RECRUITER))).is_guest = True
+    assert "guest" in await answer(slack, fake, "list", RECRUITER)
+
+
 async def test_team_join_stores_the_new_member_with_their_profile(slack, fake, rt) -> None:
     fake.add_user("UJOINER", "joiner", tz="Europe/Paris", email="joiner@agency.example.com")
     await slack.event({"type": "team_join", "user": fake.user_object("UJOINER")})

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete
+from sqlalchemy import bindparam, delete, inspect, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from bot.db import built_once, dialect_name, insert_of
-from bot.models import SlackDelivery, utcnow
+from bot.db import built_once, dialect_name, driver_fetchrow, insert_of
+from bot.models import SlackDelivery, User, utcnow
 
 KEEP = timedelta(days=2)
 
@@ -62,11 +65,72 @@ def _record_query(dialect: str) -> Any:
     )
 
 
-async def record(autocommit_engine: AsyncEngine, key: str) -> bool:
-    """`first_delivery` in one round trip: one statement on a pooled connection of an autocommit engine
-    (`Database.autocommit_engine`), no BEGIN/COMMIT around it."""
+class Receipt(NamedTuple):
+    first: bool  # False: this delivery was received before (a retry or a replay)
+    sender: Mapping[str, Any] | None  # the sender's stored user (attribute -> value), None if not stored
+
+
+async def receive(autocommit_engine: AsyncEngine, key: str, slack_user_id: str | None) -> Receipt:
+    """Record the delivery `key` and read its sender's stored user, on one pooled connection of an
+    autocommit engine (`Database.autocommit_engine`, no BEGIN/COMMIT): every Slack request starts here,
+    and the listener's `acting()` takes the user from it (`users.adopt`) instead of reading it again.
+    PostgreSQL: one statement, run on the driver's connection (past SQLAlchemy's execution, ~0.6 ms of
+    CPU a request here); SQLite: two."""
     async with autocommit_engine.connect() as conn:
-        return await first_delivery(conn, key)
+        if conn.dialect.name != "postgresql":
+            first = await first_delivery(conn, key)
+            row = (await conn.execute(_sender_query(), {"slack_user_id": slack_user_id})).first()
+            return Receipt(first, None if row is None else dict(zip(_user_attributes(), row, strict=True)))
+        received_at = _bound_received_at(conn.dialect)(utcnow())
+        first, *values = await driver_fetchrow(conn, _RECEIVE_SQL, key, received_at, slack_user_id)
+        sender = dict(zip(_user_attributes(), values, strict=True))
+        if sender["id"] is None:
+            return Receipt(first, None)
+        for attribute, process in zip(_user_attributes(), _user_processors(conn.dialect), strict=True):
+            if process is not None:
+                sender[attribute] = process(sender[attribute])
+        return Receipt(first, sender)
+
+
+@functools.cache
+def _user_attributes() -> tuple[str, ...]:
+    return tuple(attribute.key for attribute in inspect(User).column_attrs)
+
+
+def _user_columns() -> list[Any]:
+    mapper = inspect(User)
+    return [mapper.get_property(attribute).columns[0] for attribute in _user_attributes()]
+
+
+@functools.cache
+def _user_processors(dialect: Dialect) -> tuple[Any, ...]:
+    """SQLAlchemy's own conversion of each column's value as the driver gives it (UTC datetimes, say)."""
+    return tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in _user_columns()
+    )
+
+
+@functools.cache
+def _bound_received_at(dialect: Dialect) -> Any:
+    """SQLAlchemy's own conversion of a `received_at` for the driver (stored as naive UTC)."""
+    return SlackDelivery.__table__.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+@built_once
+def _sender_query() -> Any:
+    return select(*_user_columns()).where(User.slack_user_id == bindparam("slack_user_id"))
+
+
+# The delivery's INSERT runs whether or not the SELECT reads its result (PostgreSQL runs a data-modifying
+# WITH exactly once); the user is read beside it, one row whatever either finds. Column names come from
+# the model; the values are bound.
+_RECEIVE_SQL = (
+    "WITH d AS (INSERT INTO slack_deliveries (key, received_at) VALUES ($1, $2)"
+    " ON CONFLICT (key) DO NOTHING RETURNING 1)"
+    " SELECT EXISTS (SELECT FROM d), "
+    + ", ".join(f"u.{column.name}" for column in _user_columns())
+    + " FROM (VALUES (1)) AS one LEFT JOIN users AS u ON u.slack_user_id = $3"
+)
 
 
 async def forget_old(session: AsyncSession) -> int:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bot.db import built_once, dialect_insert
 from bot.errors import NotFound, PermissionDenied, ValidationFailed
@@ -243,6 +244,17 @@ def promote_configured_admin(user: User, admins: Collection[str]) -> None:
     """Users listed in CLIENTBOT_ADMINS are HR Admins (unless deactivated in Slack)."""
     if user.slack_user_id in admins and user.role != Role.ADMIN and not user.is_deleted:
         user.role = Role.ADMIN.value
+
+
+def adopt(session: AsyncSession, attributes: Mapping[str, Any] | None) -> User | None:
+    """The user whose stored attributes were read in another statement (`deliveries.receive`), made part
+    of `session` as if it had loaded them itself: a change to it is flushed as an UPDATE."""
+    if attributes is None:
+        return None
+    user = User(**attributes)
+    make_transient_to_detached(user)
+    session.add(user)
+    return user
 
 
 async def by_slack_id(session: AsyncSession, slack_user_id: str) -> User | None:
