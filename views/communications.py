@@ -17,6 +17,7 @@ from bot.services.communications import (
     MAX_ATTACHMENTS,
     SLACK_USER_ID,
     TYPE_LABELS,
+    CommunicationRecord,
     HistoryEntry,
     HistoryPage,
 )
@@ -361,7 +362,7 @@ def logged_message(record: ClientCommunication, client: Client) -> dict[str, Any
     )
 
 
-def _participants(record: ClientCommunication) -> str:
+def _participants(record: ClientCommunication | CommunicationRecord) -> str:
     names = []
     for person in record.participants or []:
         if person.get("slack_user_id"):
@@ -371,7 +372,7 @@ def _participants(record: ClientCommunication) -> str:
     return ", ".join(n for n in names[:10] if n) + (" …" if len(names) > 10 else "")
 
 
-def _redacted(record: ClientCommunication) -> str:
+def _redacted(record: ClientCommunication | CommunicationRecord) -> str:
     """A personal-data erasure rewrote this record: when and by whom (a Slack user, else a label such as
     the API token's name)."""
     by = record.redacted_by or ""

@@ -24,8 +24,10 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def snapshot(row: Base, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The row's column values as JSON-safe data."""
+def snapshot(row: Base | tuple[Any, ...], exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The row's column values as JSON-safe data (an ORM entity, or a named tuple of its columns)."""
+    if isinstance(row, tuple):
+        return {key: jsonable(value) for key, value in row._asdict().items() if key not in exclude}  # type: ignore[attr-defined]
     return {
         attr.key: jsonable(getattr(row, attr.key))
         for attr in inspect(row).mapper.column_attrs
