@@ -12,7 +12,7 @@ from typing import Any
 from bot.models import Client, ClientCommunication, CommunicationType, Job
 
 __all__ = ["HISTORY_ACTION", "LOG_ACTION"]
-from bot.services.clients import ClientChoice
+from bot.services.clients import ClientChoice, ClientRecord
 from bot.services.communications import (
     MAX_ATTACHMENTS,
     SLACK_USER_ID,
@@ -396,7 +396,7 @@ def _entry_menu(entry: HistoryEntry, *, can_archive: bool) -> dict[str, Any] | N
 
 
 def history_message(
-    client: Client, page: HistoryPage, *, query: str, described: str, can_archive: Any
+    client: Client | ClientRecord, page: HistoryPage, *, query: str, described: str, can_archive: Any
 ) -> dict[str, Any]:
     """Newest first, 20 a page: icon, date, who logged it, subject, participants, flags, files."""
     blocks: list[dict[str, Any]] = [

@@ -231,7 +231,7 @@ async def log(
     return record
 
 
-async def _job_of_client(session: AsyncSession, client: Client, reference: str) -> Job:
+async def _job_of_client(session: AsyncSession, client: Client | clients.ClientRecord, reference: str) -> Job:
     from bot.services.jobs import get_job
 
     try:
@@ -377,7 +377,7 @@ async def history(
     session: AsyncSession,
     *,
     actor: User,
-    client: Client,
+    client: Client | clients.ClientRecord,
     filters: HistoryFilter,
     page: int = 1,
     per_page: int = PAGE_SIZE,
