@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -290,7 +291,8 @@ async def test_nightly_snapshot_is_idempotent(rt) -> None:
 
 
 async def test_the_dashboard_reads_one_snapshot_of_the_ninety_it_compares_with(rt) -> None:
-    """Nightly snapshots pile up (one a day): a dashboard loads the one it shows, not the 90-day window."""
+    """Nightly snapshots pile up (one a day): a dashboard reads the one it shows, not the 90-day window,
+    and as columns (`dashboard.Snapshot`), not an entity."""
     from sqlalchemy import event
 
     acme = await seed_account(rt)
@@ -302,15 +304,21 @@ async def test_the_dashboard_reads_one_snapshot_of_the_ninety_it_compares_with(r
             for days in range(1, 100)
         )
     loaded: list[ClientAnalytics] = []
+    statements: list[str] = []
     listener = lambda target, _context: loaded.append(target)  # noqa: E731
+    seen = lambda _conn, _cursor, statement, *_: statements.append(statement)  # noqa: E731
     event.listen(ClientAnalytics, "load", listener)
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", seen)
     try:
         async with rt.db.reading() as session:
             board = await dashboard.build(session, actor=manager, client_id=acme.id, today=today)
     finally:
         event.remove(ClientAnalytics, "load", listener)
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", seen)
     assert board.since == today - timedelta(days=90) and board.changes[0].then == 90
-    assert len(loaded) == 1
+    assert board.baseline.active_jobs_count == 90 and not loaded
+    (snapshots,) = [s for s in statements if "client_analytics" in s]
+    assert re.search(r"ORDER BY client_analytics\.date\s+LIMIT", snapshots), snapshots
 
 
 async def test_snapshots_give_the_dashboard_its_history(rt) -> None:

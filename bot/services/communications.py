@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 from sqlalchemy import Select, bindparam, func, inspect, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import built_once, dialect_name, paged, read_page
+from bot.db import built_once, dialect_name, paged, read_page, read_rows
 from bot.errors import NotFound, ValidationFailed
 from bot.models import (
     OPEN_FOLLOW_UP,
@@ -355,6 +355,9 @@ class HistoryFilter:
 # A communication as a history page reads it: its columns only, as a named tuple whose names are
 # ClientCommunication's attributes (no ORM entity: loading 20 of them was an eighth of a history's CPU).
 _COMMUNICATION_ATTRIBUTES = tuple(attribute.key for attribute in inspect(ClientCommunication).column_attrs)
+_COMMUNICATION_COLUMNS = tuple(
+    getattr(ClientCommunication, attribute) for attribute in _COMMUNICATION_ATTRIBUTES
+)
 CommunicationRecord = collections.namedtuple("CommunicationRecord", _COMMUNICATION_ATTRIBUTES)  # type: ignore[misc]
 
 
@@ -436,7 +439,7 @@ def _history_query(bound: tuple[str, ...], flags: tuple[bool, bool, bool]) -> An
     ]
     query = (
         select(
-            *(getattr(ClientCommunication, attribute) for attribute in _COMMUNICATION_ATTRIBUTES),
+            *_COMMUNICATION_COLUMNS,
             User.slack_user_id.label("logged_by_slack_id"),
             Job.reference.label("job_reference"),
             func.count().over().label("total"),
@@ -554,16 +557,16 @@ async def snooze_follow_up(
 
 async def follow_ups_due(
     session: AsyncSession, *, client_id: uuid.UUID, until: date, limit: int = 10
-) -> list[ClientCommunication]:
-    """Open follow-ups of a client due on or before `until`, oldest first."""
-    rows = await session.scalars(_follow_ups_due_query(limit), {"client_id": client_id, "until": until})
-    return list(rows)
+) -> list[CommunicationRecord]:
+    """Open follow-ups of a client due on or before `until`, oldest first (their columns)."""
+    rows = await read_rows(session, _follow_ups_due_query(limit), {"client_id": client_id, "until": until})
+    return [CommunicationRecord._make(row) for row in rows]
 
 
 @built_once
 def _follow_ups_due_query(limit: int) -> Any:
     return (
-        select(ClientCommunication)
+        select(*_COMMUNICATION_COLUMNS)
         .where(
             ClientCommunication.client_id == bindparam("client_id"),
             *OPEN_FOLLOW_UP,

@@ -3,6 +3,7 @@ and the nightly per-client snapshot into client_analytics."""
 
 from __future__ import annotations
 
+import collections
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -11,9 +12,8 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, cast, extract, func, literal, null, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from bot.db import built_once, dialect_insert, dialect_name, read_rows, records
+from bot.db import built_once, dialect_insert, dialect_name, read_rows
 from bot.models import (
     OPEN_FOLLOW_UP,
     Application,
@@ -69,7 +69,7 @@ class Dashboard:
     timeline: list[TimelineItem]
     hires_by_month: list[tuple[str, int]]
     today: date
-    baseline: ClientAnalytics | None = None  # the oldest nightly snapshot of the last 90 days
+    baseline: Snapshot | None = None  # the oldest nightly snapshot of the last 90 days
     health: Any = None  # services.health.Health, filled in by the caller (None: inactive/archived)
     last_contact: datetime | None = None  # the latest communication logged with the client
 
@@ -278,7 +278,7 @@ async def build(
     with_health = thresholds is not None
     if with_health:
         values |= health.figure_values(today, thresholds)
-    (figures,) = records(await session.execute(_card_query(dialect_name(session), with_health), values))
+    (figures,) = await read_rows(session, _card_query(dialect_name(session), with_health), values)
     board = Dashboard(
         client=client,
         stats=analytics.analytics_of(figures),
@@ -288,7 +288,7 @@ async def build(
         timeline=await timeline(session, client.id),
         hires_by_month=await hires_by_month(session, client.id, today),
         today=today,
-        baseline=figures.baseline,
+        baseline=_snapshot_of(figures),
     )
     if with_health:
         board.health = health.assess([figures], today=today, thresholds=thresholds).get(client.id)
@@ -299,14 +299,27 @@ async def build(
     return board
 
 
+# The baseline snapshot as the card's statement reads it: ClientAnalytics' columns, prefixed there.
+Snapshot = collections.namedtuple(  # type: ignore[misc]
+    "Snapshot", tuple(column.key for column in ClientAnalytics.__table__.c)
+)
+_SNAPSHOT_PREFIX = "baseline_"
+
+
+def _snapshot_of(figures: Any) -> Snapshot | None:
+    snapshot = Snapshot._make(getattr(figures, _SNAPSHOT_PREFIX + key) for key in Snapshot._fields)
+    return None if snapshot.id is None else snapshot
+
+
 @built_once
 def _card_query(dialect: str, with_health: bool) -> Any:
     """The dashboard's single-row figures in one statement: the job analytics (`analytics.figures_query`),
     the baseline snapshot (`_baseline_query`, as `baseline`) and, `with_health`, the health figures
     (`health.figure_columns`). Bound: `client_id`, `since`, and `health.figure_values`."""
     figures = analytics.figures_query(dialect).subquery("figures")
-    baseline = aliased(ClientAnalytics, _baseline_query().subquery("baseline"), name="baseline")
-    query = select(*figures.c, baseline).select_from(figures).outerjoin(baseline, true())
+    baseline = _baseline_query().subquery("baseline")
+    snapshot = (baseline.c[key].label(_SNAPSHOT_PREFIX + key) for key in Snapshot._fields)
+    query = select(*figures.c, *snapshot).select_from(figures).outerjoin(baseline, true())
     if with_health:
         scored = select(*health.figure_columns(dialect)).where(Client.id == bindparam("client_id")).subquery()
         query = query.add_columns(*scored.c).outerjoin(scored, true())
