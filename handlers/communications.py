@@ -329,11 +329,11 @@ async def _history_payload(
                         "[job:REF] [from:DATE] [to:DATE] [text]`"
                     }
                 )
-            record = await clients.find(session, words[0], viewer=actor, details=False)
+            record = await clients.find(session, words[0], viewer=actor, details=False, entity=False)
             query = " ".join(f'"{w}"' if " " in w else w for w in words[1:])
             words = words[1:]
         else:
-            record = await clients.get(session, client_id, viewer=actor, details=False)
+            record = await clients.get(session, client_id, viewer=actor, details=False, entity=False)
         filters, described = _parse_history_query(words)
         result = await communications.history(
             session,

@@ -56,7 +56,9 @@ async def _load(
     """The dashboard the viewer may see; its live health only where it is shown (`with_health`: the card
     and the PDF, not the channel copy or the chart), as it costs six queries."""
     async with acting(context, client, read_only=True) as (session, actor):
-        found = None if client_id else await clients.find(session, reference or "", viewer=actor)
+        found = (
+            None if client_id else await clients.find(session, reference or "", viewer=actor, entity=False)
+        )
         board = await dashboard.build(
             session,
             actor=actor,

@@ -454,29 +454,67 @@ def _with_details(query: Any, client: Any = Client) -> Any:
     return query.options(selectinload(client.contacts), joinedload(client.account_manager))
 
 
-# A client as its columns only, named as Client's attributes (`find(details=False)`): for a reader that
-# shows its name and code (a history page), at half the cost of loading the entity.
+# A client as its columns only, named as Client's attributes (`find(entity=False)`): for readers, at
+# half the cost of loading the entity. With `details`, a ClientCard: the same columns, then its contacts
+# (ContactRecord, in the relationship's order) and its account manager (ManagerRecord, or None).
 ClientRecord = collections.namedtuple(  # type: ignore[misc]
     "ClientRecord", tuple(attribute.key for attribute in inspect(Client).column_attrs)
+)
+ContactRecord = collections.namedtuple(  # type: ignore[misc]
+    "ContactRecord", tuple(attribute.key for attribute in inspect(ClientContact).column_attrs)
+)
+ManagerRecord = collections.namedtuple(  # type: ignore[misc]
+    "ManagerRecord", tuple(attribute.key for attribute in inspect(User).column_attrs)
+)
+ClientCard = collections.namedtuple(  # type: ignore[misc]
+    "ClientCard", (*ClientRecord._fields, "contacts", "account_manager")
 )
 
 
 async def _one_with_details(
-    session: AsyncSession, by: str, value: Any, details: bool = True
-) -> Client | ClientRecord | None:
-    """One client by `id` or `client_code`, with its account manager and contacts, in one statement (a
-    client has a few contacts); without `details`, its columns only (`ClientRecord`)."""
+    session: AsyncSession, by: str, value: Any, details: bool = True, entity: bool = True
+) -> Client | ClientRecord | ClientCard | None:
+    """One client by `id` or `client_code`, with (`details`) its account manager and contacts, in one
+    statement (a client has a few contacts): the entity, or (not `entity`) its columns (`ClientRecord`,
+    with details a `ClientCard`)."""
+    if entity:
+        query = _one_with_details_query(by) if details else _one_entity_query(by)
+        return (await session.execute(query, {by: value})).unique().scalar_one_or_none()
+    rows = await read_rows(session, _one_record_query(by, details), {by: value})
+    if not rows:
+        return None
     if not details:
-        rows = await read_rows(session, _one_record_query(by), {by: value})
-        return ClientRecord._make(rows[0]) if rows else None
-    return (await session.execute(_one_with_details_query(by), {by: value})).unique().scalar_one_or_none()
+        return ClientRecord._make(rows[0])
+    client, manager = len(ClientRecord._fields), len(ClientRecord._fields) + len(ManagerRecord._fields)
+    return ClientCard(
+        *rows[0][:client],
+        [ContactRecord._make(row[manager:]) for row in rows if row[manager] is not None],
+        None if rows[0][client] is None else ManagerRecord._make(rows[0][client:manager]),
+    )
 
 
 @built_once
-def _one_record_query(by: str) -> Any:
-    return select(*(getattr(Client, key) for key in ClientRecord._fields)).where(
+def _one_record_query(by: str, details: bool) -> Any:
+    query = select(*(getattr(Client, key) for key in ClientRecord._fields)).where(
         getattr(Client, by) == bindparam(by)
     )
+    if not details:
+        return query
+    manager, contact = aliased(User, name="manager"), aliased(ClientContact, name="contact")
+    return (
+        query.add_columns(
+            *(getattr(manager, key).label(f"manager_{key}") for key in ManagerRecord._fields),
+            *(getattr(contact, key).label(f"contact_{key}") for key in ContactRecord._fields),
+        )
+        .outerjoin(manager, manager.id == Client.account_manager_id)
+        .outerjoin(contact, contact.client_id == Client.id)
+        .order_by(contact.is_primary.desc(), contact.created_at)
+    )
+
+
+@built_once
+def _one_entity_query(by: str) -> Any:
+    return select(Client).where(getattr(Client, by) == bindparam(by))
 
 
 @built_once
@@ -521,21 +559,37 @@ def _seen_by(client: Client, viewer: User | None) -> Client:
 
 @overload
 async def get(
-    session: AsyncSession, client_id: uuid.UUID, *, viewer: User | None = ..., details: Literal[True] = ...
+    session: AsyncSession,
+    client_id: uuid.UUID,
+    *,
+    viewer: User | None = ...,
+    details: bool = ...,
+    entity: Literal[True] = ...,
 ) -> Client: ...
 @overload
 async def get(
-    session: AsyncSession, client_id: uuid.UUID, *, viewer: User | None = ..., details: bool
-) -> Client | ClientRecord: ...
+    session: AsyncSession,
+    client_id: uuid.UUID,
+    *,
+    viewer: User | None = ...,
+    details: bool = ...,
+    entity: bool,
+) -> Client | ClientRecord | ClientCard: ...
 async def get(
-    session: AsyncSession, client_id: uuid.UUID, *, viewer: User | None = None, details: bool = True
-) -> Client | ClientRecord:
+    session: AsyncSession,
+    client_id: uuid.UUID,
+    *,
+    viewer: User | None = None,
+    details: bool = True,
+    entity: bool = True,
+) -> Client | ClientRecord | ClientCard:
     """A client by id; with `viewer`, only one that user may see (PermissionDenied otherwise). Every read
     on someone's behalf passes `viewer`; internal lookups (writes that check roles, jobs) may omit it.
-    Without `details`, its columns only (a `ClientRecord`: no contacts, manager or lazy loads)."""
+    `details`: its contacts and account manager too; not `entity`: a reader's columns (`ClientRecord`,
+    with details a `ClientCard`), nothing it could change or load lazily."""
     if viewer is not None:
         require_any_view(viewer)
-    client = await _one_with_details(session, "id", client_id, details)
+    client = await _one_with_details(session, "id", client_id, details, entity)
     if client is None:
         raise NotFound("No such client.")
     return _seen_by(client, viewer)
@@ -599,29 +653,39 @@ async def named_in(
 
 @overload
 async def find(
-    session: AsyncSession, reference: str, *, viewer: User | None = ..., details: Literal[True] = ...
+    session: AsyncSession,
+    reference: str,
+    *,
+    viewer: User | None = ...,
+    details: bool = ...,
+    entity: Literal[True] = ...,
 ) -> Client: ...
 @overload
 async def find(
-    session: AsyncSession, reference: str, *, viewer: User | None = ..., details: bool
-) -> Client | ClientRecord: ...
+    session: AsyncSession, reference: str, *, viewer: User | None = ..., details: bool = ..., entity: bool
+) -> Client | ClientRecord | ClientCard: ...
 async def find(
-    session: AsyncSession, reference: str, *, viewer: User | None = None, details: bool = True
-) -> Client | ClientRecord:
+    session: AsyncSession,
+    reference: str,
+    *,
+    viewer: User | None = None,
+    details: bool = True,
+    entity: bool = True,
+) -> Client | ClientRecord | ClientCard:
     """A client by UUID, code (CLT-2026-0001) or an unambiguous name; with `viewer`, names match only
-    among the clients that user may see, and an invisible client by id or code is refused. Without
-    `details`, by UUID or code its columns only (`get`)."""
+    among the clients that user may see, and an invisible client by id or code is refused. `details` and
+    `entity` as in `get`, for a client found by UUID or code (by name: the entity with its details)."""
     text = reference.strip()
     if not text:
         raise NotFound("Say which client: a code like CLT-2026-0001 or a name.")
     if viewer is not None:
         require_any_view(viewer)
     try:
-        return await get(session, uuid.UUID(text), viewer=viewer, details=details)
+        return await get(session, uuid.UUID(text), viewer=viewer, details=details, entity=entity)
     except ValueError:
         pass
     if CODE_PATTERN.match(text):
-        client = await _one_with_details(session, "client_code", text.upper(), details)
+        client = await _one_with_details(session, "client_code", text.upper(), details, entity)
         if client is None:
             raise UnknownClient(
                 f"No client has the code {text.upper()}.",

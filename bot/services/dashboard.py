@@ -63,7 +63,7 @@ class FigureChange:
 
 @dataclass
 class Dashboard:
-    client: Client
+    client: Client | clients.ClientCard  # the entity, or a reader's columns with the same names
     stats: JobAnalytics
     follow_ups: list[ClientCommunication]
     timeline: list[TimelineItem]
@@ -263,7 +263,7 @@ async def build(
     actor: User,
     today: date,
     client_id: uuid.UUID | None = None,
-    client: Client | None = None,
+    client: Client | clients.ClientCard | None = None,
     thresholds: health.Thresholds | None = None,
 ) -> Dashboard:
     """The dashboard of a client given by id, or already loaded with its details (`clients.find`/`get`),
@@ -271,7 +271,7 @@ async def build(
     too (the card and the PDF; the channel copy and the chart don't show it), which also gives the last
     contact."""
     if client is None:
-        client = await clients.get(session, client_id, viewer=actor)
+        client = await clients.get(session, client_id, viewer=actor, entity=False)
     else:
         clients.require_visible(actor, client)
     values = {"client_id": client.id, "since": today - timedelta(days=90)}
