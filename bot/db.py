@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
-from sqlalchemy import Integer, Result, Select, bindparam, event, text
+from sqlalchemy import Integer, Result, Select, bindparam, event, literal, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -166,6 +166,13 @@ async def driver_fetchrow(conn: AsyncConnection, sql: str, *values: Any) -> Any:
         if isinstance(error, asyncpg.InterfaceError | OSError | asyncpg.PostgresConnectionError):
             await conn.invalidate(error)
         raise DBAPIError(sql, values, error) from error
+
+
+def among(column: Any, values: Iterable[Any]) -> Any:
+    """`column IN (values)` for a fixed list, each value bound on its own: an IN list given as values is
+    one parameter SQLAlchemy expands on every execution (a regular expression over the statement's text,
+    ~0.1 ms for a dashboard card's), a list of bound values needs nothing of that kind."""
+    return column.in_([literal(value, column.type) for value in values])
 
 
 def dialect_name(session_or_conn: AsyncSession | AsyncConnection) -> str:

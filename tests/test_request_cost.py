@@ -20,8 +20,12 @@ async def _statements(rt: Any, send: Callable[[], Awaitable[Any]]) -> list[tuple
     """(SQL, parameters) of every statement the request runs, up to its reply at Slack."""
     seen: list[tuple[str, str]] = []
 
-    def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+    def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, *_: Any) -> None:
         seen.append((statement, repr(parameters)))
+        compiled = context.compiled
+        # An IN list given as values is expanded into the statement on every execution (`bot.db.among`).
+        expanded = compiled is not None and (compiled.post_compile_params or compiled.literal_execute_params)
+        assert not expanded, f"parameters expanded at each execution: {statement[:200]}"
 
     event.listen(rt.db.engine.sync_engine, "before_cursor_execute", count)
     try:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import built_once, dialect_name
+from bot.db import among, built_once, dialect_name
 from bot.models import Application, Job, JobStatus, Stage
 
 ACTIVE_JOB_STATUSES = (JobStatus.OPEN.value, JobStatus.ON_HOLD.value)
@@ -107,7 +107,7 @@ def figures_query(dialect: str) -> Any:
     jobs = (
         select(
             func.count().label("total"),
-            func.count().filter(Job.status.in_(ACTIVE_JOB_STATUSES)).label("active"),
+            func.count().filter(among(Job.status, ACTIVE_JOB_STATUSES)).label("active"),
             func.coalesce(func.sum(Job.openings).filter(Job.status == JobStatus.OPEN.value), 0).label(
                 "openings"
             ),

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, cast, extract, func, literal, null, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import built_once, dialect_insert, dialect_name, read_rows
+from bot.db import among, built_once, dialect_insert, dialect_name, read_rows
 from bot.models import (
     OPEN_FOLLOW_UP,
     Application,
@@ -193,7 +193,7 @@ def _timeline_query(limit: int) -> Any:
             where=Job.client_id == client_id,
         ),
         newest_moves(Application.created_at, "candidate"),
-        newest_moves(Application.stage_changed_at, "stage", Application.stage.in_(MOVED_STAGES)),
+        newest_moves(Application.stage_changed_at, "stage", among(Application.stage, MOVED_STAGES)),
         newest_moves(Application.hired_at, "hire", Application.hired_at.is_not(None)),
         newest(
             ClientCommunication.communication_date,
@@ -334,7 +334,7 @@ async def snapshot_all(session: AsyncSession, day: date) -> int:
         for row in await session.execute(
             select(
                 Job.client_id,
-                func.count().filter(Job.status.in_(ACTIVE_JOB_STATUSES)).label("active"),
+                func.count().filter(among(Job.status, ACTIVE_JOB_STATUSES)).label("active"),
                 func.avg(fill_seconds(dialect_name(session))).filter(Job.filled_at.is_not(None)).label("ttf"),
             )
             .where(Job.client_id.is_not(None))
@@ -483,7 +483,7 @@ async def portfolio(
         (
             await session.execute(
                 select(Job.client_id, func.count())
-                .where(Job.client_id.in_(ids), Job.status.in_(ACTIVE_JOB_STATUSES))
+                .where(Job.client_id.in_(ids), among(Job.status, ACTIVE_JOB_STATUSES))
                 .group_by(Job.client_id)
             )
         ).all()
@@ -647,7 +647,7 @@ async def owned_jobs(session: AsyncSession, viewer: User, *, limit: int = 10) ->
         .outerjoin(Client, Client.id == Job.client_id)
         .where(
             Job.owner_id == viewer.id,
-            Job.status.in_(ACTIVE_JOB_STATUSES),
+            among(Job.status, ACTIVE_JOB_STATUSES),
             or_(Job.client_id.is_(None), clients.visible_to(viewer)),
         )
         .order_by(Job.opened_at.desc())

@@ -29,7 +29,7 @@ from sqlalchemy import Date, Integer, Select, and_, bindparam, cast, func, or_, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.db import built_once, dialect_insert, dialect_name, read_rows
+from bot.db import among, built_once, dialect_insert, dialect_name, read_rows
 from bot.errors import ValidationFailed
 from bot.models import (
     OPEN_FOLLOW_UP,
@@ -235,7 +235,7 @@ def figure_columns(dialect: str, client: Any = Client) -> list[Any]:
 
 def _figures_query(dialect: str, scope: Any) -> Select[Any]:
     """One row per tracked client in `scope` with its `figure_columns`."""
-    return select(*figure_columns(dialect)).where(scope, Client.status.in_(TRACKED))
+    return select(*figure_columns(dialect)).where(scope, among(Client.status, TRACKED))
 
 
 @built_once
@@ -407,7 +407,7 @@ async def snapshot_all(
     level differs from its latest snapshot so far (that of an earlier day, or of `day` itself on a
     re-run: so a re-run publishes only what changed since, and a client's first snapshot nothing)."""
     client_ids = list(
-        await session.scalars(select(Client.id).where(Client.status.in_(TRACKED)).order_by(Client.id))
+        await session.scalars(select(Client.id).where(among(Client.status, TRACKED)).order_by(Client.id))
     )
     followed = await subscriptions.followers(session, SubscriptionEvent.HEALTH)
     previous = await _levels_so_far(session, [i for i in client_ids if i in followed], day)
