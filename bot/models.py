@@ -478,6 +478,16 @@ class ClientFeedback(Base):
     updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ClientCount(Base):
+    """How many clients have each status, kept by triggers (migration 0022), never written by the app: a
+    client list's total without counting every client on each page (issue 14)."""
+
+    __tablename__ = "client_counts"
+
+    status: Mapped[str] = mapped_column(String(50), primary_key=True)
+    clients: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class SlackDelivery(Base):
     """A request Slack delivered (event id, or a digest of an interaction's body), so a retry
     (`X-Slack-Retry-Num`) is recognised and never writes twice."""

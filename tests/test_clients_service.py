@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot import clock
 from bot.errors import Ambiguous, DuplicateSuspected, NotFound, PermissionDenied, ValidationFailed
-from bot.models import AuditLog, Client, ClientContact, ClientStatus, Role
+from bot.models import AuditLog, Client, ClientContact, ClientCount, ClientStatus, Role
 from bot.services import clients, users
 from bot.services.fields import normalize_company_name
 from tests import factories
@@ -422,3 +422,49 @@ async def test_list_summaries_show_the_contact_and_manager_the_entities_give(db)
     assert picked == expected
     assert [picked[f"Shape {n}"][1] for n in range(4)] == ["P0-1", "P1-1", None, None]
     assert picked["Shape 1"][0] == picked["Shape 3"][0] == "UMANAGER" and picked["Shape 0"][0] is None
+
+
+async def _totals(session, viewer) -> tuple[int, int, int]:
+    """(the list's total, with status:active, with a search) as `viewer` sees them."""
+    listed = await clients.list_clients(session, filters=clients.ClientFilter(), viewer=viewer)
+    active = await clients.list_clients(
+        session, filters=clients.ClientFilter(status=ClientStatus.ACTIVE), viewer=viewer
+    )
+    searched = await clients.list_clients(session, filters=clients.ClientFilter(search="Kept"), viewer=viewer)
+    return listed.total, active.total, searched.total
+
+
+async def test_the_list_total_follows_every_write_to_a_clients_status(db, is_postgres: bool) -> None:
+    """Totals unfiltered or filtered by status come from the counts triggers keep per status (migration
+    0022), other filters still count: both agree through creations, status moves both ways at once,
+    archiving (recruiters don't see archived clients) and deletion."""
+    async with db.session() as session:
+        admin = await factories.user(session, "UADMIN", Role.ADMIN)
+        recruiter = await factories.user(session, "URECRUITER", Role.RECRUITER)
+        kept = [await factories.client(session, admin, f"Kept {n}", website=None) for n in range(6)]
+        assert await _totals(session, admin) == (6, 6, 6)
+
+    async def move(client_id, status: ClientStatus) -> None:
+        async with db.session() as session:
+            actor = await users.get(session, admin.id)
+            await clients.change_status(session, actor=actor, client_id=client_id, status=status, reason="r")
+
+    # two moves the other way round at once, twice over (on PostgreSQL, each locks both counts)
+    await asyncio.gather(*(move(c.id, ClientStatus.ON_HOLD) for c in kept[:4]))
+    await asyncio.gather(
+        move(kept[0].id, ClientStatus.ACTIVE),
+        move(kept[4].id, ClientStatus.ON_HOLD),
+        move(kept[1].id, ClientStatus.ACTIVE),
+        move(kept[5].id, ClientStatus.ON_HOLD),
+    )
+    await move(kept[2].id, ClientStatus.ARCHIVED)
+    async with db.session() as session:
+        assert await _totals(session, admin) == (6, 2, 6)
+        assert await _totals(session, recruiter) == (5, 2, 5)
+        await session.execute(Client.__table__.delete().where(Client.id == kept[3].id))
+        assert await _totals(session, admin) == (5, 2, 5)
+        counted = dict(
+            (await session.execute(select(Client.status, func.count()).group_by(Client.status))).all()
+        )
+        kept_counts = dict((await session.execute(select(ClientCount.status, ClientCount.clients))).all())
+        assert {s: n for s, n in kept_counts.items() if n} == counted

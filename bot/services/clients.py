@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
-from sqlalchemy import bindparam, false, func, inspect, or_, select, true
+from sqlalchemy import Integer, bindparam, cast, false, func, inspect, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
@@ -26,7 +26,7 @@ from bot.errors import (
     UnknownClient,
     ValidationFailed,
 )
-from bot.models import Client, ClientContact, ClientStatus, Role, SubscriptionEvent, User, utcnow
+from bot.models import Client, ClientContact, ClientCount, ClientStatus, Role, SubscriptionEvent, User, utcnow
 from bot.roles import has_role, require
 from bot.services import audit, subscriptions, users
 from bot.services.fields import (
@@ -775,6 +775,11 @@ def visibility(user: User) -> str:
 
 
 _VISIBLE = {"all": true(), "none": false(), "unarchived": Client.status != ClientStatus.ARCHIVED.value}
+_VISIBLE_COUNTS = {
+    "all": true(),
+    "none": false(),
+    "unarchived": ClientCount.status != ClientStatus.ARCHIVED.value,
+}
 
 
 def visible_to(user: User) -> Any:
@@ -962,8 +967,15 @@ def _page_query(
     values named `filtered`: entities, or `summaries` columns; with `health`, each row carries the health
     figures as well, computed for the page's rows only (the page is cut in a subquery first)."""
     conditions = _conditions(seen, filtered)
-    # The total rides on the page's rows (a scalar subquery, evaluated once).
-    counted = select(func.count()).select_from(Client).where(*conditions)
+    # The total rides on the page's rows (a scalar subquery, evaluated once); filtered by status at most,
+    # it is read off the counts kept per status (`ClientCount`), not counted.
+    if set(filtered) <= {"status"}:
+        by_status = [_VISIBLE_COUNTS[seen]] + [ClientCount.status == bindparam("status")] * (
+            "status" in filtered
+        )
+        counted = select(cast(func.coalesce(func.sum(ClientCount.clients), 0), Integer)).where(*by_status)
+    else:
+        counted = select(func.count()).select_from(Client).where(*conditions)
     ordered = select(Client).where(*conditions).order_by(_order(sort_by), Client.client_code)
     client = aliased(Client, paged(ordered).subquery("page"))
     columns = [counted.scalar_subquery().label("total")]
