@@ -486,10 +486,14 @@ async def _one_with_details(
     if not details:
         return ClientRecord._make(rows[0])
     client, manager = len(ClientRecord._fields), len(ClientRecord._fields) + len(ManagerRecord._fields)
+    manager_id, contact_id = (
+        client + ManagerRecord._fields.index("id"),
+        manager + ContactRecord._fields.index("id"),
+    )
     return ClientCard(
         *rows[0][:client],
-        [ContactRecord._make(row[manager:]) for row in rows if row[manager] is not None],
-        None if rows[0][client] is None else ManagerRecord._make(rows[0][client:manager]),
+        [ContactRecord._make(row[manager:]) for row in rows if row[contact_id] is not None],
+        None if rows[0][manager_id] is None else ManagerRecord._make(rows[0][client:manager]),
     )
 
 
