@@ -13,11 +13,21 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
-from sqlalchemy import Integer, bindparam, cast, false, func, inspect, or_, select, true
+from sqlalchemy import Integer, bindparam, cast, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from bot.db import built_once, dialect_name, lock_names, next_code, paged, read_page, read_rows
+from bot.db import (
+    built_once,
+    columns_of,
+    dialect_name,
+    lock_names,
+    next_code,
+    paged,
+    read_page,
+    read_rows,
+    record_type,
+)
 from bot.errors import (
     Ambiguous,
     DuplicateSuspected,
@@ -456,16 +466,9 @@ def _with_details(query: Any, client: Any = Client) -> Any:
 
 # A client as its columns only, named as Client's attributes (`find(entity=False)`): for readers, at
 # half the cost of loading the entity. With `details`, a ClientCard: the same columns, then its contacts
-# (ContactRecord, in the relationship's order) and its account manager (ManagerRecord, or None).
-ClientRecord = collections.namedtuple(  # type: ignore[misc]
-    "ClientRecord", tuple(attribute.key for attribute in inspect(Client).column_attrs)
-)
-ContactRecord = collections.namedtuple(  # type: ignore[misc]
-    "ContactRecord", tuple(attribute.key for attribute in inspect(ClientContact).column_attrs)
-)
-ManagerRecord = collections.namedtuple(  # type: ignore[misc]
-    "ManagerRecord", tuple(attribute.key for attribute in inspect(User).column_attrs)
-)
+# (ContactRecord, in the relationship's order) and its account manager (users.UserRecord, or None).
+ClientRecord = record_type(Client, "ClientRecord", __name__)
+ContactRecord = record_type(ClientContact, "ContactRecord", __name__)
 ClientCard = collections.namedtuple(  # type: ignore[misc]
     "ClientCard", (*ClientRecord._fields, "contacts", "account_manager")
 )
@@ -485,29 +488,27 @@ async def _one_with_details(
         return None
     if not details:
         return ClientRecord._make(rows[0])
-    client, manager = len(ClientRecord._fields), len(ClientRecord._fields) + len(ManagerRecord._fields)
+    client, manager = len(ClientRecord._fields), len(ClientRecord._fields) + len(users.UserRecord._fields)
     manager_id, contact_id = (
-        client + ManagerRecord._fields.index("id"),
+        client + users.UserRecord._fields.index("id"),
         manager + ContactRecord._fields.index("id"),
     )
     return ClientCard(
         *rows[0][:client],
         [ContactRecord._make(row[manager:]) for row in rows if row[contact_id] is not None],
-        None if rows[0][manager_id] is None else ManagerRecord._make(rows[0][client:manager]),
+        None if rows[0][manager_id] is None else users.UserRecord._make(rows[0][client:manager]),
     )
 
 
 @built_once
 def _one_record_query(by: str, details: bool) -> Any:
-    query = select(*(getattr(Client, key) for key in ClientRecord._fields)).where(
-        getattr(Client, by) == bindparam(by)
-    )
+    query = select(*columns_of(Client, ClientRecord)).where(getattr(Client, by) == bindparam(by))
     if not details:
         return query
     manager, contact = aliased(User, name="manager"), aliased(ClientContact, name="contact")
     return (
         query.add_columns(
-            *(getattr(manager, key).label(f"manager_{key}") for key in ManagerRecord._fields),
+            *(getattr(manager, key).label(f"manager_{key}") for key in users.UserRecord._fields),
             *(getattr(contact, key).label(f"contact_{key}") for key in ContactRecord._fields),
         )
         .outerjoin(manager, manager.id == Client.account_manager_id)
@@ -778,12 +779,14 @@ def visibility(user: User) -> str:
     return "unarchived"
 
 
-_VISIBLE = {"all": true(), "none": false(), "unarchived": Client.status != ClientStatus.ARCHIVED.value}
-_VISIBLE_COUNTS = {
-    "all": true(),
-    "none": false(),
-    "unarchived": ClientCount.status != ClientStatus.ARCHIVED.value,
-}
+def _visibility_on(status: Any) -> dict[str, Any]:
+    """The visibility rule (`visibility`) as SQL on a client status column: the clients' own, or the
+    per-status counts' (`ClientCount`) for a list's total."""
+    return {"all": true(), "none": false(), "unarchived": status != ClientStatus.ARCHIVED.value}
+
+
+_VISIBLE = _visibility_on(Client.status)
+_VISIBLE_COUNTS = _visibility_on(ClientCount.status)
 
 
 def visible_to(user: User) -> Any:
@@ -974,9 +977,9 @@ def _page_query(
     # The total rides on the page's rows (a scalar subquery, evaluated once); filtered by status at most,
     # it is read off the counts kept per status (`ClientCount`), not counted.
     if set(filtered) <= {"status"}:
-        by_status = [_VISIBLE_COUNTS[seen]] + [ClientCount.status == bindparam("status")] * (
-            "status" in filtered
-        )
+        by_status = [_VISIBLE_COUNTS[seen]]
+        if "status" in filtered:
+            by_status.append(ClientCount.status == bindparam("status"))
         counted = select(cast(func.coalesce(func.sum(ClientCount.clients), 0), Integer)).where(*by_status)
     else:
         counted = select(func.count()).select_from(Client).where(*conditions)

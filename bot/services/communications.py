@@ -4,7 +4,6 @@ corrections, follow-ups, search and access control."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -13,10 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
-from sqlalchemy import Select, bindparam, func, inspect, literal_column, or_, select
+from sqlalchemy import Select, bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import built_once, dialect_name, paged, read_page, read_rows
+from bot.db import built_once, columns_of, dialect_name, paged, read_page, read_rows, record_type
 from bot.errors import NotFound, ValidationFailed
 from bot.models import (
     OPEN_FOLLOW_UP,
@@ -354,11 +353,8 @@ class HistoryFilter:
 
 # A communication as a history page reads it: its columns only, as a named tuple whose names are
 # ClientCommunication's attributes (no ORM entity: loading 20 of them was an eighth of a history's CPU).
-_COMMUNICATION_ATTRIBUTES = tuple(attribute.key for attribute in inspect(ClientCommunication).column_attrs)
-_COMMUNICATION_COLUMNS = tuple(
-    getattr(ClientCommunication, attribute) for attribute in _COMMUNICATION_ATTRIBUTES
-)
-CommunicationRecord = collections.namedtuple("CommunicationRecord", _COMMUNICATION_ATTRIBUTES)  # type: ignore[misc]
+CommunicationRecord = record_type(ClientCommunication, "CommunicationRecord", __name__)
+_COMMUNICATION_COLUMNS = columns_of(ClientCommunication, CommunicationRecord)
 
 
 @dataclass
@@ -410,7 +406,7 @@ async def history(
     rows, total, page, pages = await read_page(
         session, query, count, page, per_page, values, columns_only=True
     )
-    width = len(_COMMUNICATION_ATTRIBUTES)
+    width = len(CommunicationRecord._fields)
     return HistoryPage(
         [HistoryEntry(CommunicationRecord._make(row[:width]), *row[width:-1]) for row in rows],
         total,

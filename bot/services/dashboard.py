@@ -3,7 +3,6 @@ and the nightly per-client snapshot into client_analytics."""
 
 from __future__ import annotations
 
-import collections
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -13,7 +12,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, cast, extract, func, literal, null, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import among, built_once, dialect_insert, dialect_name, read_rows
+from bot.db import among, built_once, dialect_insert, dialect_name, read_rows, record_type
 from bot.models import (
     OPEN_FOLLOW_UP,
     Application,
@@ -65,7 +64,7 @@ class FigureChange:
 class Dashboard:
     client: Client | clients.ClientCard  # the entity, or a reader's columns with the same names
     stats: JobAnalytics
-    follow_ups: list[ClientCommunication]
+    follow_ups: list[communications.CommunicationRecord]
     timeline: list[TimelineItem]
     hires_by_month: list[tuple[str, int]]
     today: date
@@ -300,9 +299,7 @@ async def build(
 
 
 # The baseline snapshot as the card's statement reads it: ClientAnalytics' columns, prefixed there.
-Snapshot = collections.namedtuple(  # type: ignore[misc]
-    "Snapshot", tuple(column.key for column in ClientAnalytics.__table__.c)
-)
+Snapshot = record_type(ClientAnalytics, "Snapshot", __name__)
 _SNAPSHOT_PREFIX = "baseline_"
 
 

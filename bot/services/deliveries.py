@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bot.db import built_once, dialect_name, driver_fetchrow, insert_of
 from bot.models import SlackDelivery, User, utcnow
+from bot.services.users import UserRecord
 
 KEEP = timedelta(days=2)
 
@@ -80,26 +81,21 @@ async def receive(autocommit_engine: AsyncEngine, key: str, slack_user_id: str |
         if conn.dialect.name != "postgresql":
             first = await first_delivery(conn, key)
             row = (await conn.execute(_sender_query(), {"slack_user_id": slack_user_id})).first()
-            return Receipt(first, None if row is None else dict(zip(_user_attributes(), row, strict=True)))
+            return Receipt(first, None if row is None else dict(zip(UserRecord._fields, row, strict=True)))
         received_at = _bound_received_at(conn.dialect)(utcnow())
         first, *values = await driver_fetchrow(conn, _RECEIVE_SQL, key, received_at, slack_user_id)
-        sender = dict(zip(_user_attributes(), values, strict=True))
+        sender = dict(zip(UserRecord._fields, values, strict=True))
         if sender["id"] is None:
             return Receipt(first, None)
-        for attribute, process in zip(_user_attributes(), _user_processors(conn.dialect), strict=True):
+        for attribute, process in zip(UserRecord._fields, _user_processors(conn.dialect), strict=True):
             if process is not None:
                 sender[attribute] = process(sender[attribute])
         return Receipt(first, sender)
 
 
-@functools.cache
-def _user_attributes() -> tuple[str, ...]:
-    return tuple(attribute.key for attribute in inspect(User).column_attrs)
-
-
 def _user_columns() -> list[Any]:
     mapper = inspect(User)
-    return [mapper.get_property(attribute).columns[0] for attribute in _user_attributes()]
+    return [mapper.get_property(attribute).columns[0] for attribute in UserRecord._fields]
 
 
 @functools.cache

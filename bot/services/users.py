@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from bot.db import built_once, dialect_insert
+from bot.db import built_once, dialect_insert, record_type
 from bot.errors import NotFound, PermissionDenied, ValidationFailed
 from bot.models import AuditLog, Client, ClientStatus, Role, User, utcnow
 from bot.roles import require
@@ -244,6 +244,10 @@ def promote_configured_admin(user: User, admins: Collection[str]) -> None:
     """Users listed in CLIENTBOT_ADMINS are HR Admins (unless deactivated in Slack)."""
     if user.slack_user_id in admins and user.role != Role.ADMIN and not user.is_deleted:
         user.role = Role.ADMIN.value
+
+
+# A user's stored columns (a client's account manager on its card; the sender `deliveries.receive` reads).
+UserRecord = record_type(User, "UserRecord", __name__)
 
 
 def adopt(session: AsyncSession, attributes: Mapping[str, Any] | None) -> User | None:
