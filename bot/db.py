@@ -8,7 +8,8 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import AsyncIterator, Callable, Iterable
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.expression import SelectBase
 
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -154,18 +156,37 @@ async def migrate(db: Database) -> None:
 async def driver_fetchrow(conn: AsyncConnection, sql: str, *values: Any) -> Any:
     """One row of `sql` (PostgreSQL, `$1`-style parameters) run on asyncpg's own connection under `conn`,
     past SQLAlchemy's execution (~0.4 ms of CPU a statement here, the driver's own ~0.15): for the
-    statement every Slack request runs. Values come back as the driver makes them. The driver's errors
-    come out as SQLAlchemy's, and a connection lost on the way is dropped from the pool, as SQLAlchemy
-    does with its own statements."""
-    import asyncpg
-
+    statement every Slack request runs. Values come back as the driver makes them."""
     raw = await conn.get_raw_connection()
+    return await _on_driver(conn, sql, values, raw.driver_connection.fetchrow)
+
+
+async def _on_driver(conn: AsyncConnection, sql: str, values: Sequence[Any], call: Callable[..., Any]) -> Any:
+    """`call(sql, *values)` on the driver, as SQLAlchemy would run it: announced to the engine's
+    `before_cursor_execute` listeners (what tests count a request's statements with; there is no cursor
+    and no execution context), the driver's errors raised as SQLAlchemy's (`_driver_errors`)."""
+    sync = conn.sync_connection
+    sync.dispatch.before_cursor_execute(sync, None, sql, values, None, False)
+    async with _driver_errors(conn, sql, values):
+        return await call(sql, *values)
+
+
+@asynccontextmanager
+async def _driver_errors(conn: AsyncConnection, sql: str, values: Sequence[Any]) -> AsyncIterator[None]:
+    """asyncpg's errors as SQLAlchemy's `DBAPIError`; a connection lost, or left in a state it can't go
+    on from (a server's termination notice arriving mid-call), is dropped from the pool."""
+    import asyncpg
+    from asyncpg.exceptions import InternalClientError
+
     try:
-        return await raw.driver_connection.fetchrow(sql, *values)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
-        if isinstance(error, asyncpg.InterfaceError | OSError | asyncpg.PostgresConnectionError):
+        yield
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, InternalClientError, OSError) as error:
+        raw = await conn.get_raw_connection()
+        broken = isinstance(error, OSError | InternalClientError | asyncpg.PostgresConnectionError)
+        lost = broken or raw.driver_connection.is_closed()
+        if lost:
             await conn.invalidate(error)
-        raise DBAPIError(sql, values, error) from error
+        raise DBAPIError(sql, values, error, connection_invalidated=lost) from error
 
 
 def among(column: Any, values: Iterable[Any]) -> Any:
@@ -211,11 +232,25 @@ BUILT_ONCE_SIZE = 256  # statements kept per builder
 
 
 def built_once(build: Callable[..., T]) -> Callable[..., T]:
-    """A statement built once per set of arguments (a dialect's name, a size), its changing values being
-    `bindparam`s: SQLAlchemy memoizes a statement object's cache key, so a query on every request's path
-    is neither rebuilt nor keyed again each time (a third of a request's CPU before). Bounded: a key that
-    comes from input (the number of words searched on SQLite) can't grow the cache without end."""
-    return functools.lru_cache(maxsize=BUILT_ONCE_SIZE)(build)
+    """A statement (or a tuple of them) built once per set of arguments (a dialect's name, a size), its
+    changing values being `bindparam`s: SQLAlchemy memoizes a statement object's cache key, so a query on
+    every request's path is neither rebuilt nor keyed again each time (a third of a request's CPU
+    before). Bounded: a key that comes from input (the number of words searched on SQLite) can't grow
+    the cache without end. A query built once is also run on the driver by `read_rows` (PostgreSQL)."""
+
+    @functools.lru_cache(maxsize=BUILT_ONCE_SIZE)
+    @functools.wraps(build)
+    def once(*args: Any) -> T:
+        built = build(*args)
+        _BUILT_ONCE.update(
+            s for s in (built if isinstance(built, tuple) else (built,)) if isinstance(s, SelectBase)
+        )
+        return built
+
+    return once
+
+
+_BUILT_ONCE: weakref.WeakSet[SelectBase] = weakref.WeakSet()
 
 
 class Page(NamedTuple):
@@ -256,11 +291,92 @@ def records(result: Result[Any]) -> list[Any]:
 async def read_rows(session: AsyncSession, statement: Any, values: dict[str, Any] | None = None) -> list[Any]:
     """The rows of a statement that selects columns, not ORM entities, as named tuples (`records`), run on
     the session's connection: past the ORM's handling of a statement, ~0.3 ms of CPU here (a list page's
-    statement: 1.5 → 1.1 ms). What the session holds unflushed is flushed first, as autoflush would."""
+    statement: 1.5 → 1.1 ms). What the session holds unflushed is flushed first, as autoflush would. A
+    query built once (`built_once`) read in autocommit on PostgreSQL runs on the driver (`_DriverForm`)."""
     if session.new or session.dirty or session.deleted:
         await session.flush()
     connection = await session.connection()
+    if statement in _BUILT_ONCE and _autocommit_postgres(connection):
+        raw = (await connection.get_raw_connection()).driver_connection
+        form = _DRIVER_FORMS.get(statement, _UNMADE)
+        if form is _UNMADE:
+            form = _DRIVER_FORMS[statement] = await _driver_form(statement, connection, raw)
+        if form is not None:
+            return form.records(
+                await _on_driver(connection, form.sql, form.arguments(values or {}), raw.fetch)
+            )
     return records(await connection.execute(statement, values or {}))
+
+
+def _autocommit_postgres(connection: AsyncConnection) -> bool:
+    """Outside a transaction the driver's statement needs no BEGIN first (SQLAlchemy starts one lazily
+    on its own first statement, which a statement run past it would miss)."""
+    return (
+        connection.dialect.name == "postgresql"
+        and connection.sync_connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    )
+
+
+class _DriverForm(NamedTuple):
+    """A statement compiled once for asyncpg, with SQLAlchemy's own conversions of its values both ways:
+    run with `fetch`, it skips SQLAlchemy's execution and result handling (~0.3 ms of CPU a statement
+    here; a `/client show` runs five)."""
+
+    sql: str
+    parameters: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]  # (key, value, processor)
+    record: type[tuple[Any, ...]]
+    converted: tuple[tuple[int, Callable[[Any], Any]], ...]  # result columns the driver's value isn't
+
+    def arguments(self, values: dict[str, Any]) -> list[Any]:
+        """The statement's positional arguments: each bound parameter's value from `values`, else its own
+        (a literal's), else missing (a `KeyError`, as SQLAlchemy raises for a required parameter)."""
+        arguments = []
+        for key, value, process in self.parameters:
+            value = values[key] if value is _REQUIRED or key in values else value
+            arguments.append(value if process is None else process(value))
+        return arguments
+
+    def records(self, rows: list[Any]) -> list[Any]:
+        if not self.converted:
+            return [self.record._make(row) for row in rows]
+        result = []
+        for row in rows:
+            values = list(row)
+            for index, process in self.converted:
+                values[index] = process(values[index])
+            result.append(self.record._make(values))
+        return result
+
+
+_DRIVER_FORMS: weakref.WeakKeyDictionary[SelectBase, _DriverForm | None] = weakref.WeakKeyDictionary()
+_UNMADE, _REQUIRED = object(), object()
+
+
+async def _driver_form(statement: SelectBase, connection: AsyncConnection, raw: Any) -> _DriverForm | None:
+    """`statement`'s driver form, made on its first run (its result columns' types are asked of the
+    server, as a numeric's conversion depends on them); None for a statement that must be expanded at
+    each execution (an IN list of values), which SQLAlchemy runs."""
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect)
+    if compiled.post_compile_params or compiled.literal_execute_params or compiled.positiontup is None:
+        return None
+    parameters = []
+    for name in compiled.positiontup:
+        bind = compiled.binds[name]
+        value = _REQUIRED if bind.required else bind.effective_value
+        parameters.append((bind.key, value, bind.type.dialect_impl(dialect).bind_processor(dialect)))
+    columns = compiled._result_columns  # (key, name, objects, type): how SQLAlchemy's result names them
+    async with _driver_errors(connection, compiled.string, ()):
+        prepared = await raw.prepare(compiled.string)
+    oids = [attribute.type.oid for attribute in prepared.get_attributes()]
+    converted = tuple(
+        (index, process)
+        for index, (column, oid) in enumerate(zip(columns, oids, strict=True))
+        if (process := column[3].dialect_impl(dialect).result_processor(dialect, oid)) is not None
+    )
+    return _DriverForm(
+        compiled.string, tuple(parameters), _record_type(tuple(column[0] for column in columns)), converted
+    )
 
 
 async def read_page(
