@@ -9,7 +9,20 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, extract, func, literal, null, or_, select, true, union_all
+from sqlalchemy import (
+    Integer,
+    String,
+    bindparam,
+    cast,
+    extract,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import among, built_once, dialect_insert, dialect_name, read_rows, record_type
@@ -124,13 +137,13 @@ async def timeline(
     session: AsyncSession, client_id: uuid.UUID, limit: int = TIMELINE_SIZE
 ) -> list[TimelineItem]:
     """Jobs posted, candidates submitted, stage moves, hires, communications and feedback, newest first: the
-    newest `limit` of each kind, in one statement (a UNION ALL of six ordered, limited selects)."""
+    newest `limit` of them all, in one statement (the newest `limit` of each kind, a UNION ALL of six
+    ordered, limited selects, ordered and limited once more)."""
     rows = await read_rows(session, _timeline_query(limit), {"client_id": client_id})
-    items = [
-        TimelineItem(at, kind, *_timeline_texts(kind, a, b, c), author=who) for at, kind, a, b, c, who in rows
+    return [
+        TimelineItem(at, kind, *_timeline_texts(kind, a, b, c), author=who)
+        for at, kind, a, b, c, who, _ in rows
     ]
-    items.sort(key=lambda item: item.at, reverse=True)
-    return items[:limit]
 
 
 @built_once
@@ -182,7 +195,7 @@ def _timeline_query(limit: int) -> Any:
         ).join(Candidate, Candidate.id == latest.c.candidate_id)
         return select(named.subquery())
 
-    return union_all(
+    kinds = (
         newest(
             Job.opened_at,
             "job",
@@ -214,6 +227,11 @@ def _timeline_query(limit: int) -> Any:
             size=FEEDBACK_IN_TIMELINE,
         ),
     )
+    # Newest first; at the same instant, in the order above (as a posting comes before its first candidate)
+    ranked = union_all(
+        *(select(*kind.subquery().c, literal(rank, Integer).label("rank")) for rank, kind in enumerate(kinds))
+    ).subquery()
+    return select(ranked).order_by(ranked.c.at.desc(), ranked.c.rank).limit(limit)
 
 
 async def hires_by_month(session: AsyncSession, client_id: uuid.UUID, today: date) -> list[tuple[str, int]]:
@@ -251,11 +269,6 @@ def _baseline_query() -> Any:
     )
 
 
-@built_once
-def _last_contact_query() -> Any:
-    return communications.last_contact_of(bindparam("client_id"))
-
-
 async def build(
     session: AsyncSession,
     *,
@@ -291,10 +304,7 @@ async def build(
     )
     if with_health:
         board.health = health.assess([figures], today=today, thresholds=thresholds).get(client.id)
-    if board.health is not None:  # active or on hold: the health has read it already
-        board.last_contact = board.health.last_contact
-    else:
-        board.last_contact = await session.scalar(_last_contact_query(), {"client_id": client.id})
+    board.last_contact = figures.last_contact
     return board
 
 
@@ -311,12 +321,17 @@ def _snapshot_of(figures: Any) -> Snapshot | None:
 @built_once
 def _card_query(dialect: str, with_health: bool) -> Any:
     """The dashboard's single-row figures in one statement: the job analytics (`analytics.figures_query`),
-    the baseline snapshot (`_baseline_query`, as `baseline`) and, `with_health`, the health figures
-    (`health.figure_columns`). Bound: `client_id`, `since`, and `health.figure_values`."""
+    the baseline snapshot (`_baseline_query`, as `baseline`), the last contact and, `with_health`, the
+    health figures (`health.figure_columns`). Bound: `client_id`, `since`, and `health.figure_values`."""
     figures = analytics.figures_query(dialect).subquery("figures")
     baseline = _baseline_query().subquery("baseline")
     snapshot = (baseline.c[key].label(_SNAPSHOT_PREFIX + key) for key in Snapshot._fields)
-    query = select(*figures.c, *snapshot).select_from(figures).outerjoin(baseline, true())
+    last_contact = communications.last_contact_of(bindparam("client_id")).scalar_subquery()
+    query = (
+        select(*figures.c, *snapshot, last_contact.label("last_contact"))
+        .select_from(figures)
+        .outerjoin(baseline, true())
+    )
     if with_health:
         scored = select(*health.figure_columns(dialect)).where(Client.id == bindparam("client_id")).subquery()
         query = query.add_columns(*scored.c).outerjoin(scored, true())
