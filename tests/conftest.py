@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,6 +26,7 @@ from bot.db import Database, migrate
 from bot.models import Base
 from bot.runtime import Runtime
 from bot.storage import LocalStorage, open_storage
+from tests.clientbot_at import ZYGOTE_VARIABLE
 from tests.slack_client import SlackClient
 from tests.slack_fake import FakeSlack
 
@@ -57,6 +60,29 @@ def settled_heap() -> None:
         gc.collect()
         gc.freeze()
         _tests_since_freeze = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cli_zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The zygote the CLI tests' commands are forked from (tests/clientbot_at.py). Not waited for: a
+    command run before it listens starts on its own."""
+    path = tmp_path_factory.mktemp("zygote") / "cli.sock"
+    root = Path(__file__).resolve().parent.parent
+    zygote = subprocess.Popen(
+        [sys.executable, "-m", "tests.clientbot_at", "--zygote", str(path)],
+        cwd=root,
+        env=os.environ | {"PYTHONPATH": str(root)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.environ[ZYGOTE_VARIABLE] = str(path)
+    try:
+        yield
+    finally:
+        del os.environ[ZYGOTE_VARIABLE]
+        zygote.terminate()
+        zygote.wait(10)
 
 
 @pytest.fixture(autouse=True)
