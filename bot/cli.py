@@ -505,6 +505,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             return asyncio.run(_onboard(settings, args))
         return asyncio.run(_import(settings, args.kind, args.file))
     if args.command == "report":
+        from bot import render
+
+        render.draw_here()
         name, pdf = asyncio.run(_report(settings, args.code, args.period, args.vs))
         args.out.write_bytes(pdf)
         print(f"wrote {args.out} for {name} ({len(pdf) // 1024} KB)")
