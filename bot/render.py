@@ -1,8 +1,8 @@
 """CPU-heavy rendering (matplotlib charts, reportlab PDFs: bot/reports.py) in a small spawn-started process
 pool, so building an export never holds the event loop's GIL while other users' commands wait. The server
 process never imports matplotlib or reportlab: each worker imports bot.reports and draws a throwaway chart
-and PDF as it starts (fonts and caches loaded before the first export), and runs at a lower OS priority, so
-an export only takes CPU that other users' commands leave idle."""
+and PDF as it starts (fonts and caches loaded before the first export), and runs at the OS's idle priority
+(SCHED_IDLE on Linux), so an export only takes CPU that other users' commands leave idle."""
 
 from __future__ import annotations
 
@@ -56,6 +56,9 @@ def _start_worker() -> None:
     initializer would break the whole pool, and a cold or normal-priority worker still renders."""
     try:
         os.nice(NICE)
+        # Linux: run only on a core nothing else wants (a nice value still takes a share of a busy one)
+        if hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except OSError:
         log.warning("render worker: could not lower its priority", exc_info=True)
     try:

@@ -425,3 +425,5 @@ async def test_render_workers_run_at_a_lower_priority_than_the_web_process() -> 
     await asyncio.to_thread(render.start)
     niceness = await asyncio.wrap_future(render._executor().submit(os.nice, 0))
     assert niceness == min(19, os.nice(0) + render.NICE)
+    if hasattr(os, "SCHED_IDLE"):  # Linux: only on a core nothing else wants
+        assert await asyncio.wrap_future(render._executor().submit(os.sched_getscheduler, 0)) == os.SCHED_IDLE
