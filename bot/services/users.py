@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import class_mapper, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict
 
 from bot.db import built_once, dialect_insert, record_type
 from bot.errors import NotFound, PermissionDenied, ValidationFailed
@@ -255,10 +256,14 @@ def adopt(session: AsyncSession, attributes: Mapping[str, Any] | None) -> User |
     of `session` as if it had loaded them itself: a change to it is flushed as an UPDATE."""
     if attributes is None:
         return None
-    user = User(**attributes)
+    user = _USERS.new_instance()
+    instance_dict(user).update(attributes)  # as a loader fills it: no change events (~15 µs less)
     make_transient_to_detached(user)
     session.add(user)
     return user
+
+
+_USERS = class_mapper(User).class_manager
 
 
 async def by_slack_id(session: AsyncSession, slack_user_id: str) -> User | None:
