@@ -332,7 +332,7 @@ class _DriverForm(NamedTuple):
     sql: str
     parameters: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]  # (key, value, processor)
     record: type[tuple[Any, ...]]
-    converted: tuple[tuple[int, Callable[[Any], Any]], ...]  # result columns the driver's value isn't
+    converted: Converters  # result columns the driver's value isn't (`result_converters`)
 
     def arguments(self, values: dict[str, Any]) -> list[Any]:
         """The statement's positional arguments: each bound parameter's value from `values`, else its own
@@ -346,13 +346,29 @@ class _DriverForm(NamedTuple):
     def records(self, rows: list[Any]) -> list[Any]:
         if not self.converted:
             return [self.record._make(row) for row in rows]
-        result = []
-        for row in rows:
-            values = list(row)
-            for index, process in self.converted:
-                values[index] = process(values[index])
-            result.append(self.record._make(values))
-        return result
+        return [self.record._make(converted(row, self.converted)) for row in rows]
+
+
+Converters = tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
+def result_converters(types: Sequence[Any], dialect: Any, oids: Sequence[int] | None = None) -> Converters:
+    """(index, conversion) of each column whose value, as the driver gives it, SQLAlchemy's type converts
+    (UTC datetimes, say): `types` are the columns' types, `oids` the types the server reports for them
+    where a conversion depends on them (a numeric's)."""
+    return tuple(
+        (index, process)
+        for index, (type_, oid) in enumerate(zip(types, oids or [None] * len(types), strict=True))
+        if (process := type_.dialect_impl(dialect).result_processor(dialect, oid)) is not None
+    )
+
+
+def converted(row: Iterable[Any], converters: Converters) -> list[Any]:
+    """`row`'s values, each converted as `converters` (`result_converters`) say."""
+    values = list(row)
+    for index, process in converters:
+        values[index] = process(values[index])
+    return values
 
 
 _DRIVER_FORMS: weakref.WeakKeyDictionary[SelectBase, _DriverForm | None] = weakref.WeakKeyDictionary()
@@ -376,13 +392,11 @@ async def _driver_form(statement: SelectBase, connection: AsyncConnection, raw: 
     async with _driver_errors(connection, compiled.string, ()):
         prepared = await raw.prepare(compiled.string)
     oids = [attribute.type.oid for attribute in prepared.get_attributes()]
-    converted = tuple(
-        (index, process)
-        for index, (column, oid) in enumerate(zip(columns, oids, strict=True))
-        if (process := column[3].dialect_impl(dialect).result_processor(dialect, oid)) is not None
-    )
     return _DriverForm(
-        compiled.string, tuple(parameters), _record_type(tuple(column[0] for column in columns)), converted
+        compiled.string,
+        tuple(parameters),
+        _record_type(tuple(column[0] for column in columns)),
+        result_converters([column[3] for column in columns], dialect, oids),
     )
 
 

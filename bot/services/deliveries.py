@@ -12,7 +12,15 @@ from sqlalchemy import bindparam, delete, inspect, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from bot.db import built_once, dialect_name, driver_fetchrow, insert_of
+from bot.db import (
+    Converters,
+    built_once,
+    converted,
+    dialect_name,
+    driver_fetchrow,
+    insert_of,
+    result_converters,
+)
 from bot.models import SlackDelivery, User, utcnow
 from bot.services.users import UserRecord
 
@@ -84,13 +92,8 @@ async def receive(autocommit_engine: AsyncEngine, key: str, slack_user_id: str |
             return Receipt(first, None if row is None else dict(zip(UserRecord._fields, row, strict=True)))
         received_at = _bound_received_at(conn.dialect)(utcnow())
         first, *values = await driver_fetchrow(conn, _RECEIVE_SQL, key, received_at, slack_user_id)
-        sender = dict(zip(UserRecord._fields, values, strict=True))
-        if sender["id"] is None:
-            return Receipt(first, None)
-        for attribute, process in zip(UserRecord._fields, _user_processors(conn.dialect), strict=True):
-            if process is not None:
-                sender[attribute] = process(sender[attribute])
-        return Receipt(first, sender)
+        sender = dict(zip(UserRecord._fields, converted(values, _user_converters(conn.dialect)), strict=True))
+        return Receipt(first, None if sender["id"] is None else sender)
 
 
 def _user_columns() -> list[Any]:
@@ -99,11 +102,8 @@ def _user_columns() -> list[Any]:
 
 
 @functools.cache
-def _user_processors(dialect: Dialect) -> tuple[Any, ...]:
-    """SQLAlchemy's own conversion of each column's value as the driver gives it (UTC datetimes, say)."""
-    return tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in _user_columns()
-    )
+def _user_converters(dialect: Dialect) -> Converters:
+    return result_converters([column.type for column in _user_columns()], dialect)
 
 
 @functools.cache
