@@ -36,7 +36,7 @@ from bot.response_url import post_response
 from bot.runtime import Runtime
 from bot.services import deliveries, email_ingest
 from handlers.commands import ROUTES
-from handlers.common import SENDER_KEY
+from handlers.common import DRIVER_KEY, SENDER_KEY
 from views.common import mended
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,9 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
     app.use(skip_redelivery)
     handlers.register(app)
     telemetry.install_listener_hooks(app)
+    app.listener_runner.listener_completion_handler = ReleaseHeld(
+        app.listener_runner.listener_completion_handler
+    )
     return app
 
 
@@ -133,20 +136,38 @@ class DeliveryAck(AsyncAck):
 
     async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         response = await super().__call__(*args, **kwargs)
-        if not await _first_delivery(self.rt, self.key, self.context):
+        if not await _first_delivery(self.rt, self.key, self.context, keep=True):
             raise Redelivery(self.key)
         return response
 
 
-async def _first_delivery(rt: Runtime, key: str, context: AsyncBoltContext) -> bool:
+async def _first_delivery(rt: Runtime, key: str, context: AsyncBoltContext, *, keep: bool = False) -> bool:
     """Record the delivery; False for a redelivery. The sender's stored user, read in the same statement,
-    is left in `context` for the listener's `acting()` (handlers/common.py)."""
+    is left in `context` for the listener's `acting()` (handlers/common.py); with `keep` (the listener is
+    running: it called `ack()`), so is the connection it was read on (PostgreSQL), for the listener's
+    reads, returned when the listener ends if it did not take it (`ReleaseHeld`)."""
     try:
-        receipt = await deliveries.receive(rt.db.autocommit_engine, key, context.user_id)
+        receipt = await deliveries.receive(rt.db.autocommit_engine, key, context.user_id, keep=keep)
     except (SQLAlchemyError, OSError):
         return True  # the database is down: let the listener go on and tell the user
     context[SENDER_KEY] = (context.user_id, receipt.sender)
+    if receipt.driver is not None:
+        context[DRIVER_KEY] = receipt.driver
     return receipt.first
+
+
+class ReleaseHeld:
+    """Bolt's listener completion handler (it runs when a listener ends, raised or not), wrapped: returns
+    the delivery's connection to the pool if the listener never took it (`acting()`)."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+
+    async def handle(self, request: AsyncBoltRequest, response: BoltResponse | None) -> None:
+        held = request.context.pop(DRIVER_KEY, None)
+        if held is not None:
+            held.release()
+        await self.handler.handle(request=request, response=response)
 
 
 class SessionRespond(AsyncRespond):

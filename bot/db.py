@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from sqlalchemy import Integer, Result, Select, bindparam, event, inspect, literal, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -106,13 +106,22 @@ class Database:
                 raise
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncSession]:
+    async def reading(self, driver: Driver | None = None) -> AsyncIterator[AsyncSession]:
         """A session for work that only reads (a dashboard, a history page, a list): its statements run
         in autocommit, without a BEGIN and a COMMIT round trip around them. Under READ COMMITTED each
         statement reads its own snapshot either way, so it reads the same; a write in it (a user's
-        profile learnt on first sight) commits as it is flushed."""
+        profile learnt on first sight) commits as it is flushed. Statements built once run on a driver
+        connection of the session's own (`_reads_driver`): `driver`, one already checked out, if given
+        (the request's delivery was read on it); it is returned with the session's."""
         async with self.readers() as session:
-            yield session
+            if self.is_postgres:
+                session.info[_READS_FROM] = self.autocommit_engine
+                if driver is not None:
+                    session.info[_READS_ON] = driver
+            try:
+                yield session
+            finally:
+                _release_reads(session)
 
     async def ping(self) -> bool:
         try:
@@ -153,34 +162,61 @@ async def migrate(db: Database) -> None:
         await conn.run_sync(_upgrade, db.url)
 
 
-async def driver_fetchrow(conn: AsyncConnection, sql: str, *values: Any) -> Any:
-    """One row of `sql` (PostgreSQL, `$1`-style parameters) run on asyncpg's own connection under `conn`,
-    past SQLAlchemy's execution (~0.4 ms of CPU a statement here, the driver's own ~0.15): for the
-    statement every Slack request runs. Values come back as the driver makes them."""
-    return await _on_driver(conn, sql, values, (await _driver_of(conn)).fetchrow)
+class Driver(NamedTuple):
+    """asyncpg's own connection under a pooled one, for statements run past SQLAlchemy's execution."""
+
+    raw: Any  # asyncpg.Connection
+    engine: Engine  # whose `before_cursor_execute` listeners hear its statements
+    pooled: Any  # the pool's connection (a `PoolProxiedConnection`) it is under
+
+    @property
+    def dropped(self) -> bool:
+        """Found lost (`_driver_errors`): invalidated, and already back in the pool."""
+        return self.pooled.dbapi_connection is None
+
+    def release(self) -> None:
+        """Back to the pool. Not being in a transaction, returning it needs no round trip."""
+        if not self.dropped:
+            self.pooled.close()
 
 
-async def _driver_of(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under `conn`: read off its pooled connection while it is live (asking
-    SQLAlchemy for it costs a greenlet's start, ~40 µs)."""
-    sync = conn.sync_connection
-    if sync is not None and not sync.closed and not sync.invalidated:
-        return sync.connection.driver_connection
-    return (await conn.get_raw_connection()).driver_connection
+async def checked_out(engine: AsyncEngine) -> Driver:
+    """A pooled connection's driver, checked out of `engine`'s pool without a SQLAlchemy `Connection`
+    around it (~75 µs of CPU a checkout here against ~250 for a `Connection` or a session's). The driver
+    is outside any transaction: each statement commits on its own. `release()` it once done."""
+    pooled = await engine.raw_connection()
+    return Driver(pooled.driver_connection, engine.sync_engine, pooled)
 
 
-async def _on_driver(conn: AsyncConnection, sql: str, values: Sequence[Any], call: Callable[..., Any]) -> Any:
+@asynccontextmanager
+async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[Driver]:
+    """A driver checked out of `engine`'s pool for the block (`checked_out`)."""
+    driver = await checked_out(engine)
+    try:
+        yield driver
+    finally:
+        driver.release()
+
+
+async def driver_fetchrow(driver: Driver, sql: str, *values: Any) -> Any:
+    """One row of `sql` (PostgreSQL, `$1`-style parameters) run on the driver, past SQLAlchemy's execution
+    (~0.4 ms of CPU a statement here, the driver's own ~0.15): for the statement every Slack request runs.
+    Values come back as the driver makes them."""
+    return await _on_driver(driver, sql, values, driver.raw.fetchrow)
+
+
+async def _on_driver(driver: Driver, sql: str, values: Sequence[Any], call: Callable[..., Any]) -> Any:
     """`call(sql, *values)` on the driver, as SQLAlchemy would run it: announced to the engine's
-    `before_cursor_execute` listeners (what tests count a request's statements with; there is no cursor
-    and no execution context), the driver's errors raised as SQLAlchemy's (`_driver_errors`)."""
-    sync = conn.sync_connection
-    sync.dispatch.before_cursor_execute(sync, None, sql, values, None, False)
-    async with _driver_errors(conn, sql, values):
+    `before_cursor_execute` listeners (what tests count a request's statements with; there is no
+    connection, cursor or execution context), the driver's errors raised as SQLAlchemy's
+    (`_driver_errors`)."""
+    driver.engine.dispatch.before_cursor_execute(None, None, sql, values, None, False)
+    async with _driver_errors(driver, sql, values):
         return await call(sql, *values)
 
 
 @asynccontextmanager
-async def _driver_errors(conn: AsyncConnection, sql: str, values: Sequence[Any]) -> AsyncIterator[None]:
+async def _driver_errors(driver: Driver, sql: str, values: Sequence[Any]) -> AsyncIterator[None]:
     """asyncpg's errors as SQLAlchemy's `DBAPIError`; a connection lost, or left in a state it can't go
     on from (a server's termination notice arriving mid-call), is dropped from the pool."""
     import asyncpg
@@ -190,9 +226,9 @@ async def _driver_errors(conn: AsyncConnection, sql: str, values: Sequence[Any])
         yield
     except (asyncpg.PostgresError, asyncpg.InterfaceError, InternalClientError, OSError) as error:
         broken = isinstance(error, OSError | InternalClientError | asyncpg.PostgresConnectionError)
-        lost = broken or (await _driver_of(conn)).is_closed()
+        lost = broken or driver.raw.is_closed()
         if lost:
-            await conn.invalidate(error)
+            driver.pooled.invalidate(error)  # and returned to the pool
         raise DBAPIError(sql, values, error, connection_invalidated=lost) from error
 
 
@@ -299,29 +335,49 @@ async def read_rows(session: AsyncSession, statement: Any, values: dict[str, Any
     """The rows of a statement that selects columns, not ORM entities, as named tuples (`records`), run on
     the session's connection: past the ORM's handling of a statement, ~0.3 ms of CPU here (a list page's
     statement: 1.5 → 1.1 ms). What the session holds unflushed is flushed first, as autoflush would. A
-    query built once (`built_once`) read in autocommit on PostgreSQL runs on the driver (`_DriverForm`)."""
+    query built once (`built_once`) read in a reading session on PostgreSQL runs on the driver
+    (`_DriverForm`, `_reads_driver`)."""
     if session.new or session.dirty or session.deleted:
         await session.flush()
-    connection = await session.connection()
-    if statement in _BUILT_ONCE and _autocommit_postgres(connection):
-        raw = await _driver_of(connection)
+    if statement in _BUILT_ONCE and (driver := await _reads_driver(session)) is not None:
         form = _DRIVER_FORMS.get(statement, _UNMADE)
         if form is _UNMADE:
-            form = _DRIVER_FORMS[statement] = await _driver_form(statement, connection, raw)
+            form = _DRIVER_FORMS[statement] = await _driver_form(statement, session.bind.dialect, driver)
         if form is not None:
             return form.records(
-                await _on_driver(connection, form.sql, form.arguments(values or {}), raw.fetch)
+                await _on_driver(driver, form.sql, form.arguments(values or {}), driver.raw.fetch)
             )
+    connection = await session.connection()
     return records(await connection.execute(statement, values or {}))
 
 
-def _autocommit_postgres(connection: AsyncConnection) -> bool:
-    """Outside a transaction the driver's statement needs no BEGIN first (SQLAlchemy starts one lazily
-    on its own first statement, which a statement run past it would miss)."""
-    return (
-        connection.dialect.name == "postgresql"
-        and connection.sync_connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
-    )
+# session.info: the engine a reading session (`Database.reading`) checks its driver out of, and the driver
+# once checked out, returned to the pool when the session ends.
+_READS_FROM, _READS_ON = "cb_reads_from", "cb_reads_on"
+
+
+async def _reads_driver(session: AsyncSession) -> Driver | None:
+    """The driver a reading session (`Database.reading`, PostgreSQL) reads on: a pooled connection of its
+    own, checked out on its first read and kept until it ends (`checked_out`: no SQLAlchemy `Connection`
+    is set up for a list page or a card). Its statements commit on their own, as the session's do (were
+    they run on the session's connection, SQLAlchemy would miss them and start no transaction for them,
+    as it does lazily on its own first statement). A session that also runs statements of SQLAlchemy's
+    holds a second connection for those (a user's profile learnt on first sight)."""
+    info = session.info
+    held: Driver | None = info.get(_READS_ON)
+    if held is not None and not held.dropped:
+        return held
+    if (engine := info.get(_READS_FROM)) is None:
+        return None
+    held = info[_READS_ON] = await checked_out(engine)
+    return held
+
+
+def _release_reads(session: AsyncSession) -> None:
+    """Returns a reading session's own driver connection (`_reads_driver`) to the pool."""
+    held: Driver | None = session.info.pop(_READS_ON, None)
+    if held is not None:
+        held.release()
 
 
 class _DriverForm(NamedTuple):
@@ -375,11 +431,10 @@ _DRIVER_FORMS: weakref.WeakKeyDictionary[SelectBase, _DriverForm | None] = weakr
 _UNMADE, _REQUIRED = object(), object()
 
 
-async def _driver_form(statement: SelectBase, connection: AsyncConnection, raw: Any) -> _DriverForm | None:
+async def _driver_form(statement: SelectBase, dialect: Any, driver: Driver) -> _DriverForm | None:
     """`statement`'s driver form, made on its first run (its result columns' types are asked of the
     server, as a numeric's conversion depends on them); None for a statement that must be expanded at
     each execution (an IN list of values), which SQLAlchemy runs."""
-    dialect = connection.dialect
     compiled = statement.compile(dialect=dialect)
     if compiled.post_compile_params or compiled.literal_execute_params or compiled.positiontup is None:
         return None
@@ -389,8 +444,8 @@ async def _driver_form(statement: SelectBase, connection: AsyncConnection, raw: 
         value = _REQUIRED if bind.required else bind.effective_value
         parameters.append((bind.key, value, bind.type.dialect_impl(dialect).bind_processor(dialect)))
     columns = compiled._result_columns  # (key, name, objects, type): how SQLAlchemy's result names them
-    async with _driver_errors(connection, compiled.string, ()):
-        prepared = await raw.prepare(compiled.string)
+    async with _driver_errors(driver, compiled.string, ()):
+        prepared = await driver.raw.prepare(compiled.string)
     oids = [attribute.type.oid for attribute in prepared.get_attributes()]
     return _DriverForm(
         compiled.string,

@@ -149,7 +149,10 @@ async def acting(
     rt = runtime(context)
     home = await check_origin(context, client)
     departure = None
-    async with rt.db.reading() if read_only else rt.db.session() as session:
+    held = context.pop(DRIVER_KEY, None)  # the delivery's connection: reads go on it
+    if held is not None and not read_only:
+        held.release()  # a unit of work runs on a connection of SQLAlchemy's
+    async with rt.db.reading(held) if read_only else rt.db.session() as session:
         actor = await _sender(context, session)
         if users.stale(actor):
             profile = await slack_profile(client, context.user_id)
@@ -171,6 +174,9 @@ async def acting(
 # The sender's stored user as the request's delivery record read it (bot/app.py `_first_delivery`):
 # (Slack user id, attributes, or None when not stored).
 SENDER_KEY = "cb_sender"
+# The connection the delivery record was read on (PostgreSQL), still checked out for the listener's reading
+# session (`Database.reading`); bot/app.py `ReleaseHeld` returns it if the listener never takes it.
+DRIVER_KEY = "cb_driver"
 
 
 async def _sender(context: AsyncBoltContext, session: AsyncSession) -> User | None:

@@ -3,18 +3,21 @@ reader gets that way must be what SQLAlchemy's own execution gives, value for va
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from bot.db import Database, read_rows
-from bot.models import ClientStatus, User
+from bot.db import Database, built_once, read_rows
+from bot.models import Client, ClientStatus, User
 from bot.services import clients, communications, dashboard, health, users
-from tests.conftest import MANAGER, TEST_NOW
+from tests.conftest import GUEST, MANAGER, TEST_NOW
 from tests.test_dashboard import seed_account
 
 pytestmark = pytest.mark.asyncio
@@ -112,18 +115,67 @@ async def test_a_driver_read_fails_as_sqlalchemy_does_and_the_session_goes_on(rt
         assert await session.get(User, (await users.by_slack_id(session, MANAGER)).id)
 
 
-async def test_a_connection_lost_under_a_driver_read_is_dropped_from_the_pool(rt, is_postgres) -> None:
+@built_once
+def _backend_query() -> Any:
+    return select(func.pg_backend_pid().label("pid"))
+
+
+async def test_a_reading_session_reads_on_one_pooled_connection_of_its_own_and_returns_it(
+    rt, is_postgres
+) -> None:
+    """A reading session that holds no connection of SQLAlchemy's checks one driver connection out for its
+    reads, keeps it for the session (one checkout for a card's five statements), and returns it at the end;
+    lost under a read, it is dropped from the pool and the session's next read checks out another."""
     if not is_postgres:
         pytest.skip("the driver path is PostgreSQL's")
-    acme = await seed_account(rt)
-    values = {"client_id": acme.id, "since": TEST_NOW - timedelta(days=400)}
+    pool = rt.db.engine.sync_engine.pool
     async with rt.db.reading() as session:
-        pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        (first,) = await read_rows(session, _backend_query())
+        (again,) = await read_rows(session, _backend_query())
+        assert again.pid == first.pid and pool.checkedout() == 1 and not session.in_transaction()
         async with rt.db.engine.connect() as other:
-            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first.pid})
         with pytest.raises(DBAPIError) as lost:
-            await read_rows(session, dashboard._hires_query(), values)
-        assert lost.value.connection_invalidated  # what the replies tell an outage from a bug by
-    async with rt.db.reading() as session:  # a new connection, not the dead one
-        assert await session.scalar(text("SELECT pg_backend_pid()")) != pid
-        assert sum(row.count_1 for row in await read_rows(session, dashboard._hires_query(), values)) == 2
+            await read_rows(session, _backend_query())
+        assert lost.value.connection_invalidated and pool.checkedout() == 0
+        (renewed,) = await read_rows(session, _backend_query())
+        assert renewed.pid != first.pid
+    assert pool.checkedout() == 0
+
+
+async def _returned(pool: Any) -> int:
+    """Connections still checked out once the listener is done (its session closes after its reply), or
+    dropped unreturned: the garbage collector terminates such a connection, and SQLAlchemy warns."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(100):
+            if pool.checkedout() == 0:
+                break
+            await asyncio.sleep(0.02)
+        gc.collect()
+    dropped = [w for w in caught if "non-checked-in connection" in str(w.message)]
+    return pool.checkedout() + len(dropped)
+
+
+async def test_slack_requests_leave_no_connection_checked_out(slack, fake, rt) -> None:
+    """The delivery's connection (kept for the listener's reads on PostgreSQL) and the listener's go back to
+    the pool however the listener ends: it read, wrote, refused before or after reading, or never ran."""
+    acme = await seed_account(rt)
+    pool = rt.db.engine.sync_engine.pool
+    code = acme.client_code
+    reading = ("list", f"show {code}", f"history {code}", "list nothing-matches", "help")
+    for user, words in [(MANAGER, w) for w in reading] + [
+        (MANAGER, "status"),  # refused before the listener reads anything
+        (MANAGER, f"status {code} on-hold"),  # a unit of work
+        (GUEST, "list"),  # refused once the user is known
+    ]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            await slack.command(words, user_id=user)
+            assert (await fake.wait_for_response(slack.last_response_url))["blocks"], words
+        assert not [w for w in caught if "non-checked-in connection" in str(w.message)], words
+        assert await _returned(pool) == 0, words
+    await slack.retry_last()  # a redelivery: the listener stops at its ack
+    assert await _returned(pool) == 0
+    async with rt.db.session() as session:
+        assert (await session.get(Client, acme.id)).status == ClientStatus.ON_HOLD.value
