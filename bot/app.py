@@ -8,7 +8,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,6 +20,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.context.respond.internals import _build_message
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
@@ -66,7 +67,8 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
         process_before_response=False,  # ack first, then work
     )
 
-    async def attach_runtime(context: Any, next: Any) -> None:
+    async def attach_runtime(request: AsyncBoltRequest, next: Any) -> None:
+        context = request.context
         context["rt"] = rt
         if rt.http is not None and context.response_url:
             context["respond"] = SessionRespond(response_url=context.response_url, session=rt.http)
@@ -87,16 +89,33 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
         await next()
         return None
 
-    app.use(mend_lone_surrogates)
-    app.use(telemetry.measurer(ROUTES))
-    app.use(attach_runtime)
-    app.use(skip_redelivery)
+    for middleware in (mend_lone_surrogates, telemetry.measurer(ROUTES), attach_runtime, skip_redelivery):
+        app.use(Direct(middleware))
     handlers.register(app)
     telemetry.install_listener_hooks(app)
     app.listener_runner.listener_completion_handler = ReleaseHeld(
         app.listener_runner.listener_completion_handler
     )
     return app
+
+
+class Direct(AsyncMiddleware):
+    """A global middleware called as `func(request, next)`. Bolt calls a function middleware with the
+    arguments its signature names, and builds every argument it could inject to pick them, on each call
+    (the body read as each of ten payload kinds, the context's utilities made: ~15 µs a middleware here,
+    four per request)."""
+
+    def __init__(self, func: Callable[[AsyncBoltRequest, Any], Awaitable[BoltResponse | None]]) -> None:
+        self.func = func
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse | None:
+        return await self.func(req, next)
+
+    @property
+    def name(self) -> str:
+        return f"Direct({self.func.__qualname__})"
 
 
 # A lone surrogate (`views.common.mended`) escaped in a payload's raw body (JSON, or JSON inside a form:

@@ -99,12 +99,13 @@ def describe(body: dict[str, Any], words: Collection[str] = ()) -> tuple[str, st
 
 
 def measurer(words: Collection[str]) -> Callable[..., Awaitable[None]]:
-    """The Bolt global middleware that labels each request (`words`: the slash command's subcommands)."""
+    """The Bolt global middleware (`request`, `next`) that labels each request (`words`: the slash
+    command's subcommands)."""
 
-    async def middleware(body: dict[str, Any], context: Any, next: Any) -> None:
-        await measure(body, context, next, words)
+    async def measured(request: Any, next: Any) -> None:
+        await measure(request.body, request.context, next, words)
 
-    return middleware
+    return measured
 
 
 async def measure(body: dict[str, Any], context: Any, next: Any, words: Collection[str] = ()) -> None:
