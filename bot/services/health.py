@@ -18,6 +18,7 @@ computed live.
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from bot.services.analytics import fill_seconds
 from bot.services.communications import last_contact_of
 
 TRACKED = (ClientStatus.ACTIVE.value, ClientStatus.ON_HOLD.value)
+_ON_HOLD = ClientStatus.ON_HOLD.value
 
 
 class Level(StrEnum):
@@ -281,6 +283,9 @@ def figure_values(today: date, thresholds: Thresholds) -> dict[str, Any]:
     }
 
 
+_PENALTY_OF = operator.attrgetter("penalty")
+
+
 def assess(
     rows: Iterable[Any], *, today: date, thresholds: Thresholds = Thresholds()
 ) -> dict[uuid.UUID, Health]:
@@ -347,9 +352,9 @@ def assess(
                     PENALTY["pipeline_stalled"],
                 )
             )
-        if row.status == ClientStatus.ON_HOLD.value:
+        if row.status == _ON_HOLD:
             reasons.append(Reason("on_hold", "on hold", PENALTY["on_hold"]))
-        score = max(0, 100 - sum(r.penalty for r in reasons))
+        score = max(0, 100 - sum([r.penalty for r in reasons])) if reasons else 100
         level = (
             Level.AT_RISK
             if score < thresholds.risk_below
@@ -357,7 +362,7 @@ def assess(
             if score < thresholds.watch_below
             else Level.HEALTHY
         )
-        reasons.sort(key=lambda r: -r.penalty)
+        reasons.sort(key=_PENALTY_OF, reverse=True)  # stable: equal penalties keep their order
         result[row.id] = Health(
             row.id, score, level, reasons, days if row.last else None, row.last, row.is_hot
         )
