@@ -145,6 +145,9 @@ class _Start(AsyncDefaultListenerStartHandler):
         await super().handle(request=request, response=response)
 
 
+_REQUEST_LOG = logging.getLogger("clientbot.request")
+
+
 class _Completion(AsyncDefaultListenerCompletionHandler):
     async def handle(self, request: Any, response: Any) -> None:
         metric = request.context.get("cb_metric")
@@ -154,7 +157,7 @@ class _Completion(AsyncDefaultListenerCompletionHandler):
             elapsed = time.perf_counter() - started
             REQUESTS.labels(kind, name, outcome).inc()
             REQUEST_SECONDS.labels(kind, name).observe(elapsed)
-            logging.getLogger("clientbot.request").info(
+            _REQUEST_LOG.info(
                 "%s %s: %s", kind, name, outcome, extra={"duration_ms": round(elapsed * 1000, 1), **identity}
             )
         await super().handle(request=request, response=response)
@@ -282,6 +285,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(log_format: str) -> None:
+    # Neither format shows a record's thread or process: not looking them up for every record (the logging
+    # HOWTO's "Optimization") saves ~8 µs a line; every Slack request writes one.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     if log_format == "json":
         formatter = JsonFormatter()
