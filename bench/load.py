@@ -351,6 +351,18 @@ class Sample:
     rss_mb: float = 0.0
     error_texts: set[str] = field(default_factory=set)
 
+    def absorb(self, other: Sample) -> None:
+        """Add `other` (a slice of the same phase) to this sample; RSS is the last slice's."""
+        self.ack += other.ack
+        self.reply += other.reply
+        self.sizes += other.sizes
+        self.errors += other.errors
+        self.timeouts += other.timeouts
+        self.elapsed += other.elapsed
+        self.cpu += other.cpu
+        self.rss_mb = other.rss_mb
+        self.error_texts |= other.error_texts
+
     @property
     def ack_max(self) -> float:
         return max(self.ack, default=0.0)
@@ -480,11 +492,19 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 scenarios = []
             for scenario in scenarios:
                 for concurrency in levels:
-                    ours = await load.phase(clientbot, scenario, concurrency, args.seconds)
+                    ours = Sample(scenario, concurrency, clientbot.name)
                     theirs = None
                     if scenario in MIRRORED and not args.no_bare:
-                        await asyncio.sleep(0.5)
-                        theirs = await load.phase(bare, scenario, concurrency, args.seconds)
+                        theirs = Sample(scenario, concurrency, bare.name)
+                    # Interleaved in slices, so that a spell of the machine's noise falls on both.
+                    slices = args.slices if theirs else 1
+                    for _ in range(slices):
+                        ours.absorb(await load.phase(clientbot, scenario, concurrency, args.seconds / slices))
+                        if theirs:
+                            await asyncio.sleep(0.2)
+                            part = await load.phase(bare, scenario, concurrency, args.seconds / slices)
+                            theirs.absorb(part)
+                            await asyncio.sleep(0.2)
                     ratio = ours.throughput / theirs.throughput if theirs and theirs.throughput else None
                     print(row(ours, ratio), flush=True)
                     results.append(ours.summary() | {"ratio": ratio and round(ratio, 3)})
@@ -539,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("database_url")
     parser.add_argument("--concurrency", default="1,4,16", help="comma-separated concurrent users")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
+    parser.add_argument(
+        "--slices", type=int, default=5, help="clientbot's and bare Bolt's phases alternate in N slices"
+    )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a reply")
     parser.add_argument("--no-bare", action="store_true", help="drive clientbot only")
