@@ -88,8 +88,8 @@ async def receive(
     """Record the delivery `key` and read its sender's stored user, on one pooled connection of an
     autocommit engine (`Database.autocommit_engine`, no BEGIN/COMMIT): every Slack request starts here,
     and the listener's `acting()` takes the user from it (`users.adopt`) instead of reading it again.
-    PostgreSQL: one statement, run on a pooled driver connection (past SQLAlchemy's execution and its
-    `Connection`, ~0.7 ms of CPU a request here); SQLite: two. `keep`: a first delivery's connection stays
+    PostgreSQL: one statement, run on a pooled driver connection (`checked_out`: past SQLAlchemy's
+    `Connection` and its execution); SQLite: two. `keep`: a first delivery's connection stays
     checked out, for its listener's reads (`Receipt.driver`: the caller releases it)."""
     dialect = autocommit_engine.dialect
     if dialect.name != "postgresql":
