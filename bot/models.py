@@ -235,7 +235,12 @@ class Job(Base):
     __table_args__ = (
         CheckConstraint(_in("status", JobStatus), name="status"),
         CheckConstraint("openings >= 1", name="openings"),
-        Index("idx_jobs_client_id", "client_id"),
+        # what a client's health reads of its jobs, read off the index (migration 0023)
+        Index(
+            "idx_jobs_client_figures",
+            "client_id",
+            postgresql_include=["status", "opened_at", "filled_at", "pipeline_moved_at"],
+        ),
         Index("idx_jobs_status", "status"),
     )
 

@@ -6,10 +6,10 @@ import uuid
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import column, select, table
+from sqlalchemy import column, inspect, select, table
 
 from bot.db import Database, _alembic_config
-from bot.models import Client, User, utcnow
+from bot.models import Client, Job, User, utcnow
 
 USERS_0006 = {"id", "slack_user_id", "display_name", "role", "created_at", "updated_at"}
 CLIENTS_ADDED_SINCE_0006 = {"logo_slack_file_id", "is_hot"}
@@ -71,3 +71,20 @@ async def test_client_names_are_renormalised_for_duplicate_detection(tmp_path: P
         assert names == {"Acme L.L.C.": "acme", "Globex": "globex"}
     finally:
         await db.dispose()
+
+
+async def test_jobs_carry_the_models_indexes_with_the_health_figures_included(rt, is_postgres) -> None:
+    """Migration 0023: the client index on jobs includes what a client's health reads (PostgreSQL), and
+    replaces the plain one; the migrated schema's indexes are the model's."""
+
+    def indexes(connection) -> dict[str, dict]:
+        found = inspect(connection).get_indexes("jobs")  # PostgreSQL's also name the unique constraints'
+        return {index["name"]: index for index in found if not index.get("duplicates_constraint")}
+
+    async with rt.db.engine.connect() as conn:
+        found = await conn.run_sync(indexes)
+    assert set(found) == {index.name for index in Job.__table__.indexes}, sorted(found)
+    figures = found["idx_jobs_client_figures"]
+    assert figures["column_names"] == ["client_id"]
+    if is_postgres:
+        assert figures["dialect_options"]["postgresql_include"] == ["status", "opened_at", "filled_at", "pipeline_moved_at"]
