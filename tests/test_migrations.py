@@ -87,4 +87,5 @@ async def test_jobs_carry_the_models_indexes_with_the_health_figures_included(rt
     figures = found["idx_jobs_client_figures"]
     assert figures["column_names"] == ["client_id"]
     if is_postgres:
-        assert figures["dialect_options"]["postgresql_include"] == ["status", "opened_at", "filled_at", "pipeline_moved_at"]
+        included = figures["dialect_options"]["postgresql_include"]
+        assert included == ["status", "opened_at", "filled_at", "pipeline_moved_at"]
