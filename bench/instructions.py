@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import re
 import shutil
@@ -30,13 +29,14 @@ import aiohttp
 from bench.fake_slack import FakeSlack
 from bench.load import (
     MIRRORED,
-    SIGNING_SECRET,
     TOKEN,
     Load,
     Sample,
     Server,
     bench_user,
     pick_data,
+    server_commands,
+    server_env,
     start_server,
     wait_ready,
 )
@@ -87,21 +87,9 @@ async def run(args: argparse.Namespace) -> None:
     fake = FakeSlack(token=TOKEN, users=set(users))
     await fake.start()
     work = Path(tempfile.mkdtemp(prefix="clientbot-instructions-"))
-    env = os.environ | {
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake.api_url,
-        "DATABASE_URL": args.database_url,
-        "CLIENTBOT_ADMINS": ",".join(users),
-        "CLIENTBOT_SLACK_FILE_HOSTS": fake.base_url,
-        "CLIENTBOT_STORAGE_DIR": str(work / "files"),
-    }
-    env.pop("SLACK_APP_TOKEN", None)
+    env = server_env(fake, args.database_url, users, work)
     servers = []
-    for name, argv in (
-        ("clientbot", ["-m", "bot.cli", "serve", "--workers", "1"]),
-        ("bare", [str(Path(__file__).with_name("bare_bolt.py")), "--workers", "1"]),
-    ):
+    for name, argv in server_commands(workers=1):
         out = work / f"{name}.callgrind"
         command = [*CALLGRIND, f"--callgrind-out-file={out}", sys.executable, *argv]
         servers.append((start_server(name, command, env, work, work), out))

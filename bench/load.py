@@ -165,6 +165,32 @@ class Server:
             self.process.kill()
 
 
+def server_env(fake: FakeSlack, database_url: str, users: list[str], work: Path) -> dict[str, str]:
+    """Both servers' environment: the fake Slack, the database, `users` as admins (each may see every client
+    and export), files under `work`, HTTP mode (not Socket Mode)."""
+    env = os.environ | {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "DATABASE_URL": database_url,
+        "CLIENTBOT_ADMINS": ",".join(users),
+        "CLIENTBOT_SLACK_FILE_HOSTS": fake.base_url,
+        "CLIENTBOT_STORAGE_DIR": str(work / "files"),
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    return env
+
+
+def server_commands(workers: int) -> list[tuple[str, list[str]]]:
+    """(name, the Python interpreter's arguments) of clientbot and bare Bolt, each serving with `workers`
+    processes (always given: serve's own default is the CPU count)."""
+    count = ["--workers", str(workers)]
+    return [
+        ("clientbot", ["-m", "bot.cli", "serve", *count]),
+        ("bare", [str(Path(__file__).with_name("bare_bolt.py")), *count]),
+    ]
+
+
 def start_server(name: str, argv: list[str], env: dict[str, str], logs: Path, cwd: Path) -> Server:
     port = free_port()
     log = (logs / f"{name}.log").open("w")
@@ -451,22 +477,10 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix="clientbot-load-"))
     logs = Path(args.log_dir) if args.log_dir else work
     logs.mkdir(parents=True, exist_ok=True)
-    env = os.environ | {
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake.api_url,
-        "DATABASE_URL": args.database_url,
-        "CLIENTBOT_ADMINS": ",".join(users),  # every load user may see every client and export
-        "CLIENTBOT_SLACK_FILE_HOSTS": fake.base_url,
-        "CLIENTBOT_STORAGE_DIR": str(work / "files"),
-    }
-    env.pop("SLACK_APP_TOKEN", None)  # HTTP mode, not Socket Mode
-    workers = ["--workers", str(args.workers)]  # always: serve's own default is the CPU count
-    clientbot = start_server(
-        "clientbot", [sys.executable, "-m", "bot.cli", "serve", *workers], env, logs, work
-    )
-    bare = start_server(
-        "bare", [sys.executable, str(Path(__file__).with_name("bare_bolt.py")), *workers], env, logs, work
+    env = server_env(fake, args.database_url, users, work)
+    clientbot, bare = (
+        start_server(name, [sys.executable, *argv], env, logs, work)
+        for name, argv in server_commands(args.workers)
     )
     connector = aiohttp.TCPConnector(limit=0)
     results: list[dict[str, Any]] = []
