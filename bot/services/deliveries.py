@@ -98,15 +98,13 @@ async def receive(
             row = (await conn.execute(_sender_query(), {"slack_user_id": slack_user_id})).first()
             return Receipt(first, None if row is None else dict(zip(UserRecord._fields, row, strict=True)))
     received_at = _bound_received_at(dialect)(utcnow())
-    driver = await checked_out(autocommit_engine)
+    driver, kept = await checked_out(autocommit_engine), None
     try:
         first, *values = await driver_fetchrow(driver, _RECEIVE_SQL, key, received_at, slack_user_id)
-    except BaseException:
-        driver.release()
-        raise
-    kept = driver if keep and first else None
-    if kept is None:
-        driver.release()
+        kept = driver if keep and first else None
+    finally:
+        if kept is None:
+            driver.release()
     sender = dict(zip(UserRecord._fields, converted(values, _user_converters(dialect)), strict=True))
     return Receipt(first, None if sender["id"] is None else sender, kept)
 
