@@ -4,9 +4,10 @@ reader gets that way must be what SQLAlchemy's own execution gives, value for va
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -143,17 +144,26 @@ async def test_a_reading_session_reads_on_one_pooled_connection_of_its_own_and_r
     assert pool.checkedout() == 0
 
 
-async def _returned(pool: Any) -> int:
-    """Connections still checked out once the listener is done (its session closes after its reply), or
-    dropped unreturned: the garbage collector terminates such a connection, and SQLAlchemy warns."""
+@contextlib.contextmanager
+def _unreturned() -> Iterator[list[Any]]:
+    """The connections dropped unreturned while the block runs, filled in once it ends: the garbage
+    collector terminates such a connection, and SQLAlchemy warns."""
+    dropped: list[Any] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        yield dropped
+        gc.collect()
+    dropped += [w for w in caught if "non-checked-in connection" in str(w.message)]
+
+
+async def _returned(pool: Any) -> int:
+    """Connections still checked out once the listener is done (its session closes after its reply), or
+    dropped unreturned."""
+    with _unreturned() as dropped:
         for _ in range(100):
             if pool.checkedout() == 0:
                 break
             await asyncio.sleep(0.02)
-        gc.collect()
-    dropped = [w for w in caught if "non-checked-in connection" in str(w.message)]
     return pool.checkedout() + len(dropped)
 
 
@@ -169,11 +179,10 @@ async def test_slack_requests_leave_no_connection_checked_out(slack, fake, rt) -
         (MANAGER, f"status {code} on-hold"),  # a unit of work
         (GUEST, "list"),  # refused once the user is known
     ]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _unreturned() as dropped:
             await slack.command(words, user_id=user)
             assert (await fake.wait_for_response(slack.last_response_url))["blocks"], words
-        assert not [w for w in caught if "non-checked-in connection" in str(w.message)], words
+        assert not dropped, words
         assert await _returned(pool) == 0, words
     await slack.retry_last()  # a redelivery: the listener stops at its ack
     assert await _returned(pool) == 0
